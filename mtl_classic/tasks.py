@@ -1,0 +1,114 @@
+"""Task descriptions: what one behaviour's observations mean and how its head is trained.
+
+A :class:`Task` is configuration only (no learned state). See DESIGN.md section 1 for the kinds.
+"""
+from dataclasses import dataclass, field, asdict
+import numbers
+
+KINDS = ("implicit", "binary", "regression")
+HEADS = ("linear", "logistic")
+
+
+@dataclass
+class Task:
+    """One behaviour to model.
+
+    Parameters
+    ----------
+    name : str
+        Name of the task; must match a task in the :class:`~mtl_classic.MultiTaskData`.
+    kind : {"implicit", "binary", "regression"}
+        ``implicit``: observed entries are positives (values are counts, confidence ``1 + alpha * count``),
+        every unobserved pair is a weak negative with weight ``negative_weight`` (whole-data, no sampling).
+        ``binary``: observed entries are labels in {0, 1}; unobserved pairs are ignored; logistic head.
+        ``regression``: observed entries are real values; unobserved pairs are ignored; linear head.
+    weight : float, default=1.0
+        Task weight lambda_t in the joint objective (DESIGN.md section 1). Must be > 0; a task you want to leave out
+        should be left out of ``tasks=``.
+    head : {"linear", "logistic"} or None, default=None
+        None picks the kind's head: linear for implicit and regression, logistic for binary. Implicit tasks support
+        only the linear head (the whole-data squared loss of Hu, Koren and Volinsky).
+    alpha : float, default=1.0
+        Confidence scaling for implicit tasks: confidence = 1 + alpha * count.
+    negative_weight : float, default=1.0
+        Weight ``w0`` of every unobserved pair of an implicit task.
+    biases : bool or None, default=None
+        Per-task user and item biases. None means True for binary and regression tasks and False for implicit tasks
+        (implicit tasks do not support biases: their zero targets on all unobserved pairs make the factors carry
+        popularity).
+    cross_tasks : "all", list of str or None, default="all"
+        Which other tasks' observed training entries feed this head as features (DESIGN.md section 1,
+        "cross-task evidence"). ``x_b(u, i)`` is 1 where task b has an observation for (u, i) and 0 elsewhere.
+        None disables the feature.
+    """
+
+    name: str
+    kind: str = "implicit"
+    weight: float = 1.0
+    head: str = None
+    alpha: float = 1.0
+    negative_weight: float = 1.0
+    biases: bool = None
+    cross_tasks: object = "all"
+
+    # ---- helpers used by the estimator; they never mutate the task ----
+    def resolved_head(self):
+        """The head actually used (``head`` or the kind's default)."""
+        if self.head is not None:
+            return self.head
+        return "logistic" if self.kind == "binary" else "linear"
+
+    def resolved_biases(self):
+        """Whether the task has user/item biases and an intercept."""
+        if self.biases is not None:
+            return bool(self.biases)
+        return self.kind != "implicit"
+
+    def validate(self, where="tasks"):
+        """Raise ``ValueError`` naming the task and the field when the task is inconsistent."""
+        label = f"{where}: task {self.name!r}"
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"{where}: every task needs a non-empty string name. Got {self.name!r}.")
+        if self.kind not in KINDS:
+            raise ValueError(f"{label} has kind {self.kind!r}; expected one of {KINDS}.")
+        if self.head is not None and self.head not in HEADS:
+            raise ValueError(f"{label} has head {self.head!r}; expected one of {HEADS} or None.")
+        head = self.resolved_head()
+        if self.kind == "implicit" and head != "linear":
+            raise ValueError(f"{label}: implicit tasks support only the linear head (whole-data squared loss); "
+                             f"got head={self.head!r}. Use kind='binary' for observed 0/1 labels.")
+        if self.kind == "regression" and head != "linear":
+            raise ValueError(f"{label}: regression tasks need the linear head; got head={self.head!r}.")
+        if self.kind == "binary" and head != "logistic":
+            raise ValueError(f"{label}: binary tasks need the logistic head; got head={self.head!r}.")
+        for attr, positive in (("weight", True), ("alpha", False), ("negative_weight", True)):
+            value = getattr(self, attr)
+            if (not isinstance(value, numbers.Real) or isinstance(value, bool) or value != value
+                    or value in (float("inf"), float("-inf"))):
+                raise ValueError(f"{label}: {attr} must be a finite number. Got {value!r}.")
+            if positive and value <= 0:
+                raise ValueError(f"{label}: {attr} must be > 0. Got {value!r}.")
+            if not positive and value < 0:
+                raise ValueError(f"{label}: {attr} must be >= 0. Got {value!r}.")
+        if self.kind == "implicit" and self.biases:
+            raise ValueError(f"{label}: implicit tasks do not support biases; got biases=True.")
+        ct = self.cross_tasks
+        if not (ct is None or ct == "all" or (isinstance(ct, (list, tuple)) and all(isinstance(c, str) for c in ct))):
+            raise ValueError(f"{label}: cross_tasks must be 'all', None or a list of task names. Got {ct!r}.")
+        return self
+
+    def to_dict(self):
+        """JSON-able dict of the configuration (for persistence)."""
+        d = asdict(self)
+        if isinstance(d["cross_tasks"], tuple):
+            d["cross_tasks"] = list(d["cross_tasks"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        known = set(cls.__dataclass_fields__)
+        extra = set(d) - known
+        if extra:
+            raise ValueError(f"Task description has unknown keys {sorted(extra)}; known keys are {sorted(known)}.")
+        return cls(**d)
