@@ -1,0 +1,321 @@
+"""The alternating solver of DESIGN.md section 2, on arrays only (no pandas, no estimator, no files).
+
+Entry point: :func:`fit_alternating`. It takes :class:`TaskArrays` (one per task, built by
+:func:`prepare_task_arrays` from a CSR matrix of observations) and returns a :class:`Params` plus the objective
+history. Each sweep updates, in order, user rows, item rows, heads, then intercepts / biases / cross-task weights;
+every block is an exact (Cholesky), monotone (warm-started CG) or bound-tightened (logistic, Jaakkola-Jordan)
+minimisation, so the objective never increases beyond round-off.
+"""
+from dataclasses import dataclass, field
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..heads import logistic_bound, logistic_loss
+from . import kernels
+
+
+@dataclass
+class TaskArrays:
+    """One task's entries on its pattern (observations plus the cross-task feature pattern), user-major order."""
+
+    name: str
+    kind: str                 # "implicit" | "binary" | "regression"
+    weight: float             # lambda_t
+    negative_weight: float    # w0_t (0 for observed-only tasks)
+    biases: bool
+    rows: np.ndarray          # int64 user index per entry
+    cols: np.ndarray          # int64 item index per entry
+    observed: np.ndarray      # bool, entry is an observation of this task
+    confidence: np.ndarray    # a_e for implicit tasks (1 + alpha * count on observations, w0 elsewhere); 1 otherwise
+    target: np.ndarray        # y_e (1/0 implicit, value regression, label binary)
+    cross: np.ndarray         # (n_entries, n_cross) features x_b(u, i)
+    cross_tasks: np.ndarray   # int64 indices of the tasks feeding the cross features
+
+
+@dataclass
+class Params:
+    """Learned arrays (DESIGN.md section 1)."""
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    head_weights: np.ndarray
+    intercepts: np.ndarray
+    user_biases: np.ndarray
+    item_biases: np.ndarray
+    cross_weights: np.ndarray
+
+
+@dataclass
+class SolverConfig:
+    regularization: float = 0.01
+    head_regularization: float = 0.1
+    fit_heads: bool = True
+    solver: str = "cg"
+    cg_steps: int = 3
+    iterations: int = 15
+
+
+def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negative_weight=1.0, biases=False,
+                        cross_patterns=(), cross_task_indices=()):
+    """Lay one task out as :class:`TaskArrays`.
+
+    Parameters
+    ----------
+    observations : csr_matrix (n_users, n_items)
+        The task's observations; the sparsity pattern is the set of observed pairs (explicit zeros count).
+    cross_patterns : sequence of csr_matrix
+        0/1 pattern matrices ``x_b`` of the tasks feeding this head. For implicit tasks their pattern joins the
+        task's entries (unobserved pairs there carry weight w0 and target 0); for observed-only tasks the features
+        are read on the observations only.
+    """
+    obs = sp.csr_matrix(observations)
+    obs.sort_indices()
+    n_users, n_items = obs.shape
+    obs_rows = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(obs.indptr))
+    obs_cols = obs.indices.astype(np.int64)
+    if kind == "implicit" and len(cross_patterns):
+        # entries = observations  U  union of the cross patterns (keys r * n_items + c, sorted = user-major order)
+        keys = [obs_rows * n_items + obs_cols]
+        for pat in cross_patterns:
+            pat = sp.coo_matrix(pat)
+            keys.append(pat.row.astype(np.int64) * n_items + pat.col.astype(np.int64))
+        all_keys = np.unique(np.concatenate(keys))
+    else:
+        all_keys = obs_rows * n_items + obs_cols
+    rows = all_keys // n_items
+    cols = all_keys % n_items
+    pos = np.searchsorted(all_keys, obs_rows * n_items + obs_cols)
+    observed = np.zeros(len(all_keys), dtype=bool)
+    observed[pos] = True
+    values = np.zeros(len(all_keys))
+    values[pos] = obs.data
+    if kind == "implicit":
+        confidence = np.full(len(all_keys), float(negative_weight))
+        confidence[observed] = 1.0 + alpha * values[observed]
+        target = observed.astype(float)
+        w0 = float(negative_weight)
+    else:
+        confidence = np.ones(len(all_keys))
+        target = values
+        w0 = 0.0
+    cross = np.zeros((len(all_keys), len(cross_patterns)))
+    for b, pat in enumerate(cross_patterns):
+        pat = sp.coo_matrix(pat)
+        pkeys = np.unique(pat.row.astype(np.int64) * n_items + pat.col.astype(np.int64))
+        hit = np.searchsorted(pkeys, all_keys)
+        hit = np.minimum(hit, max(len(pkeys) - 1, 0))
+        cross[:, b] = (len(pkeys) > 0) & (pkeys[hit] == all_keys) if len(pkeys) else 0.0
+    return TaskArrays(name=name, kind=kind, weight=float(weight), negative_weight=w0, biases=bool(biases),
+                      rows=rows, cols=cols, observed=observed, confidence=confidence, target=target, cross=cross,
+                      cross_tasks=np.asarray(cross_task_indices, dtype=np.int64))
+
+
+class _Stacked:
+    """All tasks' entries as one CSR over rows (users or items) with augmented columns t * n_other + col."""
+
+    def __init__(self, tasks, n_rows, n_other, by_item):
+        rows = np.concatenate([t.cols if by_item else t.rows for t in tasks])
+        cols = np.concatenate([(t.rows if by_item else t.cols) + ti * n_other for ti, t in enumerate(tasks)])
+        self.order = np.argsort(rows, kind="stable")
+        self.indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_rows), out=self.indptr[1:])
+        self.indices = cols[self.order].astype(np.int64)
+
+
+def _offsets(task, t, params):
+    """Offset o_e = b_t + bu_t[u] + bi_t[i] + sum_b beta_tb x_b(u, i) on the task's entries."""
+    o = np.full(len(task.rows), params.intercepts[t])
+    if task.biases:
+        o += params.user_biases[t, task.rows] + params.item_biases[t, task.cols]
+    if task.cross.shape[1]:
+        o += task.cross @ params.cross_weights[t, task.cross_tasks]
+    return o
+
+
+def _factor_scores(task, t, params):
+    return kernels.entry_dots(task.rows, task.cols, params.user_factors,
+                              params.item_factors * params.head_weights[t])
+
+
+def _curvature(task, t, params, f=None, o=None):
+    """Per-entry weights a_e and working targets z_e of the task's (surrogate) loss at the current parameters."""
+    if task.kind == "binary":
+        if f is None:
+            f = _factor_scores(task, t, params)
+        if o is None:
+            o = _offsets(task, t, params)
+        return logistic_bound(task.target, f + o)
+    return task.confidence, task.target
+
+
+def _entry_terms(task, t, params):
+    """curv_e and lin_e of the row / head normal equations (see kernels.py) for one task."""
+    o = _offsets(task, t, params)
+    a, z = _curvature(task, t, params, o=o)
+    lam = task.weight
+    curv = lam * (a - task.negative_weight) if task.kind == "implicit" else lam * a
+    if task.kind == "implicit":
+        curv = np.where(task.observed, curv, 0.0)
+    lin = lam * a * (z - o)
+    return curv, lin
+
+
+def _dense_term(tasks, params, gram, reg, by_item):
+    """A0 = sum_t lambda_t w0_t D_t G D_t + reg I (the whole-data negatives through the Gram matrix)."""
+    k = gram.shape[0]
+    A0 = reg * np.eye(k)
+    for t, task in enumerate(tasks):
+        if task.negative_weight > 0:
+            w = params.head_weights[t]
+            A0 += task.weight * task.negative_weight * (w[:, None] * gram * w[None, :])
+    return A0
+
+
+def _update_rows(tasks, params, stacked, by_item, config):
+    side = params.item_factors if by_item else params.user_factors
+    other = params.user_factors if by_item else params.item_factors
+    terms = [_entry_terms(task, t, params) for t, task in enumerate(tasks)]
+    curv = np.concatenate([c for c, _ in terms])[stacked.order]
+    lin = np.concatenate([g for _, g in terms])[stacked.order]
+    X = np.vstack([other * params.head_weights[t] for t in range(len(tasks))])
+    A0 = _dense_term(tasks, params, other.T @ other, config.regularization, by_item)
+    if config.solver == "cholesky":
+        kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side)
+    else:
+        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0, side, config.cg_steps)
+
+
+def _update_heads(tasks, params, config, n_chunks):
+    P, Q = params.user_factors, params.item_factors
+    GP, GQ = P.T @ P, Q.T @ Q
+    k = P.shape[1]
+    for t, task in enumerate(tasks):
+        curv, lin = _entry_terms(task, t, params)
+        H, g = kernels.head_normal_equations(task.rows, task.cols, curv, lin, P, Q, n_chunks)
+        H = H + task.weight * task.negative_weight * (GP * GQ) + config.head_regularization * np.eye(k)
+        g = g + config.head_regularization * np.ones(k)
+        params.head_weights[t] = np.linalg.solve(H, g)
+
+
+def _update_offsets(tasks, params, config):
+    """Exact coordinate updates of intercept, user biases, item biases and cross weights, task by task."""
+    reg = config.regularization
+    n_users, n_items = params.user_biases.shape[1], params.item_biases.shape[1]
+    for t, task in enumerate(tasks):
+        f = _factor_scores(task, t, params)
+        lam = task.weight
+        if task.biases:
+            # intercept (unpenalised), then user biases, then item biases; the bound is re-tightened each time
+            a, z = _curvature(task, t, params, f=f)
+            r = z - f - (_offsets(task, t, params) - params.intercepts[t])
+            params.intercepts[t] = np.sum(a * r) / max(np.sum(a), 1e-12)
+            for biases, index, n in ((params.user_biases, task.rows, n_users),
+                                     (params.item_biases, task.cols, n_items)):
+                a, z = _curvature(task, t, params, f=f)
+                o = _offsets(task, t, params)
+                r = z - f - (o - biases[t, index])
+                num = lam * np.bincount(index, weights=a * r, minlength=n)
+                den = lam * np.bincount(index, weights=a, minlength=n) + reg
+                biases[t] = num / den
+        if task.cross.shape[1]:
+            a, z = _curvature(task, t, params, f=f)
+            beta_idx = task.cross_tasks
+            r = z - f - (_offsets(task, t, params) - task.cross @ params.cross_weights[t, beta_idx])
+            Xc = task.cross
+            H = lam * (Xc * a[:, None]).T @ Xc + reg * np.eye(len(beta_idx))
+            g = lam * Xc.T @ (a * r)
+            params.cross_weights[t, beta_idx] = np.linalg.solve(H, g)
+
+
+def objective(tasks, params, config):
+    """Exact objective L of DESIGN.md section 1 (plus the L2 penalties on biases and cross weights).
+
+    Returns
+    -------
+    total : float
+    per_task : list of float
+        lambda_t * L_t for every task.
+    """
+    P, Q = params.user_factors, params.item_factors
+    GP, GQ = P.T @ P, Q.T @ Q
+    per_task = []
+    for t, task in enumerate(tasks):
+        f = _factor_scores(task, t, params)
+        s = f + _offsets(task, t, params)
+        if task.kind == "implicit":
+            w = params.head_weights[t]
+            total_f2 = float(np.sum((w[:, None] * GP * w[None, :]) * GQ))
+            loss = task.negative_weight * total_f2 + float(
+                np.sum(task.confidence * (task.target - s) ** 2 - task.negative_weight * f ** 2))
+        elif task.kind == "regression":
+            loss = float(np.sum((task.target - s) ** 2))
+        else:
+            loss = logistic_loss(task.target, s)
+        per_task.append(task.weight * loss)
+    reg = config.regularization
+    penalty = reg * (np.sum(P ** 2) + np.sum(Q ** 2) + np.sum(params.user_biases ** 2)
+                     + np.sum(params.item_biases ** 2) + np.sum(params.cross_weights ** 2))
+    if config.fit_heads:
+        penalty += config.head_regularization * np.sum((params.head_weights - 1.0) ** 2)
+    return float(sum(per_task) + penalty), per_task
+
+
+def init_params(tasks, n_users, n_items, factors, rng, scale=0.01):
+    """Small random factors, heads at 1, cross weights 0, intercepts at the observed mean (logit for binary)."""
+    T = len(tasks)
+    params = Params(
+        user_factors=rng.standard_normal((n_users, factors)) * scale,
+        item_factors=rng.standard_normal((n_items, factors)) * scale,
+        head_weights=np.ones((T, factors)),
+        intercepts=np.zeros(T),
+        user_biases=np.zeros((T, n_users)),
+        item_biases=np.zeros((T, n_items)),
+        cross_weights=np.zeros((T, T)),
+    )
+    for t, task in enumerate(tasks):
+        if task.biases and task.observed.any():
+            mean = float(np.mean(task.target[task.observed]))
+            if task.kind == "binary":
+                mean = float(np.log(np.clip(mean, 1e-3, 1 - 1e-3) / np.clip(1 - mean, 1e-3, 1 - 1e-3)))
+            params.intercepts[t] = mean
+    return params
+
+
+def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
+    """Run the alternating sweeps in place on ``params``.
+
+    Parameters
+    ----------
+    tasks : list of TaskArrays
+    params : Params
+        Initial values; updated in place.
+    config : SolverConfig
+    callback : callable(iteration, objective, per_task, elapsed) -> bool, optional
+        Called after every sweep; returning True stops early.
+
+    Returns
+    -------
+    history : list of float
+        Objective after initialisation (index 0) and after every sweep.
+    n_iter : int
+    """
+    n_users, n_items = params.user_factors.shape[0], params.item_factors.shape[0]
+    user_side = _Stacked(tasks, n_users, n_items, by_item=False)
+    item_side = _Stacked(tasks, n_items, n_users, by_item=True)
+    history = [objective(tasks, params, config)[0]]
+    start = time.perf_counter()
+    n_iter = 0
+    for it in range(config.iterations):
+        _update_rows(tasks, params, user_side, False, config)
+        _update_rows(tasks, params, item_side, True, config)
+        if config.fit_heads:
+            _update_heads(tasks, params, config, n_chunks)
+        _update_offsets(tasks, params, config)
+        n_iter = it + 1
+        total, per_task = objective(tasks, params, config)
+        history.append(total)
+        if callback is not None and callback(n_iter, total, per_task, time.perf_counter() - start):
+            break
+    return history, n_iter

@@ -1,0 +1,181 @@
+"""Compiled kernels of the alternating solver (numba), on plain arrays only.
+
+Every row solve has the form of DESIGN.md section 2, written once for all tasks by stacking them side by side:
+the "augmented" columns j = t * n_cols + i carry x_j = w_t * q_i, and for row u
+
+    A_u = A0 + sum_j curv_uj x_j x_j^T        (A0 = sum_t lambda_t w0_t D_t G D_t + reg I, from the Gram matrix)
+    b_u = sum_j lin_uj x_j
+
+so the whole-data negatives never cost more than O(k^2) per row. ``reference.py`` holds a plain numpy version
+of the same solves for the tests.
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True, fastmath=False)
+def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
+    """Update ``out[u]`` by ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from ``out[u]``.
+
+    CG from a warm start never increases the row's quadratic objective, so the sweep stays monotone.
+    """
+    n_rows = indptr.shape[0] - 1
+    k = X.shape[1]
+    for u in prange(n_rows):
+        start, end = indptr[u], indptr[u + 1]
+        x = out[u].copy()
+        # r = b - A x
+        r = np.zeros(k)
+        for j in range(k):
+            acc = 0.0
+            for m in range(k):
+                acc += A0[j, m] * x[m]
+            r[j] = -acc
+        for e in range(start, end):
+            col = indices[e]
+            dot = 0.0
+            for m in range(k):
+                dot += X[col, m] * x[m]
+            coef = lin[e] - curv[e] * dot
+            if coef != 0.0:
+                for m in range(k):
+                    r[m] += coef * X[col, m]
+        p = r.copy()
+        rs_old = 0.0
+        for m in range(k):
+            rs_old += r[m] * r[m]
+        if rs_old < 1e-20:
+            continue
+        Ap = np.empty(k)
+        for _ in range(cg_steps):
+            for j in range(k):
+                acc = 0.0
+                for m in range(k):
+                    acc += A0[j, m] * p[m]
+                Ap[j] = acc
+            for e in range(start, end):
+                c = curv[e]
+                if c != 0.0:
+                    col = indices[e]
+                    dot = 0.0
+                    for m in range(k):
+                        dot += X[col, m] * p[m]
+                    dot *= c
+                    for m in range(k):
+                        Ap[m] += dot * X[col, m]
+            pAp = 0.0
+            for m in range(k):
+                pAp += p[m] * Ap[m]
+            if pAp <= 0.0:
+                break
+            step = rs_old / pAp
+            rs_new = 0.0
+            for m in range(k):
+                x[m] += step * p[m]
+                r[m] -= step * Ap[m]
+                rs_new += r[m] * r[m]
+            if rs_new < 1e-20:
+                break
+            beta = rs_new / rs_old
+            for m in range(k):
+                p[m] = r[m] + beta * p[m]
+            rs_old = rs_new
+        out[u] = x
+
+
+@njit(parallel=True, cache=True)
+def solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out):
+    """Exact update ``out[u] = A_u^{-1} b_u`` for every row (assembly O(nnz_u k^2), solve O(k^3))."""
+    n_rows = indptr.shape[0] - 1
+    k = X.shape[1]
+    for u in prange(n_rows):
+        A = A0.copy()
+        b = np.zeros(k)
+        for e in range(indptr[u], indptr[u + 1]):
+            col = indices[e]
+            c = curv[e]
+            g = lin[e]
+            for j in range(k):
+                xj = X[col, j]
+                b[j] += g * xj
+                if c != 0.0:
+                    cxj = c * xj
+                    for m in range(j + 1):
+                        A[j, m] += cxj * X[col, m]
+        for j in range(k):
+            for m in range(j + 1, k):
+                A[j, m] = A[m, j]
+        out[u] = np.linalg.solve(A, b)
+
+
+@njit(parallel=True, cache=True)
+def entry_dots(rows, cols, P, Qw):
+    """f_e = P[rows[e]] . Qw[cols[e]] for every entry e (the factor part of the score on a sparse pattern)."""
+    n = rows.shape[0]
+    k = P.shape[1]
+    out = np.empty(n)
+    for e in prange(n):
+        u = rows[e]
+        i = cols[e]
+        acc = 0.0
+        for m in range(k):
+            acc += P[u, m] * Qw[i, m]
+        out[e] = acc
+    return out
+
+
+@njit(cache=True)
+def _weighted_outer_chunk(rows, cols, weights, P, Q, H, start, end):
+    k = P.shape[1]
+    z = np.empty(k)
+    for e in range(start, end):
+        c = weights[e]
+        if c == 0.0:
+            continue
+        u = rows[e]
+        i = cols[e]
+        for m in range(k):
+            z[m] = P[u, m] * Q[i, m]
+        for j in range(k):
+            cz = c * z[j]
+            for m in range(j + 1):
+                H[j, m] += cz * z[m]
+
+
+@njit(parallel=True, cache=True)
+def head_normal_equations(rows, cols, curv, lin, P, Q, n_chunks):
+    """Sum of curv_e z_e z_e^T and lin_e z_e over entries, z_e = P[u] * Q[i] (DESIGN.md section 2, step 3)."""
+    k = P.shape[1]
+    n = rows.shape[0]
+    Hs = np.zeros((n_chunks, k, k))
+    gs = np.zeros((n_chunks, k))
+    size = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        start = c * size
+        end = min(n, start + size)
+        _weighted_outer_chunk(rows, cols, curv, P, Q, Hs[c], start, end)
+        for e in range(start, end):
+            g = lin[e]
+            if g != 0.0:
+                u = rows[e]
+                i = cols[e]
+                for m in range(k):
+                    gs[c, m] += g * P[u, m] * Q[i, m]
+    H = Hs.sum(axis=0)
+    for j in range(k):
+        for m in range(j + 1, k):
+            H[j, m] = H[m, j]
+    return H, gs.sum(axis=0)
+
+
+@njit(parallel=True, cache=True)
+def segment_sums(indptr, values):
+    """Row sums of a CSR-ordered entry array."""
+    n = indptr.shape[0] - 1
+    out = np.zeros(n)
+    for r in prange(n):
+        acc = 0.0
+        for e in range(indptr[r], indptr[r + 1]):
+            acc += values[e]
+        out[r] = acc
+    return out
