@@ -199,6 +199,24 @@ def _update_heads(tasks, params, config, n_chunks):
         params.head_weights[t] = np.linalg.solve(H, g)
 
 
+def _update_bias(task, t, params, f, biases, index, n, reg):
+    """Exact update of one bias vector (user or item side) of one task, the bound re-tightened first."""
+    a, z = _curvature(task, t, params, f=f)
+    r = z - f - (_offsets(task, t, params) - biases[t, index])
+    lam = task.weight
+    biases[t] = lam * np.bincount(index, weights=a * r, minlength=n) / (
+        lam * np.bincount(index, weights=a, minlength=n) + reg)
+
+
+def update_user_biases(tasks, params, config):
+    """Exact update of the user biases of every task that has biases (used by fold-in)."""
+    n_users = params.user_biases.shape[1]
+    for t, task in enumerate(tasks):
+        if task.biases:
+            f = _factor_scores(task, t, params)
+            _update_bias(task, t, params, f, params.user_biases, task.rows, n_users, config.regularization)
+
+
 def _update_offsets(tasks, params, config):
     """Exact coordinate updates of intercept, user biases, item biases and cross weights, task by task."""
     reg = config.regularization
@@ -211,14 +229,8 @@ def _update_offsets(tasks, params, config):
             a, z = _curvature(task, t, params, f=f)
             r = z - f - (_offsets(task, t, params) - params.intercepts[t])
             params.intercepts[t] = np.sum(a * r) / max(np.sum(a), 1e-12)
-            for biases, index, n in ((params.user_biases, task.rows, n_users),
-                                     (params.item_biases, task.cols, n_items)):
-                a, z = _curvature(task, t, params, f=f)
-                o = _offsets(task, t, params)
-                r = z - f - (o - biases[t, index])
-                num = lam * np.bincount(index, weights=a * r, minlength=n)
-                den = lam * np.bincount(index, weights=a, minlength=n) + reg
-                biases[t] = num / den
+            _update_bias(task, t, params, f, params.user_biases, task.rows, n_users, reg)
+            _update_bias(task, t, params, f, params.item_biases, task.cols, n_items, reg)
         if task.cross.shape[1]:
             a, z = _curvature(task, t, params, f=f)
             beta_idx = task.cross_tasks

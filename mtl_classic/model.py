@@ -1,0 +1,416 @@
+"""MultiTaskMF: validate -> initialise -> solve -> store (DESIGN.md sections 1-3)."""
+import copy
+import numbers
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+
+from .base import RecommenderMixin
+from .heads import sigmoid
+from .solver import als
+from .tasks import Task
+
+
+def _check_number(value, name, low, integer=False, low_inclusive=True, allow_none=False):
+    if value is None and allow_none:
+        return
+    kind = "an int" if integer else "a float"
+    ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
+    if isinstance(value, bool) or not ok_type or not np.isfinite(value) or (
+            value < low if low_inclusive else value <= low):
+        op = ">=" if low_inclusive else ">"
+        raise ValueError(f"The {name!r} parameter of MultiTaskMF must be {kind} {op} {low}. Got {value!r}.")
+
+
+def _pattern(matrix):
+    """0/1 matrix with the observation pattern of ``matrix`` (explicit zeros are observations)."""
+    m = sp.csr_matrix(matrix)
+    return sp.csr_matrix((np.ones(len(m.indices)), m.indices.copy(), m.indptr.copy()), shape=m.shape)
+
+
+class MultiTaskMF(RecommenderMixin, BaseEstimator):
+    """Multi-task matrix factorisation with shared factors and per-task linear / logistic heads.
+
+    The score of task t for user u and item i is (DESIGN.md section 1)
+    ``s_t(u, i) = (p_u * w_t) . q_i + b_t + bu_t[u] + bi_t[i] + sum_b beta_tb x_b(u, i)``,
+    where ``x_b`` is 1 where task b has a training observation of (u, i).
+
+    Parameters
+    ----------
+    tasks : list of Task or None, default=None
+        The tasks to model, each naming a task of the data. None models every task of the data as an implicit task
+        of weight 1.
+    factors : int, default=64
+        Number of shared latent factors k.
+    iterations : int, default=15
+        Number of alternating sweeps.
+    regularization : float, default=0.01
+        L2 penalty on the factors, biases and cross-task weights.
+    head_regularization : float, default=0.1
+        Penalty pulling every head vector w_t towards 1.
+    fit_heads : bool, default=True
+        Learn the per-task head vectors; False keeps them at 1 (one implicit task then is exactly the weighted matrix
+        factorisation of Hu, Koren and Volinsky).
+    solver : {"cg", "cholesky"}, default="cg"
+        Row solver: a few warm-started conjugate-gradient steps, or an exact Cholesky solve.
+    cg_steps : int, default=3
+        Conjugate-gradient steps per row and sweep.
+    init_scale : float, default=0.01
+        Standard deviation of the random initial factors.
+    early_stopping_rounds : int or None, default=None
+        With ``validation`` given to :meth:`fit`: stop after this many sweeps without improvement of the validation
+        NDCG@10, and keep the best sweep's parameters.
+    n_jobs : int or None, default=None
+        Threads for the compiled kernels and BLAS. None uses every core.
+    random_state : int, Generator or None, default=None
+        Seed for the initial factors.
+    verbose : bool, default=False
+        Print one line per sweep with the objective and elapsed time.
+
+    Attributes
+    ----------
+    tasks_, task_index_, user_factors_, item_factors_, head_weights_, intercepts_, user_biases_, item_biases_,
+    cross_weights_, cross_features_, user_map_, item_map_, data_, default_task_, loss_history_, n_iter_,
+    validation_history_, fit_time_
+        See docs/ARCHITECTURE.md.
+    """
+
+    def __init__(self, tasks=None, factors=64, iterations=15, regularization=0.01, head_regularization=0.1,
+                 fit_heads=True, solver="cg", cg_steps=3, init_scale=0.01, early_stopping_rounds=None,
+                 n_jobs=None, random_state=None, verbose=False):
+        self.tasks = tasks
+        self.factors = factors
+        self.iterations = iterations
+        self.regularization = regularization
+        self.head_regularization = head_regularization
+        self.fit_heads = fit_heads
+        self.solver = solver
+        self.cg_steps = cg_steps
+        self.init_scale = init_scale
+        self.early_stopping_rounds = early_stopping_rounds
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation
+    def _validate_params(self):
+        _check_number(self.factors, "factors", 1, integer=True)
+        _check_number(self.iterations, "iterations", 1, integer=True)
+        _check_number(self.regularization, "regularization", 0.0)
+        _check_number(self.head_regularization, "head_regularization", 0.0, low_inclusive=False)
+        _check_number(self.cg_steps, "cg_steps", 1, integer=True)
+        _check_number(self.init_scale, "init_scale", 0.0, low_inclusive=False)
+        _check_number(self.early_stopping_rounds, "early_stopping_rounds", 1, integer=True, allow_none=True)
+        _check_number(self.n_jobs, "n_jobs", 1, integer=True, allow_none=True)
+        if self.solver not in ("cg", "cholesky"):
+            raise ValueError(f"The 'solver' parameter of MultiTaskMF must be 'cg' or 'cholesky'. Got {self.solver!r}.")
+        if not isinstance(self.fit_heads, (bool, np.bool_)):
+            raise ValueError(f"The 'fit_heads' parameter of MultiTaskMF must be a bool. Got {self.fit_heads!r}.")
+
+    def _resolve_tasks(self, data):
+        if self.tasks is None:
+            tasks = [Task(name) for name in data.task_names]
+        else:
+            if isinstance(self.tasks, (Task, str)) or not hasattr(self.tasks, "__iter__"):
+                raise ValueError(f"The 'tasks' parameter of MultiTaskMF must be a list of Task. Got {self.tasks!r}.")
+            tasks = [Task(t) if isinstance(t, str) else copy.deepcopy(t) for t in self.tasks]
+            for t in tasks:
+                if not isinstance(t, Task):
+                    raise ValueError(f"The 'tasks' parameter of MultiTaskMF must hold Task objects. Got {t!r}.")
+        if not tasks:
+            raise ValueError("The 'tasks' parameter of MultiTaskMF is empty: give at least one Task.")
+        names = [t.name for t in tasks]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"tasks: task names must be unique; {dup} appear more than once.")
+        for t in tasks:
+            t.validate()
+        missing = [n for n in names if n not in data.task_names]
+        if missing:
+            raise ValueError(f"tasks {missing} are named in tasks= but absent from the data, which has tasks "
+                             f"{list(data.task_names)}.")
+        extra = [n for n in data.task_names if n not in names]
+        if extra:
+            raise ValueError(f"the data has tasks {extra} that tasks= does not name; pass "
+                             f"data.subset_tasks({names!r}) to leave them out, or add Task entries for them.")
+        for t in tasks:
+            if t.cross_tasks not in (None, "all"):
+                unknown = [c for c in t.cross_tasks if c not in names or c == t.name]
+                if unknown:
+                    raise ValueError(f"tasks: task {t.name!r} has cross_tasks {unknown} that are not other modelled "
+                                     f"tasks ({[n for n in names if n != t.name]}).")
+        for t in tasks:
+            m = data.matrices[t.name]
+            if m.nnz == 0:
+                raise ValueError(f"task {t.name!r} has no observations in the data.")
+            values = m.data
+            if not np.all(np.isfinite(values)):
+                raise ValueError(f"task {t.name!r} has {int(np.sum(~np.isfinite(values)))} NaN or infinite values.")
+            if t.kind == "implicit" and np.any(values < 0):
+                raise ValueError(f"task {t.name!r} is implicit but has {int(np.sum(values < 0))} negative values; "
+                                 f"implicit values are counts (confidence 1 + alpha * count) and must be >= 0.")
+            if t.kind == "binary":
+                bad = ~np.isin(values, (0.0, 1.0))
+                if bad.any():
+                    raise ValueError(f"task {t.name!r} is binary but has {int(bad.sum())} labels outside {{0, 1}} "
+                                     f"(first: {values[bad][0]!r}).")
+        return tasks
+
+    # ------------------------------------------------------------------ fitting
+    def _task_arrays(self, tasks, matrices, patterns):
+        names = [t.name for t in tasks]
+        arrays = []
+        for t in tasks:
+            if t.cross_tasks is None:
+                cross = []
+            elif t.cross_tasks == "all":
+                cross = [n for n in names if n != t.name]
+            else:
+                cross = list(t.cross_tasks)
+            arrays.append(als.prepare_task_arrays(
+                t.name, t.kind, matrices[t.name], weight=t.weight, alpha=t.alpha,
+                negative_weight=t.negative_weight, biases=t.resolved_biases(),
+                cross_patterns=[patterns[c] for c in cross],
+                cross_task_indices=[names.index(c) for c in cross]))
+        return arrays
+
+    def _config(self):
+        return als.SolverConfig(regularization=float(self.regularization),
+                                head_regularization=float(self.head_regularization), fit_heads=bool(self.fit_heads),
+                                solver=self.solver, cg_steps=int(self.cg_steps), iterations=int(self.iterations))
+
+    def fit(self, data, validation=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        data : MultiTaskData
+            Training observations, one matrix per task.
+        validation : tuple (task, csr_matrix) or object with ``target`` and ``test``, optional
+            Held-out pairs of one task over the data's index; NDCG@10 on them is recorded after every sweep in
+            ``validation_history_`` and drives ``early_stopping_rounds``.
+
+        Returns
+        -------
+        self
+        """
+        from threadpoolctl import threadpool_limits
+        import numba
+
+        self._validate_params()
+        if not hasattr(data, "matrices") or not hasattr(data, "user_map"):
+            raise ValueError(f"fit expects a MultiTaskData; got {type(data).__name__}.")
+        tasks = self._resolve_tasks(data)
+        names = [t.name for t in tasks]
+        val_task, val_matrix = self._check_validation(validation, data, names)
+
+        rng = np.random.default_rng(self.random_state)
+        patterns = {n: _pattern(data.matrices[n]) for n in names}
+        arrays = self._task_arrays(tasks, data.matrices, patterns)
+        params = als.init_params(arrays, data.n_users, data.n_items, int(self.factors), rng, float(self.init_scale))
+        config = self._config()
+
+        self.tasks_ = tasks
+        self.task_index_ = {n: i for i, n in enumerate(names)}
+        self.cross_features_ = patterns
+        self.data_ = data
+        self.user_map_, self.item_map_ = data.user_map, data.item_map
+        self.default_task_ = names[-1] if len(names) == 1 else None
+        self.validation_history_ = []
+        best = {"score": -np.inf, "params": None, "iter": 0}
+
+        def callback(it, total, per_task, elapsed):
+            line = f"[MultiTaskMF] sweep {it:3d}/{config.iterations} objective {total:.6g}"
+            if len(per_task) > 1:
+                line += " (" + ", ".join(f"{n} {v:.4g}" for n, v in zip(names, per_task)) + ")"
+            if val_task is not None:
+                self._store(params)
+                score = self._validation_score(val_task, val_matrix)
+                self.validation_history_.append(score)
+                line += f" val NDCG@10 {score:.4f}"
+                if score > best["score"]:
+                    best.update(score=score, params=copy.deepcopy(params), iter=it)
+            if self.verbose:
+                print(f"{line} {elapsed:.1f}s", flush=True)
+            return (self.early_stopping_rounds is not None and val_task is not None
+                    and it - best["iter"] >= self.early_stopping_rounds)
+
+        n_threads = self.n_jobs or numba.config.NUMBA_NUM_THREADS
+        old_threads = numba.get_num_threads()
+        start = time.perf_counter()
+        try:
+            numba.set_num_threads(min(int(n_threads), numba.config.NUMBA_NUM_THREADS))
+            with threadpool_limits(limits=int(n_threads)):
+                history, n_iter = als.fit_alternating(arrays, params, config, callback=callback)
+        finally:
+            numba.set_num_threads(old_threads)
+        self.fit_time_ = time.perf_counter() - start
+        if best["params"] is not None and self.early_stopping_rounds is not None:
+            params = best["params"]
+            self.best_iteration_ = best["iter"]
+        self._store(params)
+        self.loss_history_ = history
+        self.n_iter_ = n_iter
+        return self
+
+    def _store(self, params):
+        self.user_factors_ = params.user_factors
+        self.item_factors_ = params.item_factors
+        self.head_weights_ = params.head_weights
+        self.intercepts_ = params.intercepts
+        self.user_biases_ = params.user_biases
+        self.item_biases_ = params.item_biases
+        self.cross_weights_ = params.cross_weights
+
+    def _params(self):
+        return als.Params(self.user_factors_, self.item_factors_, self.head_weights_, self.intercepts_,
+                          self.user_biases_, self.item_biases_, self.cross_weights_)
+
+    @staticmethod
+    def _check_validation(validation, data, names):
+        if validation is None:
+            return None, None
+        if isinstance(validation, tuple) and len(validation) == 2:
+            task, matrix = validation
+        elif hasattr(validation, "target") and hasattr(validation, "test"):
+            task, matrix = validation.target, validation.test
+        else:
+            raise ValueError("validation must be a (task, csr_matrix) pair or a Split with .target and .test.")
+        if task not in names:
+            raise ValueError(f"validation task {task!r} is not one of the modelled tasks {names}.")
+        matrix = sp.csr_matrix(matrix)
+        if matrix.shape != (data.n_users, data.n_items):
+            raise ValueError(f"validation matrix has shape {matrix.shape}; expected {(data.n_users, data.n_items)} "
+                             f"(the data's users x items).")
+        return task, matrix
+
+    def _validation_score(self, task, matrix):
+        from .evaluation import evaluate_ranking
+        return float(evaluate_ranking(self, self.data_, matrix, task, ks=(10,))["NDCG@10"])
+
+    # ------------------------------------------------------------------ inference
+    def _check_fitted(self):
+        if not hasattr(self, "user_factors_"):
+            raise AttributeError("This MultiTaskMF instance is not fitted yet; call fit(data) first.")
+
+    def _task(self, task):
+        self._check_fitted()
+        if task not in self.task_index_:
+            raise ValueError(f"unknown task {task!r}; the model has tasks {list(self.task_index_)}.")
+        return self.task_index_[task]
+
+    def _cross_rows(self, t, user_indices):
+        """Dense (len(users), n_items) sum_b beta_tb x_b for the given users."""
+        out = None
+        for b, name in enumerate(self.task_index_):
+            beta = self.cross_weights_[t, b]
+            if beta != 0.0:
+                part = self.cross_features_[name][user_indices] * beta
+                out = part if out is None else out + part
+        return out
+
+    def score_items(self, task, user_indices):
+        """Scores of every item for the given internal user indices (logits for logistic heads).
+
+        Returns
+        -------
+        ndarray of shape (len(user_indices), n_items)
+        """
+        t = self._task(task)
+        u = np.asarray(user_indices, dtype=np.int64)
+        scores = (self.user_factors_[u] * self.head_weights_[t]) @ self.item_factors_.T
+        scores += self.intercepts_[t] + self.user_biases_[t, u][:, None] + self.item_biases_[t][None, :]
+        cross = self._cross_rows(t, u)
+        if cross is not None:
+            scores += cross.toarray()
+        return scores
+
+    def predict_indices(self, task, user_indices, item_indices):
+        """Pointwise predictions for internal index pairs: scores, or probabilities for logistic heads."""
+        t = self._task(task)
+        u = np.asarray(user_indices, dtype=np.int64).ravel()
+        i = np.asarray(item_indices, dtype=np.int64).ravel()
+        if u.shape != i.shape:
+            raise ValueError(f"users and items must have the same length; got {u.shape[0]} and {i.shape[0]}.")
+        s = np.einsum("nk,nk->n", self.user_factors_[u] * self.head_weights_[t], self.item_factors_[i])
+        s += self.intercepts_[t] + self.user_biases_[t, u] + self.item_biases_[t, i]
+        for b, name in enumerate(self.task_index_):
+            beta = self.cross_weights_[t, b]
+            if beta != 0.0 and len(u):
+                s += beta * np.asarray(self.cross_features_[name][u, i]).ravel()
+        if self.tasks_[t].resolved_head() == "logistic":
+            return sigmoid(s)
+        return s
+
+    def predict(self, task, users, items):
+        """Predictions of ``task`` for pairs of external user and item ids.
+
+        Parameters
+        ----------
+        task : str
+        users, items : array-like of external ids, same length
+
+        Returns
+        -------
+        ndarray of float: scores (linear heads) or probabilities (logistic heads)
+
+        Raises
+        ------
+        KeyError
+            If a user or item id is unknown to the training data.
+        """
+        self._check_fitted()
+        u = self.user_map_.index(np.atleast_1d(np.asarray(users, dtype=object)))
+        i = self.item_map_.index(np.atleast_1d(np.asarray(items, dtype=object)))
+        return self.predict_indices(task, u, i)
+
+    def fold_in(self, interactions, n_sweeps=3):
+        """Factors of new (or refreshed) users from their interactions, with the fitted item side fixed.
+
+        Parameters
+        ----------
+        interactions : dict {task: sparse matrix (n_new_users, n_items)}
+            The users' observations in any subset of the modelled tasks, over the model's item index.
+        n_sweeps : int, default=3
+            Alternations between the exact factor solve and the bias / bound refresh (one suffices when every given
+            task is implicit without biases).
+
+        Returns
+        -------
+        user_factors : ndarray (n_new_users, k)
+        user_biases : ndarray (T, n_new_users)
+        """
+        self._check_fitted()
+        if not isinstance(interactions, dict) or not interactions:
+            raise ValueError("fold_in expects a non-empty dict {task: sparse matrix (n_users, n_items)}.")
+        n_items = self.item_factors_.shape[0]
+        shapes = set()
+        for name, m in interactions.items():
+            self._task(name)
+            if not sp.issparse(m) or m.shape[1] != n_items:
+                raise ValueError(f"fold_in: interactions[{name!r}] must be a sparse matrix with {n_items} columns "
+                                 f"(the model's items); got {getattr(m, 'shape', type(m).__name__)}.")
+            shapes.add(m.shape[0])
+        if len(shapes) != 1:
+            raise ValueError(f"fold_in: every interactions matrix needs the same number of rows; got {sorted(shapes)}.")
+        n_new = shapes.pop()
+        names = list(self.task_index_)
+        matrices = {n: sp.csr_matrix(interactions[n]) if n in interactions else sp.csr_matrix((n_new, n_items))
+                    for n in names}
+        patterns = {n: _pattern(m) for n, m in matrices.items()}
+        arrays = [a for a in self._task_arrays(self.tasks_, matrices, patterns)]
+        params = self._params()
+        params = als.Params(np.zeros((n_new, self.item_factors_.shape[1])), params.item_factors,
+                            params.head_weights, params.intercepts, np.zeros((len(names), n_new)),
+                            params.item_biases, params.cross_weights)
+        config = self._config()
+        config.solver = "cholesky"
+        stacked = als._Stacked(arrays, n_new, n_items, by_item=False)
+        for _ in range(int(n_sweeps)):
+            als._update_rows(arrays, params, stacked, False, config)
+            als.update_user_biases(arrays, params, config)
+        return params.user_factors, params.user_biases
