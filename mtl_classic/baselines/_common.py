@@ -1,0 +1,231 @@
+"""Shared plumbing for the baselines: task checks, parameter checks, sparse pattern helpers.
+
+Everything here works on internal indices and on the per-task CSR matrices of a
+:class:`~mtl_classic.MultiTaskData` (``data.matrices``, ``data.task_names``, ``data.n_users``, ``data.n_items``).
+"""
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+
+try:  # the shared scoring surface (ARCHITECTURE.md); a local stand-in keeps the baselines importable without it
+    from ..base import RecommenderMixin
+except ImportError:  # pragma: no cover - only while mtl_classic/base.py does not exist yet
+    class RecommenderMixin:
+        """Minimal stand-in for ``mtl_classic.base.RecommenderMixin`` (used only when base.py is missing)."""
+
+        def recommend(self, users, n=10, task=None, filter_seen=True, filter_items=None, items=None):
+            task = self.default_task_ if task is None else task
+            data = self.data_
+            scalar = np.ndim(users) == 0
+            u = data.user_map.index(np.atleast_1d(np.asarray(users, dtype=object)))
+            scores = np.asarray(self.score_items(task, u), dtype=np.float64)
+            if filter_seen:
+                m = data.matrices[task][u]
+                rows = np.repeat(np.arange(len(u)), np.diff(m.indptr))
+                scores[rows, m.indices] = -np.inf
+            if filter_items is not None:
+                scores[:, data.item_map.index(np.asarray(filter_items, dtype=object))] = -np.inf
+            if items is not None:
+                keep = np.zeros(data.n_items, dtype=bool)
+                keep[data.item_map.index(np.asarray(items, dtype=object))] = True
+                scores[:, ~keep] = -np.inf
+            n = min(n, data.n_items)
+            top = np.argsort(-scores, axis=1, kind="stable")[:, :n]
+            ids = data.item_map.external(top.ravel()).reshape(top.shape)
+            out = np.take_along_axis(scores, top, axis=1)
+            return (ids[0], out[0]) if scalar else (ids, out)
+
+
+__all__ = ["RecommenderMixin", "BaselineMixin", "check_param", "pattern", "pair_lookup", "item_popularity"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# parameter checks
+# ----------------------------------------------------------------------------------------------------------------
+def check_param(owner, name, value, kind, low=None, high=None, low_open=False, none_ok=False, options=None):
+    """Raise ``ValueError`` ("The 'name' parameter of Owner must be ... Got value.") unless ``value`` fits.
+
+    Parameters
+    ----------
+    owner : object
+        The estimator (its class name appears in the message).
+    name : str
+        Parameter name.
+    value : object
+        The value to check.
+    kind : {"int", "real", "option"}
+        Expected type. ``"option"`` checks membership in ``options``.
+    low, high : float or None
+        Inclusive bounds (``low`` exclusive when ``low_open``).
+    none_ok : bool
+        Whether None is allowed.
+    options : sequence or None
+        Allowed values for ``kind="option"``.
+    """
+    if value is None and none_ok:
+        return value
+    cls = type(owner).__name__
+    if kind == "option":
+        if value not in options:
+            raise ValueError(f"The {name!r} parameter of {cls} must be one of {list(options)}. Got {value!r}.")
+        return value
+    if kind == "int":
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        what = "an int"
+    else:
+        ok = (isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value))
+        what = "a finite float"
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        bounds = ""
+        if low is not None:
+            bounds += f" {'>' if low_open else '>='} {low}"
+        if high is not None:
+            bounds += f"{' and' if low is not None else ''} <= {high}"
+        if none_ok:
+            bounds += " or None"
+        raise ValueError(f"The {name!r} parameter of {cls} must be {what}{bounds}. Got {value!r}.")
+    return value
+
+
+def check_random_state(seed):
+    """One :class:`numpy.random.Generator` from ``None``, an int, or a Generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(seed)
+
+
+def int_seed(rng):
+    """A reproducible 31-bit int seed drawn from ``rng`` (for libraries that want ints)."""
+    return int(rng.integers(0, 2**31 - 1))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# sparse helpers
+# ----------------------------------------------------------------------------------------------------------------
+def pattern(m):
+    """0/1 float64 CSR with the sparsity pattern of ``m`` (explicit zeros count as observations)."""
+    m = sp.csr_matrix(m)
+    return sp.csr_matrix((np.ones(len(m.indices)), m.indices.copy(), m.indptr.copy()), shape=m.shape)
+
+
+def union_pattern(mats, shape):
+    """0/1 CSR of the union of the patterns of ``mats`` (an empty matrix when ``mats`` is empty)."""
+    out = sp.csr_matrix(shape, dtype=np.float64)
+    for m in mats:
+        out = out + pattern(m)
+    out = sp.csr_matrix(out)
+    out.data[:] = 1.0
+    out.sort_indices()
+    return out
+
+
+def item_popularity(m):
+    """Number of users with an observation of each item (column counts of the pattern), float64."""
+    m = sp.csr_matrix(m)
+    return np.bincount(m.indices, minlength=m.shape[1]).astype(np.float64)
+
+
+def user_activity(m):
+    """Number of observed items per user (row counts of the pattern), float64."""
+    m = sp.csr_matrix(m)
+    return np.diff(m.indptr).astype(np.float64)
+
+
+def pair_lookup(m, users, items):
+    """Values of CSR ``m`` at the pairs ``(users[j], items[j])``; 0 where absent. Vectorised (binary search).
+
+    Parameters
+    ----------
+    m : csr_matrix with sorted indices
+    users, items : int arrays of equal length
+
+    Returns
+    -------
+    ndarray of float64, shape (len(users),)
+    """
+    m = sp.csr_matrix(m)
+    if not m.has_sorted_indices:
+        m = m.copy()
+        m.sort_indices()
+    users = np.asarray(users, dtype=np.int64)
+    items = np.asarray(items, dtype=np.int64)
+    n_items = m.shape[1]
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    keys = rows * n_items + m.indices.astype(np.int64)           # sorted because rows and indices are sorted
+    q = users * n_items + items
+    pos = np.searchsorted(keys, q)
+    pos_c = np.minimum(pos, max(len(keys) - 1, 0))
+    out = np.zeros(len(q), dtype=np.float64)
+    if len(keys):
+        hit = keys[pos_c] == q
+        out[hit] = m.data[pos_c[hit]]
+    return out
+
+
+def add_sparse_rows(scores, m_rows, value=None):
+    """In place: ``scores[r, j] += value * m_rows[r, j]`` for the nonzeros of CSR ``m_rows`` (value None: the data)."""
+    m_rows = sp.csr_matrix(m_rows)
+    if not m_rows.has_canonical_format:          # canonical: each (row, col) once, so fancy += is exact
+        m_rows = m_rows.copy()
+        m_rows.sum_duplicates()
+    rows = np.repeat(np.arange(m_rows.shape[0]), np.diff(m_rows.indptr))
+    add = m_rows.data if value is None else value * m_rows.data
+    scores[rows, m_rows.indices] += add
+    return scores
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the shared estimator surface
+# ----------------------------------------------------------------------------------------------------------------
+class BaselineMixin(RecommenderMixin, BaseEstimator):
+    """Task checks and user/item index checks shared by every baseline (and scikit-learn's get_params/set_params).
+
+    Subclasses set ``data_``, ``default_task_`` (and ``tasks_`` when they model only some tasks) in ``fit``.
+    """
+
+    def _check_fitted(self):
+        if not hasattr(self, "data_"):
+            raise ValueError(f"This {type(self).__name__} instance is not fitted yet; call fit(data) first.")
+
+    def _check_task(self, task, allowed=None):
+        """Resolve ``task`` (None -> ``default_task_``) and raise ``ValueError`` naming an unknown task."""
+        self._check_fitted()
+        if task is None:
+            task = self.default_task_
+        allowed = list(self.data_.task_names) if allowed is None else list(allowed)
+        if task not in allowed:
+            raise ValueError(f"Unknown task {task!r} for {type(self).__name__}; known tasks are {allowed}.")
+        return task
+
+    def _check_target(self, data, target, name="target"):
+        """Resolve a constructor ``target`` against the data (None -> the data's first task)."""
+        names = list(data.task_names)
+        if target is None:
+            return names[0]
+        if target not in names:
+            raise ValueError(f"The {name!r} parameter of {type(self).__name__} names task {target!r}, which is not "
+                             f"in the data; tasks are {names}.")
+        return target
+
+    def _check_users(self, user_indices):
+        u = np.asarray(user_indices, dtype=np.int64).ravel()
+        if len(u) and (u.min() < 0 or u.max() >= self.data_.n_users):
+            bad = u[(u < 0) | (u >= self.data_.n_users)][:5].tolist()
+            raise ValueError(f"user_indices out of range [0, {self.data_.n_users}): {bad}.")
+        return u
+
+    def _check_pairs(self, user_indices, item_indices):
+        u = self._check_users(user_indices)
+        i = np.asarray(item_indices, dtype=np.int64).ravel()
+        if len(u) != len(i):
+            raise ValueError(f"user_indices and item_indices must have the same length; got {len(u)} and {len(i)}.")
+        if len(i) and (i.min() < 0 or i.max() >= self.data_.n_items):
+            bad = i[(i < 0) | (i >= self.data_.n_items)][:5].tolist()
+            raise ValueError(f"item_indices out of range [0, {self.data_.n_items}): {bad}.")
+        return u, i
