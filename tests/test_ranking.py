@@ -1,0 +1,130 @@
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import NotFittedError
+
+from mtl_classic.base import RecommenderMixin, seen_matrix
+from mtl_classic.data import MultiTaskData
+from mtl_classic.ranking import blend_scores, mask_seen, top_k
+
+
+def test_top_k_matches_full_sort():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(50, 200))
+    idx, vals = top_k(scores, 7)
+    expected = np.argsort(-scores, axis=1)[:, :7]
+    np.testing.assert_array_equal(idx, expected)
+    np.testing.assert_allclose(vals, np.take_along_axis(scores, expected, axis=1))
+    assert idx.dtype == np.int64
+
+
+def test_top_k_edge_cases():
+    s = np.array([[1.0, -np.inf, 3.0], [np.nan, 2.0, 2.0]])
+    idx, vals = top_k(s, 10)  # k > n_items keeps all
+    np.testing.assert_array_equal(idx, [[2, 0, 1], [1, 2, 0]])  # ties by index, NaN last
+    np.testing.assert_array_equal(vals, [[3.0, 1.0, -np.inf], [2.0, 2.0, -np.inf]])
+    idx, vals = top_k(s, 0)
+    assert idx.shape == (2, 0)
+    idx1, vals1 = top_k(np.array([0.5, 2.0, 1.0]), 2)
+    np.testing.assert_array_equal(idx1, [1, 2])
+    with pytest.raises(ValueError, match="k must be"):
+        top_k(s, -1)
+
+
+def test_mask_seen_in_place_keeps_explicit_zero_pattern():
+    scores = np.zeros((2, 3))
+    seen = sp.csr_matrix((np.array([0.0, 1.0]), np.array([1, 0]), np.array([0, 1, 2])), shape=(2, 3))
+    out = mask_seen(scores, seen)
+    assert out is scores
+    np.testing.assert_array_equal(np.isneginf(scores), [[False, True, False], [True, False, False]])
+    with pytest.raises(ValueError, match="shape"):
+        mask_seen(np.zeros((3, 3)), seen)
+
+
+def test_blend_scores():
+    a = np.array([[1.0, 2.0, 3.0]])
+    b = np.array([[3.0, 2.0, 1.0]])
+    np.testing.assert_allclose(blend_scores([a, b], [1.0, 0.5]), [[2.5, 3.0, 3.5]])
+    np.testing.assert_allclose(blend_scores([a, b], normalize="rank"), [[1 / 3, 1 / 3, 1 / 3]])
+    z = blend_scores([a], [1.0], normalize="zscore")
+    np.testing.assert_allclose(z.mean(), 0.0, atol=1e-12)
+
+
+class FixedScores(RecommenderMixin):
+    """score_items returns a fixed table; counts calls to check batching."""
+
+    def __init__(self, data, table, default_task=None):
+        self.data_ = data
+        self.table = table
+        self.default_task_ = default_task
+        self.calls = []
+
+    def score_items(self, task, user_indices):
+        self.calls.append(len(user_indices))
+        return self.table[task][np.asarray(user_indices)]
+
+
+@pytest.fixture
+def model():
+    df = pd.DataFrame({
+        "user": ["a", "a", "b", "c"],
+        "item": ["x", "y", "z", "w"],
+        "task": ["buy", "cart", "cart", "buy"],
+    })
+    data = MultiTaskData.from_events(df)  # users a, b, c; items w, x, y, z
+    buy = np.array([[4.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 5.0, 0.0]])
+    return FixedScores(data, {"buy": buy, "cart": -buy}, default_task="buy")
+
+
+def test_recommend_filters_seen_of_task(model):
+    ids, scores = model.recommend(["a", "b"], n=2)
+    np.testing.assert_array_equal(ids, [["w", "y"], ["z", "y"]])  # a saw x in buy
+    np.testing.assert_array_equal(scores, [[4.0, 2.0], [4.0, 3.0]])
+    ids, _ = model.recommend(["a"], n=2, filter_seen=False)
+    np.testing.assert_array_equal(ids, [["w", "x"]])
+
+
+def test_recommend_any_task_filter_and_item_filters(model):
+    ids, _ = model.recommend(["a"], n=4, filter_seen="any")
+    np.testing.assert_array_equal(ids, [["w", "z"]])  # x (buy) and y (cart) removed; width = candidates left
+    ids, _ = model.recommend(["b"], n=3, filter_items=["z"])
+    np.testing.assert_array_equal(ids, [["y", "x", "w"]])
+    ids, _ = model.recommend(["b"], n=3, items=["w", "x"])
+    np.testing.assert_array_equal(ids, [["x", "w"]])
+
+
+def test_recommend_scalar_user_task_and_batches(model):
+    ids, scores = model.recommend("c", n=2)
+    assert ids.shape == (2,) and list(ids) == ["y", "x"]  # c bought w; y (5) then x (1)
+    ids, _ = model.recommend(["a", "b", "c"], n=1, task="cart", batch_size=2)
+    assert model.calls[-2:] == [2, 1]
+    np.testing.assert_array_equal(ids, [["z"], ["w"], ["z"]])
+
+
+def test_recommend_width_is_smallest_candidate_count(model):
+    ids, scores = model.recommend(["a", "b"], n=4)
+    assert ids.shape == (2, 3)  # a bought x: 3 candidates left; b has 4
+    assert np.isfinite(scores).all()
+
+
+def test_recommend_errors(model):
+    with pytest.raises(KeyError, match="'nobody'"):
+        model.recommend(["a", "nobody"])
+    with pytest.raises(KeyError, match="'q'"):
+        model.recommend(["a"], filter_items=["q"])
+    with pytest.raises(ValueError, match=r"unknown task 'view'.*\['buy', 'cart'\]"):
+        model.recommend(["a"], task="view")
+    model.default_task_ = None
+    with pytest.raises(ValueError, match="no default task"):
+        model.recommend(["a"])
+    with pytest.raises(ValueError, match="filter_seen"):
+        model.recommend(["a"], task="buy", filter_seen="all")
+    with pytest.raises(NotFittedError):
+        FixedScores.__new__(FixedScores).recommend(["a"])
+
+
+def test_seen_matrix_any_keeps_all_patterns(model):
+    m = seen_matrix(model.data_, "buy", "any")
+    assert m.nnz == 4
+    assert seen_matrix(model.data_, "buy", False) is None
