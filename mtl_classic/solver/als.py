@@ -188,15 +188,37 @@ def _update_rows(tasks, params, stacked, by_item, config):
 
 
 def _update_heads(tasks, params, config, n_chunks):
+    """Heads w_t: k-dimensional least squares (DESIGN.md section 2, step 3), solved by warm-started CG when
+    ``config.solver == "cg"`` (matrix-free, O(nnz k) per step) or exactly otherwise."""
     P, Q = params.user_factors, params.item_factors
-    GP, GQ = P.T @ P, Q.T @ Q
+    GPQ = (P.T @ P) * (Q.T @ Q)
     k = P.shape[1]
     for t, task in enumerate(tasks):
         curv, lin = _entry_terms(task, t, params)
-        H, g = kernels.head_normal_equations(task.rows, task.cols, curv, lin, P, Q, n_chunks)
-        H = H + task.weight * task.negative_weight * (GP * GQ) + config.head_regularization * np.eye(k)
-        g = g + config.head_regularization * np.ones(k)
-        params.head_weights[t] = np.linalg.solve(H, g)
+        dense = task.weight * task.negative_weight * GPQ + config.head_regularization * np.eye(k)
+        if config.solver == "cholesky":
+            H, g = kernels.head_normal_equations(task.rows, task.cols, curv, lin, P, Q, n_chunks)
+            params.head_weights[t] = np.linalg.solve(H + dense, g + config.head_regularization)
+            continue
+        w = params.head_weights[t].copy()
+        Hw, g = kernels.head_products(task.rows, task.cols, curv, lin, P, Q, w, n_chunks)
+        r = g + config.head_regularization - Hw - dense @ w
+        d = r.copy()
+        rs = r @ r
+        for _ in range(max(config.cg_steps, 3)):
+            if rs < 1e-20:
+                break
+            Hd = kernels.head_products(task.rows, task.cols, curv, lin, P, Q, d, n_chunks)[0] + dense @ d
+            dHd = d @ Hd
+            if dHd <= 0:
+                break
+            step = rs / dHd
+            w += step * d
+            r -= step * Hd
+            rs_new = r @ r
+            d = r + (rs_new / rs) * d
+            rs = rs_new
+        params.head_weights[t] = w
 
 
 def _update_bias(task, t, params, f, biases, index, n, reg):

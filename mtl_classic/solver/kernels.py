@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(parallel=True, cache=True, fastmath=False)
+@njit(parallel=True, cache=True, fastmath=True)
 def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
     """Update ``out[u]`` by ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from ``out[u]``.
 
@@ -33,10 +33,13 @@ def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
             r[j] = -acc
         for e in range(start, end):
             col = indices[e]
-            dot = 0.0
-            for m in range(k):
-                dot += X[col, m] * x[m]
-            coef = lin[e] - curv[e] * dot
+            coef = lin[e]
+            c = curv[e]
+            if c != 0.0:
+                dot = 0.0
+                for m in range(k):
+                    dot += X[col, m] * x[m]
+                coef -= c * dot
             if coef != 0.0:
                 for m in range(k):
                     r[m] += coef * X[col, m]
@@ -83,7 +86,7 @@ def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
         out[u] = x
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=True)
 def solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out):
     """Exact update ``out[u] = A_u^{-1} b_u`` for every row (assembly O(nnz_u k^2), solve O(k^3))."""
     n_rows = indptr.shape[0] - 1
@@ -108,7 +111,7 @@ def solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out):
         out[u] = np.linalg.solve(A, b)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=True)
 def entry_dots(rows, cols, P, Qw):
     """f_e = P[rows[e]] . Qw[cols[e]] for every entry e (the factor part of the score on a sparse pattern)."""
     n = rows.shape[0]
@@ -142,7 +145,7 @@ def _weighted_outer_chunk(rows, cols, weights, P, Q, H, start, end):
                 H[j, m] += cz * z[m]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=True)
 def head_normal_equations(rows, cols, curv, lin, P, Q, n_chunks):
     """Sum of curv_e z_e z_e^T and lin_e z_e over entries, z_e = P[u] * Q[i] (DESIGN.md section 2, step 3)."""
     k = P.shape[1]
@@ -168,7 +171,36 @@ def head_normal_equations(rows, cols, curv, lin, P, Q, n_chunks):
     return H, gs.sum(axis=0)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=True)
+def head_products(rows, cols, curv, lin, P, Q, v, n_chunks):
+    """Matrix-free head normal equations: (sum_e curv_e z_e z_e^T) v and sum_e lin_e z_e, z_e = P[u] * Q[i].
+
+    O(nnz k) per call, so the heads can be solved by conjugate gradients without the O(nnz k^2) assembly.
+    """
+    k = P.shape[1]
+    n = rows.shape[0]
+    Hv = np.zeros((n_chunks, k))
+    g = np.zeros((n_chunks, k))
+    size = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        z = np.empty(k)
+        for e in range(c * size, min(n, (c + 1) * size)):
+            u = rows[e]
+            i = cols[e]
+            dot = 0.0
+            for m in range(k):
+                z[m] = P[u, m] * Q[i, m]
+                dot += z[m] * v[m]
+            a = curv[e] * dot + lin[e]
+            cv = curv[e] * dot
+            gl = lin[e]
+            for m in range(k):
+                Hv[c, m] += cv * z[m]
+                g[c, m] += gl * z[m]
+    return Hv.sum(axis=0), g.sum(axis=0)
+
+
+@njit(parallel=True, cache=True, fastmath=True)
 def segment_sums(indptr, values):
     """Row sums of a CSR-ordered entry array."""
     n = indptr.shape[0] - 1
