@@ -9,34 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
-try:  # the shared scoring surface (ARCHITECTURE.md); a local stand-in keeps the baselines importable without it
-    from ..base import RecommenderMixin
-except ImportError:  # pragma: no cover - only while mtl_classic/base.py does not exist yet
-    class RecommenderMixin:
-        """Minimal stand-in for ``mtl_classic.base.RecommenderMixin`` (used only when base.py is missing)."""
-
-        def recommend(self, users, n=10, task=None, filter_seen=True, filter_items=None, items=None):
-            task = self.default_task_ if task is None else task
-            data = self.data_
-            scalar = np.ndim(users) == 0
-            u = data.user_map.index(np.atleast_1d(np.asarray(users, dtype=object)))
-            scores = np.asarray(self.score_items(task, u), dtype=np.float64)
-            if filter_seen:
-                m = data.matrices[task][u]
-                rows = np.repeat(np.arange(len(u)), np.diff(m.indptr))
-                scores[rows, m.indices] = -np.inf
-            if filter_items is not None:
-                scores[:, data.item_map.index(np.asarray(filter_items, dtype=object))] = -np.inf
-            if items is not None:
-                keep = np.zeros(data.n_items, dtype=bool)
-                keep[data.item_map.index(np.asarray(items, dtype=object))] = True
-                scores[:, ~keep] = -np.inf
-            n = min(n, data.n_items)
-            top = np.argsort(-scores, axis=1, kind="stable")[:, :n]
-            ids = data.item_map.external(top.ravel()).reshape(top.shape)
-            out = np.take_along_axis(scores, top, axis=1)
-            return (ids[0], out[0]) if scalar else (ids, out)
-
+from ..base import RecommenderMixin
 
 __all__ = ["RecommenderMixin", "BaselineMixin", "check_param", "pattern", "pair_lookup", "item_popularity"]
 
