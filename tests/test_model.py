@@ -1,0 +1,242 @@
+"""MultiTaskMF: the estimator contract, the sanity anchors of DESIGN.md section 2 and bad input."""
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.linalg as sla
+import scipy.sparse as sp
+from sklearn.base import clone
+
+from mtl_classic import Task
+from mtl_classic.data import MultiTaskData
+from mtl_classic.model import MultiTaskMF
+from mtl_classic.solver import als
+
+
+def _planted(seed=0, n_users=400, n_items=300, rank=3):
+    """A dense auxiliary task and a sparse target task sampled from the same planted factors, with one target
+    pair per user held out."""
+    rng = np.random.default_rng(seed)
+    U, V = rng.normal(size=(n_users, rank)), rng.normal(size=(n_items, rank))
+    logits = 2 * U @ V.T
+
+    def sample(offset):
+        p = 1 / (1 + np.exp(-(logits + offset)))
+        return (rng.random(p.shape) < p).astype(float)
+
+    aux, target = sample(-4.0), sample(-9.0)
+    test = np.zeros_like(target)
+    for u in range(n_users):
+        items = np.flatnonzero(target[u])
+        if len(items) >= 2:
+            i = rng.choice(items)
+            target[u, i], test[u, i] = 0.0, 1.0
+    return U, sp.csr_matrix(aux), sp.csr_matrix(target), sp.csr_matrix(test)
+
+
+def _hit_rate(model, task, train, test, k=10):
+    users = np.unique(test.nonzero()[0])
+    scores = model.score_items(task, users)
+    scores[train[users].toarray() > 0] = -np.inf
+    top = np.argsort(-scores, axis=1)[:, :k]
+    return float(np.mean(np.take_along_axis(test[users].toarray(), top, axis=1).sum(axis=1)))
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return _planted()
+
+
+def test_joint_model_beats_single_task_and_recovers_planted_subspace(planted):
+    U, aux, target, test = planted
+    joint = MultiTaskMF([Task("aux", cross_tasks=None), Task("target", cross_tasks=None)], factors=8,
+                        regularization=1.0, iterations=15, random_state=0)
+    joint.fit(MultiTaskData.from_matrices({"aux": aux, "target": target}))
+    single = MultiTaskMF([Task("target")], factors=8, regularization=1.0, iterations=15, random_state=0)
+    single.fit(MultiTaskData.from_matrices({"target": target}))
+    hr_joint = _hit_rate(joint, "target", target, test)
+    hr_single = _hit_rate(single, "target", target, test)
+    assert hr_joint > hr_single + 0.02, (hr_joint, hr_single)
+    angle_joint = np.degrees(sla.subspace_angles(U, joint.user_factors_)).max()
+    angle_single = np.degrees(sla.subspace_angles(U, single.user_factors_)).max()
+    assert angle_joint < 20.0, angle_joint
+    assert angle_joint < angle_single
+
+
+def test_single_implicit_task_matches_implicit_als():
+    """One implicit task, heads fixed at 1, no biases: weighted MF of Hu, Koren and Volinsky, as implicit's ALS."""
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(5)
+    U, V = rng.normal(size=(300, 4)), rng.normal(size=(200, 4))
+    p = 1 / (1 + np.exp(-(U @ V.T - 2.5)))
+    counts = sp.csr_matrix((rng.random(p.shape) < p) * rng.integers(1, 4, p.shape).astype(float))
+    train = counts.tolil()
+    test = sp.lil_matrix(counts.shape)
+    for u in range(counts.shape[0]):
+        items = train.rows[u]
+        if len(items) >= 2:
+            i = items[rng.integers(len(items))]
+            test[u, i], train[u, i] = 1.0, 0.0
+    train, test = train.tocsr(), test.tocsr()
+    train.eliminate_zeros()
+    alpha, k, reg, iters = 2.0, 8, 0.1, 15
+
+    ours = MultiTaskMF([Task("a", alpha=alpha)], factors=k, regularization=reg, iterations=iters,
+                       fit_heads=False, solver="cholesky", random_state=0)
+    ours.fit(MultiTaskData.from_matrices({"a": train}))
+
+    confidence = train.copy()
+    confidence.data = 1.0 + alpha * confidence.data
+    with threadpool_limits(1, "blas"):
+        peer = AlternatingLeastSquares(factors=k, regularization=reg, alpha=1.0, iterations=iters, dtype=np.float64,
+                                       use_cg=False, random_state=0, num_threads=1)
+        peer.fit(confidence, show_progress=False)
+
+    tasks = [als.prepare_task_arrays("a", "implicit", train, alpha=alpha)]
+    cfg = als.SolverConfig(regularization=reg, fit_heads=False)
+    peer_params = als.Params(peer.user_factors, peer.item_factors, np.ones((1, k)), np.zeros(1),
+                             np.zeros((1, train.shape[0])), np.zeros((1, train.shape[1])), np.zeros((1, 1)))
+    ours_objective = ours.loss_history_[-1]
+    peer_objective = als.objective(tasks, peer_params, cfg)[0]
+    # same objective within 2% (different random starts; ours is typically slightly lower)
+    assert abs(ours_objective - peer_objective) / peer_objective < 0.02, (ours_objective, peer_objective)
+
+    class _Peer:
+        def score_items(self, task, users):
+            return peer.user_factors[users] @ peer.item_factors.T
+
+    hr_ours, hr_peer = _hit_rate(ours, "a", train, test), _hit_rate(_Peer(), "a", train, test)
+    assert abs(hr_ours - hr_peer) < 0.05, (hr_ours, hr_peer)
+    assert hr_ours > 0.2  # far above random (10 / 200 = 0.05)
+
+
+# ---------------------------------------------------------------------- estimator habits
+def _small_data(seed=0):
+    rng = np.random.default_rng(seed)
+    n = 3000
+    df = pd.DataFrame({"user": rng.integers(0, 60, n), "item": rng.integers(0, 40, n),
+                       "task": rng.choice(["view", "buy"], n, p=[0.8, 0.2])})
+    return MultiTaskData.from_events(df, user_col="user", item_col="item", task_col="task")
+
+
+def _mixed_data(seed=0):
+    rng = np.random.default_rng(seed)
+    n = 1500
+    users, items = rng.integers(0, 50, n), rng.integers(0, 40, n)
+    rating = np.round(rng.uniform(0.5, 5.0, n) * 2) / 2
+    frames = [pd.DataFrame({"user": users, "item": items, "task": "rated", "value": 1.0}),
+              pd.DataFrame({"user": users, "item": items, "task": "rating", "value": rating}),
+              pd.DataFrame({"user": users, "item": items, "task": "liked", "value": (rating >= 4).astype(float)})]
+    df = pd.concat(frames).drop_duplicates(["user", "item", "task"])
+    return MultiTaskData.from_events(df, value_col="value")
+
+
+def test_init_stores_parameters_verbatim_and_clone_works():
+    tasks = [Task("view", weight=0.3), Task("buy")]
+    m = MultiTaskMF(tasks=tasks, factors=7, regularization=0.5, random_state=3)
+    assert m.get_params()["tasks"] is tasks and m.get_params()["factors"] == 7
+    c = clone(m)
+    assert c.get_params()["factors"] == 7 and c.get_params()["tasks"][0].weight == 0.3
+    m.set_params(factors=5)
+    assert m.factors == 5
+    assert not hasattr(MultiTaskMF(factors=0), "user_factors_")  # no validation or work in __init__
+
+
+def test_fit_returns_self_is_reproducible_and_shapes_are_right():
+    data = _small_data()
+    a = MultiTaskMF(factors=6, iterations=4, random_state=0)
+    assert a.fit(data) is a
+    b = MultiTaskMF(factors=6, iterations=4, random_state=0).fit(data)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+    assert a.user_factors_.shape == (data.n_users, 6) and a.item_factors_.shape == (data.n_items, 6)
+    assert a.head_weights_.shape == (2, 6) and a.cross_weights_.shape == (2, 2)
+    assert a.n_iter_ == 4 and len(a.loss_history_) == 5
+    c = MultiTaskMF(factors=6, iterations=4, random_state=1).fit(data)
+    assert not np.allclose(a.user_factors_, c.user_factors_)
+
+
+def test_mixed_tasks_predict_and_recommend():
+    data = _mixed_data()
+    tasks = [Task("rated"), Task("rating", kind="regression", weight=0.5), Task("liked", kind="binary")]
+    m = MultiTaskMF(tasks, factors=6, iterations=8, random_state=0).fit(data)
+    assert np.all(np.diff(m.loss_history_) <= 1e-9 * np.abs(m.loss_history_[:-1]))
+    users, items = data.user_map.ids[:5], data.item_map.ids[:5]
+    p = m.predict("liked", users, items)
+    assert np.all((p > 0) & (p < 1))
+    r = m.predict("rating", users, items)
+    assert np.all(np.isfinite(r)) and 0.0 < r.mean() < 6.0
+    ids, scores = m.recommend(users[:3], n=5, task="rated", filter_seen=True)
+    assert ids.shape == (3, 5) and np.all(np.diff(scores, axis=1) <= 0)
+    seen = data.matrices["rated"]
+    for row, u in zip(ids, data.user_map.index(users[:3])):
+        assert not set(data.item_map.index(row)) & set(seen[u].indices)
+
+
+def test_verbose_prints_one_line_per_sweep(capsys):
+    MultiTaskMF(factors=4, iterations=3, random_state=0, verbose=True).fit(_small_data())
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("[MultiTaskMF] sweep")]
+    assert len(lines) == 3 and "objective" in lines[0] and lines[0].endswith("s")
+    MultiTaskMF(factors=4, iterations=3, random_state=0, verbose=False).fit(_small_data())
+    assert capsys.readouterr().out == ""
+
+
+def test_cross_task_weight_learns_that_cart_predicts_buy():
+    # buys are a random half of carts: the purchase head must put a large positive weight on "in cart"
+    rng = np.random.default_rng(0)
+    cart = sp.random(200, 100, density=0.08, random_state=rng, format="csr")
+    cart.data[:] = 1.0
+    keep = rng.random(cart.nnz) < 0.5
+    buy = sp.csr_matrix((np.ones(keep.sum()), (np.repeat(np.arange(200), np.diff(cart.indptr))[keep],
+                                                 cart.indices[keep])), shape=cart.shape)
+    m = MultiTaskMF([Task("cart", weight=0.3), Task("buy")], factors=4, iterations=8, random_state=0)
+    m.fit(MultiTaskData.from_matrices({"cart": cart, "buy": buy}))
+    beta = m.cross_weights_[m.task_index_["buy"], m.task_index_["cart"]]
+    assert beta > 0.2, beta
+
+
+# ---------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("params, message", [
+    ({"factors": 0}, "'factors' parameter of MultiTaskMF must be an int >= 1. Got 0."),
+    ({"factors": 2.5}, "'factors'"),
+    ({"iterations": 0}, "'iterations'"),
+    ({"regularization": -1.0}, "'regularization'"),
+    ({"solver": "sgd"}, "'solver'"),
+    ({"tasks": [Task("view", weight=0.0), Task("buy")]}, "task 'view': weight must be > 0"),
+    ({"tasks": [Task("view", weight=-1.0), Task("buy")]}, "weight must be > 0"),
+    ({"tasks": [Task("view", kind="ranking"), Task("buy")]}, "kind 'ranking'"),
+    ({"tasks": [Task("view"), Task("buy"), Task("click")]}, "['click'] are named in tasks= but absent"),
+    ({"tasks": [Task("view")]}, "the data has tasks ['buy'] that tasks= does not name"),
+    ({"tasks": [Task("view"), Task("view")]}, "unique"),
+    ({"tasks": [Task("view", cross_tasks=["nope"]), Task("buy")]}, "cross_tasks ['nope']"),
+    ({"tasks": [Task("view", head="logistic"), Task("buy")]}, "implicit tasks support only the linear head"),
+])
+def test_bad_parameters_raise_clear_errors(params, message):
+    with pytest.raises(ValueError) as err:
+        MultiTaskMF(**{"iterations": 1, **params}).fit(_small_data())
+    assert message in str(err.value)
+
+
+def test_bad_task_values_raise_clear_errors():
+    good = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    labels = sp.csr_matrix(np.array([[1.0, 2.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="task 'liked' is binary but has 1 labels outside"):
+        MultiTaskMF([Task("a"), Task("liked", kind="binary")], iterations=1).fit(
+            MultiTaskData.from_matrices({"a": good, "liked": labels}))
+    negative = sp.csr_matrix(np.array([[-1.0, 0.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="task 'a' is implicit but has 1 negative values"):
+        MultiTaskMF([Task("a")], iterations=1).fit(MultiTaskData.from_matrices({"a": negative}))
+    empty = sp.csr_matrix((2, 2))
+    with pytest.raises(ValueError, match="task 'b' has no observations"):
+        MultiTaskMF([Task("a"), Task("b")], iterations=1).fit(MultiTaskData.from_matrices({"a": good, "b": empty}))
+
+
+def test_unknown_ids_and_tasks_at_inference():
+    data = _small_data()
+    m = MultiTaskMF(factors=4, iterations=2, random_state=0).fit(data)
+    with pytest.raises(KeyError, match="not-a-user"):
+        m.predict("buy", ["not-a-user"], [data.item_map.ids[0]])
+    with pytest.raises(ValueError, match="unknown task 'cart'"):
+        m.score_items("cart", np.array([0]))
+    with pytest.raises(AttributeError, match="not fitted"):
+        MultiTaskMF().score_items("buy", np.array([0]))
