@@ -5,5 +5,7 @@ linear or logistic head per task, trained by an alternating solver. See DESIGN.m
 """
 from ._version import __version__
 from .tasks import Task
+from .data import MultiTaskData
+from .model import MultiTaskMF
 
-__all__ = ["__version__", "Task"]
+__all__ = ["__version__", "Task", "MultiTaskData", "MultiTaskMF"]
