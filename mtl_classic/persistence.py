@@ -1,0 +1,605 @@
+"""Saving and loading fitted models: configuration as JSON, learned arrays in an ``.npz`` that never runs code.
+
+Layout of a saved model (one directory)::
+
+    model_dir/
+        model.json    manifest: format and library versions, estimator parameters, tasks in order, id maps
+                      (when not numeric or string), shapes and dtypes of every array, training history
+        arrays.npz    every learned array, the id maps and the training matrices as CSR components
+                      (``m<t>_indptr``, ``m<t>_indices``, ``m<t>_data``), uncompressed
+
+``arrays.npz`` is an ordinary uncompressed zip of ``.npy`` members (``numpy.load(..., allow_pickle=False)`` reads
+it), written so that every member's data starts on a 64-byte boundary: :func:`read_arrays` with ``mmap_mode="r"``
+then maps the members straight from the file without copying, which keeps large catalogues out of memory.
+
+Two artifacts share the layout:
+
+* ``"full"`` (:func:`save_model`): everything :func:`load_model` needs to rebuild a fitted
+  :class:`~mtl_classic.model.MultiTaskMF`, training data included (so ``recommend(filter_seen=...)``, fold-in and
+  refits of the same configuration work after loading).
+* ``"slim"`` (``save_model(..., slim=True)``): factors, heads, biases, id maps, item popularity and the training
+  *patterns* (indptr / indices only, needed for seen-item filters and cross-task features); read by
+  :class:`mtl_classic.inference.InferenceModel` with numpy and scipy alone, optionally with float32 factors.
+
+Nothing here imports scikit-learn or numba at module import time, so the inference path stays light.
+"""
+import io
+import json
+import math
+import numbers
+import os
+import struct
+import tempfile
+import warnings
+import zipfile
+import zlib
+
+import numpy as np
+
+from ._version import __version__
+
+__all__ = ["ModelFormatError", "save_model", "load_model", "read_manifest", "read_arrays", "FORMAT_NAME",
+           "FORMAT_VERSION", "MANIFEST_NAME", "ARRAYS_NAME"]
+
+FORMAT_NAME = "mtl_classic.MultiTaskMF"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "model.json"
+ARRAYS_NAME = "arrays.npz"
+
+_ALIGN = 64                 # numpy pads .npy headers to 64 bytes; the zip members start on the same boundary
+_PAD_EXTRA_ID = 0xD935      # zip "extra field" id used for alignment padding (as Android's zipalign); readers skip it
+_ZIP64_EXTRA_LEN = 20       # the zip64 extra field zipfile writes with force_zip64=True
+_LOCAL_HEADER_LEN = 30
+
+_MANIFEST_KEYS = {"format", "format_version", "library_version", "artifact", "params", "tasks", "heads",
+                  "default_task", "n_users", "n_items", "factors", "dtype", "user_ids", "item_ids", "arrays",
+                  "matrices", "attributes"}
+_ARRAY_NAMES = ("user_factors", "item_factors", "head_weights", "intercepts", "user_biases", "item_biases",
+                "cross_weights", "popularity")
+_HISTORY = ("loss_history_", "validation_history_", "n_iter_", "fit_time_", "best_iteration_")
+_KNOWN_LEARNED = {"tasks_", "task_index_", "user_factors_", "item_factors_", "head_weights_", "intercepts_",
+                  "user_biases_", "item_biases_", "cross_weights_", "cross_features_", "user_map_", "item_map_",
+                  "data_", "default_task_", *_HISTORY}
+
+
+class ModelFormatError(ValueError):
+    """A saved model cannot be read: missing or corrupt files, another format or library version, bad contents."""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# aligned .npz writing and reading (no pickle, ever)
+# --------------------------------------------------------------------------------------------------------------------
+def _write_npz(path, arrays):
+    """Write ``arrays`` (name -> ndarray) as an uncompressed ``.npz`` whose member data are 64-byte aligned."""
+    with open(path, "wb") as fh, zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, array in arrays.items():
+            array = np.asarray(array)
+            if array.dtype.hasobject:
+                raise ValueError(f"array {name!r} has dtype object, which cannot be saved without pickle.")
+            if not array.flags.c_contiguous:
+                array = np.ascontiguousarray(array)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            # the local header is 30 bytes + name + extra (+ 20 for zip64); pad the extra so the data is aligned
+            base = fh.tell() + _LOCAL_HEADER_LEN + len(info.filename.encode("utf-8")) + _ZIP64_EXTRA_LEN
+            pad = (-base) % _ALIGN
+            if pad:
+                if pad < 4:
+                    pad += _ALIGN
+                info.extra = struct.pack("<HH", _PAD_EXTRA_ID, pad - 4) + b"\0" * (pad - 4)
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
+
+
+def _member_layout(fh, info):
+    """(data offset, shape, dtype, fortran order) of one stored ``.npy`` member of an open zip file."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise ModelFormatError(f"member {info.filename!r} is compressed; memory mapping needs stored members.")
+    fh.seek(info.header_offset)
+    header = fh.read(_LOCAL_HEADER_LEN)
+    if len(header) != _LOCAL_HEADER_LEN or header[:4] != b"PK\x03\x04":
+        raise ModelFormatError(f"member {info.filename!r}: bad local zip header (truncated or corrupt file).")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    start = info.header_offset + _LOCAL_HEADER_LEN + name_len + extra_len
+    fh.seek(start)
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        raise ModelFormatError(f"member {info.filename!r}: unsupported .npy version {version}.")
+    if dtype.hasobject:
+        raise ModelFormatError(f"member {info.filename!r} holds Python objects; refusing to load it.")
+    offset = fh.tell()
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if offset - start + nbytes != info.file_size:
+        raise ModelFormatError(f"member {info.filename!r}: its .npy header announces {nbytes} bytes of data but the "
+                               f"member holds {info.file_size - (offset - start)} (corrupt file).")
+    return offset, shape, dtype, fortran
+
+
+def _read_npz(path, names, mmap_mode=None):
+    """Read the members ``names`` of an ``.npz``; with ``mmap_mode`` map them from the file instead of copying."""
+    where = os.fspath(path)
+    try:
+        if mmap_mode is None:
+            out = {}
+            with np.load(where, allow_pickle=False) as z:
+                missing = [n for n in names if n not in z.files]
+                if missing:
+                    raise ModelFormatError(f"{where}: arrays {missing} are missing (truncated or foreign file).")
+                for n in names:
+                    out[n] = z[n]
+            return out
+        if mmap_mode not in ("r", "c"):
+            raise ValueError(f"mmap_mode must be None, 'r' or 'c'. Got {mmap_mode!r}.")
+        out = {}
+        with open(where, "rb") as fh, zipfile.ZipFile(fh) as zf:
+            infos = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+            missing = [n for n in names if n not in infos]
+            if missing:
+                raise ModelFormatError(f"{where}: arrays {missing} are missing (truncated or foreign file).")
+            layouts = {n: _member_layout(fh, infos[n]) for n in names}
+        for n, (offset, shape, dtype, fortran) in layouts.items():
+            if int(np.prod(shape, dtype=np.int64)) == 0:
+                out[n] = np.zeros(shape, dtype=dtype)
+            else:
+                out[n] = np.memmap(where, dtype=dtype, mode=mmap_mode, offset=offset, shape=shape,
+                                   order="F" if fortran else "C")
+        return out
+    except ModelFormatError:
+        raise
+    except FileNotFoundError:
+        raise ModelFormatError(f"{where} is missing: not a saved mtl_classic model directory.") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError, struct.error) as exc:
+        raise ModelFormatError(f"{where} is truncated or corrupt ({type(exc).__name__}: {exc}).") from None
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# ids
+# --------------------------------------------------------------------------------------------------------------------
+def _encode_ids(ids, prefix, arrays):
+    """Store external ids: int64 array, UTF-8 blob + offsets for strings, or a JSON list for other simple types."""
+    ids = np.asarray(ids)
+    if ids.dtype.kind in "iu":
+        arrays[f"{prefix}_ids"] = ids.astype(np.int64)
+        return {"storage": "int64"}
+    values = ids.tolist()
+    if all(isinstance(v, str) for v in values):
+        encoded = [v.encode("utf-8", "surrogatepass") for v in values]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        arrays[f"{prefix}_ids_utf8"] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        arrays[f"{prefix}_ids_offsets"] = offsets
+        return {"storage": "utf8"}
+    for v in values:
+        if isinstance(v, float) and not math.isfinite(v) or not isinstance(v, (str, bool, numbers.Integral, float)):
+            raise ValueError(f"cannot save {prefix} id {v!r} of type {type(v).__name__}: ids must be ints, strings, "
+                             f"finite floats or bools.")
+    return {"storage": "json", "values": [v.item() if isinstance(v, np.generic) else v for v in values]}
+
+
+def _id_array_names(spec, prefix):
+    storage = spec.get("storage") if isinstance(spec, dict) else None
+    if storage == "int64":
+        return [f"{prefix}_ids"]
+    if storage == "utf8":
+        return [f"{prefix}_ids_utf8", f"{prefix}_ids_offsets"]
+    if storage == "json" and isinstance(spec.get("values"), list):
+        return []
+    raise ModelFormatError(f"model.json: bad {prefix}_ids entry {spec!r}.")
+
+
+def decode_ids(spec, prefix, arrays):
+    """External ids from their stored form: an int64 ndarray, or a list of str / JSON values."""
+    storage = spec["storage"]
+    if storage == "int64":
+        return np.asarray(arrays[f"{prefix}_ids"], dtype=np.int64)
+    if storage == "utf8":
+        blob = np.asarray(arrays[f"{prefix}_ids_utf8"], dtype=np.uint8).tobytes()
+        offsets = np.asarray(arrays[f"{prefix}_ids_offsets"], dtype=np.int64)
+        if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != len(blob) or np.any(
+                np.diff(offsets) < 0):
+            raise ModelFormatError(f"arrays.npz: {prefix} id offsets are inconsistent (corrupt file).")
+        try:
+            return [blob[a:b].decode("utf-8", "surrogatepass") for a, b in zip(offsets[:-1].tolist(),
+                                                                               offsets[1:].tolist())]
+        except UnicodeDecodeError as exc:
+            raise ModelFormatError(f"arrays.npz: {prefix} ids are not valid UTF-8 ({exc}).") from None
+    return list(spec["values"])
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# saving
+# --------------------------------------------------------------------------------------------------------------------
+def _json_scalar(value):
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json_scalar(v) for v in list(value)]
+    return None
+
+
+def _json_params(model):
+    params = model.get_params(deep=False)
+    out = {}
+    for key, value in params.items():
+        if key == "tasks":
+            out[key] = None if value is None else [t.to_dict() if hasattr(t, "to_dict") else str(t) for t in value]
+        elif key == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
+            out[key] = None   # a Generator cannot be stored; the learned arrays are what matters
+        else:
+            out[key] = _json_scalar(value)
+    return out
+
+
+def _pattern_components(matrix):
+    indptr = np.asarray(matrix.indptr)
+    indices = np.asarray(matrix.indices)
+    small = max(matrix.shape[1], len(indices)) < np.iinfo(np.int32).max
+    dtype = np.int32 if small else np.int64
+    return indptr.astype(dtype, copy=False), indices.astype(dtype, copy=False)
+
+
+def save_model(model, path, slim=False, dtype=None, overwrite=True):
+    """Save a fitted :class:`~mtl_classic.model.MultiTaskMF` into the directory ``path``.
+
+    Parameters
+    ----------
+    model : MultiTaskMF
+        A fitted model.
+    path : str or os.PathLike
+        Target directory (created). ``model.json`` and ``arrays.npz`` are written through temporary files and
+        renamed into place, the manifest last, so an interrupted save never leaves a manifest that points at a
+        half-written array file.
+    slim : bool, default=False
+        Write the inference artifact only: factors, heads, biases, id maps, item popularity and the training
+        patterns (for seen-item filters and cross-task features), without training values and history. Read it with
+        :class:`mtl_classic.inference.InferenceModel`; :func:`load_model` refuses it.
+    dtype : {None, "float32", "float64"}, default=None
+        Store the float arrays in this dtype (None keeps float64). Only for ``slim=True``: a full model must round
+        trip exactly.
+    overwrite : bool, default=True
+        Replace a model already saved in ``path``; False raises ``FileExistsError`` instead.
+
+    Returns
+    -------
+    str
+        The directory written.
+
+    Raises
+    ------
+    ValueError
+        Unfitted model, ``dtype`` with ``slim=False``, ids that cannot be stored without pickle.
+    """
+    if not hasattr(model, "user_factors_") or not hasattr(model, "tasks_"):
+        raise ValueError(f"save_model: the {type(model).__name__} is not fitted; call fit(data) first.")
+    if dtype not in (None, "float32", "float64", np.float32, np.float64):
+        raise ValueError(f"save_model: dtype must be None, 'float32' or 'float64'. Got {dtype!r}.")
+    if dtype is not None and not slim:
+        raise ValueError("save_model: dtype is only supported with slim=True (a full model round-trips exactly).")
+    float_dtype = np.dtype(dtype or np.float64)
+    path = os.fspath(path)
+    unsaved = sorted(a for a in vars(model) if a.endswith("_") and not a.startswith("_") and a not in _KNOWN_LEARNED)
+    if unsaved:
+        warnings.warn(f"save_model: learned attributes {unsaved} are not part of format version {FORMAT_VERSION} and "
+                      f"are not saved.", stacklevel=2)
+    names = [t.name for t in model.tasks_]
+    data = model.data_
+    arrays = {}
+    for name in _ARRAY_NAMES[:-1]:
+        value = np.asarray(getattr(model, name + "_"))
+        arrays[name] = value.astype(float_dtype, copy=False) if value.dtype.kind == "f" else value
+    popularity = np.zeros((len(names), data.n_items))
+    matrices = {}
+    for t, name in enumerate(names):
+        m = data.matrices[name]
+        indptr, indices = _pattern_components(m)
+        popularity[t] = np.bincount(indices, minlength=data.n_items)
+        key = f"m{t}"
+        arrays[f"{key}_indptr"], arrays[f"{key}_indices"] = indptr, indices
+        entry = {"key": key, "nnz": int(m.nnz), "values": not slim, "timestamps": False}
+        if not slim:
+            arrays[f"{key}_data"] = np.asarray(m.data, dtype=np.float64)
+            ts = data.timestamps.get(name) if data.timestamps else None
+            if ts is not None:
+                arrays[f"{key}_timestamps"] = np.asarray(ts.data, dtype=np.float64)
+                entry["timestamps"] = True
+        matrices[name] = entry
+    arrays["popularity"] = popularity.astype(float_dtype, copy=False)
+    user_ids = _encode_ids(data.user_map.ids, "user", arrays)
+    item_ids = _encode_ids(data.item_map.ids, "item", arrays)
+
+    attributes = {}
+    if not slim:
+        for attr in _HISTORY:
+            if hasattr(model, attr):
+                attributes[attr] = _json_scalar(getattr(model, attr))
+    manifest = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "artifact": "slim" if slim else "full",
+        "params": _json_params(model),
+        "tasks": [t.to_dict() for t in model.tasks_],
+        "heads": [t.resolved_head() for t in model.tasks_],
+        "default_task": getattr(model, "default_task_", None),
+        "n_users": int(data.n_users),
+        "n_items": int(data.n_items),
+        "factors": int(model.user_factors_.shape[1]),
+        "dtype": float_dtype.name,
+        "user_ids": user_ids,
+        "item_ids": item_ids,
+        "arrays": {k: {"shape": list(np.shape(v)), "dtype": np.asarray(v).dtype.str} for k, v in arrays.items()},
+        "matrices": matrices,
+        "attributes": attributes,
+    }
+    text = json.dumps(manifest, indent=1, allow_nan=False)
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"save_model: {path} exists and is not a directory.")
+    if not overwrite and os.path.exists(os.path.join(path, MANIFEST_NAME)):
+        raise FileExistsError(f"save_model: {path} already holds a saved model (pass overwrite=True to replace it).")
+    os.makedirs(path, exist_ok=True)
+    old_manifest = os.path.join(path, MANIFEST_NAME)
+    if os.path.exists(old_manifest):
+        os.remove(old_manifest)   # a crash below leaves no manifest pointing at mismatched arrays
+    _atomic_write(path, ARRAYS_NAME, lambda tmp: _write_npz(tmp, arrays))
+    _atomic_write(path, MANIFEST_NAME, lambda tmp: _write_text(tmp, text))
+    return path
+
+
+def _write_text(path, text):
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _atomic_write(directory, name, writer):
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.replace(tmp, os.path.join(directory, name))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------------------------------
+def read_manifest(path, check_version=True):
+    """Read and validate ``model.json`` of a saved model directory.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model directory.
+    check_version : bool, default=True
+        Refuse a model written by another mtl_classic version (the format version must always match).
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ModelFormatError
+        Missing or unreadable manifest, another format or version, unknown or missing keys.
+    """
+    path = os.fspath(path)
+    file = os.path.join(path, MANIFEST_NAME)
+    if not os.path.isdir(path):
+        raise ModelFormatError(f"{path} is not a directory: a saved model is a directory with {MANIFEST_NAME} and "
+                               f"{ARRAYS_NAME}.")
+    try:
+        with open(file, "r", encoding="utf-8") as fh:
+            manifest = json.load(fh)
+    except FileNotFoundError:
+        raise ModelFormatError(f"{file} is missing: {path} is not a saved mtl_classic model (or the save was "
+                               f"interrupted).") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFormatError(f"{file} is not valid JSON ({exc}); the file is truncated or corrupt.") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ModelFormatError(f"{file} is not an mtl_classic model manifest (format {found!r}, expected "
+                               f"{FORMAT_NAME!r}).")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFormatError(f"{file} has format version {version!r} (written by mtl_classic "
+                               f"{manifest.get('library_version')!r}); this mtl_classic {__version__} reads format "
+                               f"version {FORMAT_VERSION}. Load it with the version that wrote it and refit or "
+                               f"re-save.")
+    written_by = manifest.get("library_version")
+    if check_version and written_by != __version__:
+        raise ModelFormatError(f"{file} was written by mtl_classic {written_by!r} but this is mtl_classic "
+                               f"{__version__}; predictions may differ between versions. Pass check_version=False "
+                               f"to load it anyway (the file format, version {FORMAT_VERSION}, is compatible).")
+    unknown = sorted(set(manifest) - _MANIFEST_KEYS)
+    missing = sorted(_MANIFEST_KEYS - set(manifest))
+    if unknown or missing:
+        raise ModelFormatError(f"{file} has unknown keys {unknown} / lacks keys {missing} for format version "
+                               f"{FORMAT_VERSION}.")
+    if manifest["artifact"] not in ("full", "slim"):
+        raise ModelFormatError(f"{file}: unknown artifact kind {manifest['artifact']!r}.")
+    return manifest
+
+
+def array_names(manifest):
+    """Names of the arrays in ``arrays.npz`` that a manifest requires."""
+    names = list(_ARRAY_NAMES)
+    names += _id_array_names(manifest["user_ids"], "user") + _id_array_names(manifest["item_ids"], "item")
+    for name, entry in manifest["matrices"].items():
+        key = entry["key"]
+        names += [f"{key}_indptr", f"{key}_indices"]
+        if entry.get("values"):
+            names.append(f"{key}_data")
+        if entry.get("timestamps"):
+            names.append(f"{key}_timestamps")
+    return names
+
+
+def read_arrays(path, manifest, mmap_mode=None, names=None):
+    """Read (or memory-map) the arrays of a saved model and check them against its manifest.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model directory.
+    manifest : dict
+        From :func:`read_manifest`.
+    mmap_mode : {None, "r", "c"}, default=None
+        None reads every array into memory (zip CRCs checked); "r" maps them read-only from the file, "c"
+        copy-on-write.
+    names : list of str, optional
+        Only these arrays (default: every array the manifest requires).
+
+    Returns
+    -------
+    dict of str -> ndarray
+
+    Raises
+    ------
+    ModelFormatError
+        Missing, truncated or corrupt file; arrays whose shape or dtype disagree with the manifest.
+    """
+    file = os.path.join(os.fspath(path), ARRAYS_NAME)
+    try:
+        names = array_names(manifest) if names is None else list(names)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ModelFormatError(f"{os.path.join(os.fspath(path), MANIFEST_NAME)} is malformed ({exc!r}).") from None
+    arrays = _read_npz(file, names, mmap_mode=mmap_mode)
+    declared = manifest.get("arrays", {})
+    for name, value in arrays.items():
+        spec = declared.get(name)
+        if spec is None or list(value.shape) != list(spec.get("shape", [])) or value.dtype.str != spec.get("dtype"):
+            raise ModelFormatError(f"{file}: array {name!r} has shape {list(value.shape)} and dtype {value.dtype.str} "
+                                   f"but {MANIFEST_NAME} declares {spec}; the two files do not belong together.")
+    _check_shapes(file, manifest, arrays)
+    return arrays
+
+
+def _check_shapes(file, manifest, arrays):
+    T, n_users, n_items, k = len(manifest["tasks"]), manifest["n_users"], manifest["n_items"], manifest["factors"]
+    expected = {"user_factors": (n_users, k), "item_factors": (n_items, k), "head_weights": (T, k),
+                "intercepts": (T,), "user_biases": (T, n_users), "item_biases": (T, n_items),
+                "cross_weights": (T, T), "popularity": (T, n_items)}
+    for name, shape in expected.items():
+        if name in arrays and tuple(arrays[name].shape) != shape:
+            raise ModelFormatError(f"{file}: array {name!r} has shape {tuple(arrays[name].shape)}; expected {shape} "
+                                   f"for {n_users} users, {n_items} items, {T} tasks and {k} factors.")
+    for name, entry in manifest["matrices"].items():
+        key = entry["key"]
+        if f"{key}_indptr" not in arrays:
+            continue
+        indptr, indices = arrays[f"{key}_indptr"], arrays[f"{key}_indices"]
+        if indptr.shape != (n_users + 1,) or int(indptr[0]) != 0 or int(indptr[-1]) != len(indices):
+            raise ModelFormatError(f"{file}: the training matrix of task {name!r} is inconsistent (indptr).")
+    for prefix, n in (("user", n_users), ("item", n_items)):
+        spec = manifest[f"{prefix}_ids"]
+        if spec["storage"] == "int64" and arrays[f"{prefix}_ids"].shape != (n,):
+            raise ModelFormatError(f"{file}: {prefix} ids have shape {arrays[f'{prefix}_ids'].shape}; expected ({n},).")
+        if spec["storage"] == "utf8" and arrays[f"{prefix}_ids_offsets"].shape != (n + 1,):
+            raise ModelFormatError(f"{file}: {prefix} id offsets do not match {n} {prefix}s.")
+        if spec["storage"] == "json" and len(spec["values"]) != n:
+            raise ModelFormatError(f"{file}: {MANIFEST_NAME} lists {len(spec['values'])} {prefix} ids; expected {n}.")
+
+
+def load_model(path, check_version=True):
+    """Load a model saved by :func:`save_model` as a fitted :class:`~mtl_classic.model.MultiTaskMF`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model directory.
+    check_version : bool, default=True
+        Refuse a model written by another mtl_classic version.
+
+    Returns
+    -------
+    MultiTaskMF
+        With every learned attribute restored, ``data_`` rebuilt from the stored training matrices (timestamps
+        included when they were present), so ``predict``, ``recommend(filter_seen=...)`` and ``fold_in`` give the
+        same answers as the saved model.
+
+    Raises
+    ------
+    ModelFormatError
+        Missing, truncated or corrupt files, another format or library version, a slim artifact, parameters this
+        version does not know.
+    """
+    import scipy.sparse as sp
+
+    from .data import IdMap, MultiTaskData
+    from .model import MultiTaskMF
+    from .tasks import Task
+
+    manifest = read_manifest(path, check_version=check_version)
+    file = os.path.join(os.fspath(path), MANIFEST_NAME)
+    if manifest["artifact"] != "full":
+        raise ModelFormatError(f"{path} holds a slim inference artifact without training data; load it with "
+                               f"mtl_classic.inference.InferenceModel.load.")
+    arrays = read_arrays(path, manifest)
+    try:
+        params = dict(manifest["params"])
+        if params.get("tasks") is not None:
+            params["tasks"] = [Task.from_dict(d) for d in params["tasks"]]
+        tasks = [Task.from_dict(d).validate() for d in manifest["tasks"]]
+    except (TypeError, ValueError) as exc:
+        raise ModelFormatError(f"{file}: bad task description ({exc}).") from None
+    known = set(MultiTaskMF().get_params(deep=False))
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ModelFormatError(f"{file} has parameters {unknown} that this mtl_classic {__version__} MultiTaskMF does "
+                               f"not know.")
+    model = MultiTaskMF(**params)
+
+    n_users, n_items = manifest["n_users"], manifest["n_items"]
+    user_map = IdMap(decode_ids(manifest["user_ids"], "user", arrays))
+    item_map = IdMap(decode_ids(manifest["item_ids"], "item", arrays))
+    names = [t.name for t in tasks]
+    if list(manifest["matrices"]) != names:
+        raise ModelFormatError(f"{file}: the training matrices {list(manifest['matrices'])} do not match the tasks "
+                               f"{names}.")
+    matrices, timestamps, patterns = {}, {}, {}
+    for name in names:
+        entry = manifest["matrices"][name]
+        key = entry["key"]
+        indptr, indices = arrays[f"{key}_indptr"].astype(np.int64), arrays[f"{key}_indices"]
+        try:
+            m = sp.csr_matrix((arrays[f"{key}_data"], indices, indptr), shape=(n_users, n_items))
+            if entry.get("timestamps"):
+                timestamps[name] = sp.csr_matrix((arrays[f"{key}_timestamps"], indices, indptr),
+                                                 shape=(n_users, n_items))
+        except ValueError as exc:
+            raise ModelFormatError(f"{file}: training matrix of task {name!r} is corrupt ({exc}).") from None
+        matrices[name] = m
+        patterns[name] = sp.csr_matrix((np.ones(len(indices)), indices.copy(), indptr.copy()),
+                                       shape=(n_users, n_items))
+    try:
+        data = MultiTaskData(matrices, user_map, item_map, timestamps=timestamps or None,
+                             report={"source": f"loaded from {os.fspath(path)}"})
+    except (TypeError, ValueError) as exc:
+        raise ModelFormatError(f"{file}: the stored training data are invalid ({exc}).") from None
+
+    model.tasks_ = tasks
+    model.task_index_ = {n: i for i, n in enumerate(names)}
+    for name in _ARRAY_NAMES[:-1]:
+        setattr(model, name + "_", np.array(arrays[name]))
+    model.cross_features_ = patterns
+    model.data_ = data
+    model.user_map_, model.item_map_ = data.user_map, data.item_map
+    model.default_task_ = manifest["default_task"]
+    attributes = manifest["attributes"]
+    for attr in _HISTORY:
+        if attr in attributes:
+            setattr(model, attr, attributes[attr])
+    return model

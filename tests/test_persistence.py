@@ -1,0 +1,196 @@
+"""Save / load round trips of MultiTaskMF and clear errors for foreign, truncated or corrupt files."""
+import json
+import os
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from mtl_classic import persistence
+from mtl_classic.data import MultiTaskData
+from mtl_classic.model import MultiTaskMF
+from mtl_classic.persistence import ModelFormatError, load_model, read_arrays, read_manifest, save_model
+from mtl_classic.tasks import Task
+
+
+def _data(n_users=50, n_items=30, seed=0, str_users=True):
+    rng = np.random.default_rng(seed)
+    P, Q = rng.normal(size=(n_users, 3)), rng.normal(size=(n_items, 3))
+    S = P @ Q.T
+    view = sp.csr_matrix((S > 0.3).astype(float) * rng.integers(1, 4, size=S.shape))
+    buy = sp.csr_matrix((S > 1.4).astype(float))
+    rating = sp.random(n_users, n_items, density=0.2, random_state=seed, format="csr")
+    rating.data = np.round(rng.uniform(0.5, 5, rating.nnz) * 2) / 2
+    liked = rating.copy()
+    liked.data = (rating.data >= 3.5).astype(float)   # explicit zeros are observations
+    users = [f"user-{i}" for i in range(n_users)] if str_users else list(range(1000, 1000 + n_users))
+    return MultiTaskData.from_matrices({"view": view, "buy": buy, "rating": rating, "liked": liked},
+                                       user_ids=users, item_ids=list(range(500, 500 + n_items)))
+
+
+TASKS = [Task("view", weight=0.5), Task("buy"), Task("rating", kind="regression"), Task("liked", kind="binary")]
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    data = _data()
+    return MultiTaskMF(tasks=TASKS, factors=5, iterations=4, random_state=0).fit(data)
+
+
+def test_round_trip_identical_predictions_and_recommendations(fitted, tmp_path):
+    path = save_model(fitted, tmp_path / "model")
+    assert sorted(os.listdir(path)) == ["arrays.npz", "model.json"]
+    loaded = load_model(path)
+    assert isinstance(loaded, MultiTaskMF)
+    assert loaded.get_params()["factors"] == 5 and loaded.tasks == TASKS
+    users = fitted.data_.user_map.ids
+    items = fitted.data_.item_map.ids
+    uu, ii = np.meshgrid(np.arange(len(users)), np.arange(len(items)), indexing="ij")
+    for task in ("view", "buy", "rating", "liked"):
+        assert np.array_equal(loaded.score_items(task, np.arange(len(users))),
+                              fitted.score_items(task, np.arange(len(users))))
+        assert np.array_equal(loaded.predict(task, users[uu.ravel()], items[ii.ravel()]),
+                              fitted.predict(task, users[uu.ravel()], items[ii.ravel()]))
+        for filter_seen in (True, "any", False):
+            a = loaded.recommend(list(users[:7]), n=5, task=task, filter_seen=filter_seen)
+            b = fitted.recommend(list(users[:7]), n=5, task=task, filter_seen=filter_seen)
+            assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    for name, m in fitted.data_.matrices.items():
+        lm = loaded.data_.matrices[name]
+        assert np.array_equal(lm.indptr, m.indptr) and np.array_equal(lm.indices, m.indices)
+        assert np.array_equal(lm.data, m.data)   # explicit zeros (liked = 0) survive
+    assert loaded.data_.user_map == fitted.data_.user_map and loaded.data_.item_map == fitted.data_.item_map
+    assert loaded.loss_history_ == pytest.approx(fitted.loss_history_)
+    assert loaded.n_iter_ == fitted.n_iter_
+    # fold-in works on the loaded model and agrees with the original
+    rows = {t: fitted.data_.matrices[t][:3] for t in ("view", "buy")}
+    assert np.allclose(loaded.fold_in(rows)[0], fitted.fold_in(rows)[0])
+
+
+def test_int_ids_and_timestamps_round_trip(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    n = 400
+    df = pd.DataFrame({"user": rng.integers(0, 30, n), "item": rng.integers(0, 25, n),
+                       "task": rng.choice(["view", "buy"], n, p=[0.7, 0.3]), "ts": rng.integers(0, 10_000, n)})
+    data = MultiTaskData.from_events(df, timestamp_col="ts")
+    model = MultiTaskMF(factors=4, iterations=2, random_state=0).fit(data)
+    loaded = load_model(save_model(model, tmp_path / "m"))
+    assert loaded.data_.user_map.ids.dtype == np.int64
+    assert loaded.data_.user_map == data.user_map
+    for t in data.task_names:
+        assert np.array_equal(loaded.data_.timestamps[t].data, data.timestamps[t].data)
+    assert np.array_equal(loaded.score_items("buy", np.arange(data.n_users)),
+                          model.score_items("buy", np.arange(data.n_users)))
+
+
+def test_arrays_are_plain_npz_without_pickle_and_memory_mappable(fitted, tmp_path):
+    path = save_model(fitted, tmp_path / "m")
+    with np.load(os.path.join(path, "arrays.npz"), allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+        assert np.array_equal(z["user_factors"], fitted.user_factors_)
+    manifest = read_manifest(path)
+    mapped = read_arrays(path, manifest, mmap_mode="r")
+    assert isinstance(mapped["item_factors"], np.memmap)
+    assert all(v.ctypes.data % 64 == 0 for v in mapped.values() if isinstance(v, np.memmap))
+    assert np.array_equal(mapped["item_factors"], fitted.item_factors_)
+    with pytest.raises(ValueError):
+        mapped["item_factors"][0, 0] = 1.0   # read-only
+
+
+def test_missing_truncated_and_corrupt_files_give_clear_errors(fitted, tmp_path):
+    with pytest.raises(ModelFormatError, match="not a directory"):
+        load_model(tmp_path / "nowhere")
+    path = save_model(fitted, tmp_path / "m")
+    npz = os.path.join(path, "arrays.npz")
+    good = open(npz, "rb").read()
+
+    open(npz, "wb").write(good[: len(good) // 2])               # truncated
+    with pytest.raises(ModelFormatError, match="truncated or corrupt"):
+        load_model(path)
+    with pytest.raises(ModelFormatError):
+        read_arrays(path, read_manifest(path), mmap_mode="r")
+
+    bad = bytearray(good)
+    offset = good.index(b"item_factors.npy") + 400                # flip bytes inside a member's data
+    bad[offset:offset + 8] = b"\xff" * 8
+    open(npz, "wb").write(bytes(bad))
+    with pytest.raises(ModelFormatError, match="truncated or corrupt"):
+        load_model(path)
+
+    os.remove(npz)
+    with pytest.raises(ModelFormatError, match="missing"):
+        load_model(path)
+
+    man = os.path.join(path, "model.json")
+    text = open(man).read()
+    open(man, "w").write(text[:100])
+    with pytest.raises(ModelFormatError, match="not valid JSON"):
+        load_model(path)
+    os.remove(man)
+    with pytest.raises(ModelFormatError, match="model.json is missing"):
+        load_model(path)
+
+
+def _rewrite_manifest(path, **changes):
+    man = os.path.join(path, "model.json")
+    d = json.load(open(man))
+    d.update(changes)
+    json.dump(d, open(man, "w"))
+
+
+def test_other_versions_and_foreign_manifests_are_refused(fitted, tmp_path):
+    path = save_model(fitted, tmp_path / "m")
+    _rewrite_manifest(path, library_version="0.0.1")
+    with pytest.raises(ModelFormatError, match="written by mtl_classic '0.0.1'"):
+        load_model(path)
+    assert isinstance(load_model(path, check_version=False), MultiTaskMF)
+    _rewrite_manifest(path, format_version=99)
+    with pytest.raises(ModelFormatError, match="format version 99"):
+        load_model(path, check_version=False)
+    _rewrite_manifest(path, format_version=persistence.FORMAT_VERSION, format="something.else")
+    with pytest.raises(ModelFormatError, match="not an mtl_classic model"):
+        load_model(path)
+    _rewrite_manifest(path, format=persistence.FORMAT_NAME, library_version=persistence.__version__, surprise=1)
+    with pytest.raises(ModelFormatError, match="unknown keys"):
+        load_model(path)
+
+
+def test_arrays_from_another_model_are_detected(fitted, tmp_path):
+    a = save_model(fitted, tmp_path / "a")
+    other = MultiTaskMF(tasks=TASKS, factors=3, iterations=1, random_state=0).fit(fitted.data_)
+    b = save_model(other, tmp_path / "b")
+    shutil.copy(os.path.join(b, "arrays.npz"), os.path.join(a, "arrays.npz"))
+    with pytest.raises(ModelFormatError, match="do not belong together"):
+        load_model(a)
+
+
+def test_pickled_member_is_refused(fitted, tmp_path):
+    path = save_model(fitted, tmp_path / "m")
+    npz = os.path.join(path, "arrays.npz")
+    arrays = dict(np.load(npz, allow_pickle=False))
+    arrays["user_factors"] = np.array([object()] * 3, dtype=object)
+    np.savez(npz, **arrays)                                       # a member that would need pickle
+    with pytest.raises(ModelFormatError):
+        load_model(path)
+    with pytest.raises(ModelFormatError):
+        read_arrays(path, read_manifest(path), mmap_mode="r")
+
+
+def test_slim_artifact_and_save_errors(fitted, tmp_path):
+    path = save_model(fitted, tmp_path / "slim", slim=True, dtype="float32")
+    manifest = read_manifest(path)
+    assert manifest["artifact"] == "slim" and manifest["dtype"] == "float32"
+    with zipfile.ZipFile(os.path.join(path, "arrays.npz")) as zf:
+        assert not any(n.endswith("_data.npy") for n in zf.namelist())
+    with pytest.raises(ModelFormatError, match="slim inference artifact"):
+        load_model(path)
+    with pytest.raises(ValueError, match="not fitted"):
+        save_model(MultiTaskMF(), tmp_path / "x")
+    with pytest.raises(ValueError, match="only supported with slim=True"):
+        save_model(fitted, tmp_path / "x", dtype="float32")
+    with pytest.raises(FileExistsError):
+        save_model(fitted, path, overwrite=False)
