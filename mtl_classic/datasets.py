@@ -6,14 +6,16 @@
 * :func:`load_ghcf` -- the GHCF/EHCF text format (``u i1 i2 ...`` per line, 0-based ids), e.g. Beibei.
 * :func:`load_pairs` -- one ``u i`` pair per line, ids from 1, ``count.txt`` with the sizes, e.g. Tmall.
 
-Every loader returns a :class:`Dataset` (``data``, ``test``, ``validation``, ``report``). Bad files raise
+:func:`load_movielens` returns a :class:`~mtl_classic.data.MultiTaskData` (no given test split: use
+:func:`~mtl_classic.data.leave_last_out`); :func:`load_ghcf` and :func:`load_pairs` return a :class:`Dataset` named
+tuple (``data``, ``test``, ``validation``, ``report``, ...). Bad files raise
 ``FileNotFoundError`` naming the path or ``ValueError`` naming the file, the first bad line and the number of bad
 lines; nothing is silently dropped.
 """
-from dataclasses import dataclass, field
 from itertools import chain
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -22,7 +24,7 @@ import scipy.sparse as sp
 from .data.container import MultiTaskData, _build_csr
 from .data.idmap import IdMap
 
-__all__ = ["Dataset", "load_movielens", "load_ghcf", "load_pairs", "MOVIELENS_DIR"]
+__all__ = ["Dataset", "load_movielens", "load_movielens_items", "load_ghcf", "load_pairs", "MOVIELENS_DIR"]
 
 #: The embedded copy of MovieLens ml-latest-small (GroupLens; see README.txt there for the licence).
 MOVIELENS_DIR = Path(__file__).resolve().parent / "datasets_data" / "ml-latest-small"
@@ -34,36 +36,33 @@ _TEST_RULE = ("held-out pairs are kept even when their user or item has no train
               "and can only be hit by models that score cold users/items")
 
 
-@dataclass
-class Dataset:
-    """What a loader returns.
+class Dataset(NamedTuple):
+    """What :func:`load_ghcf` and :func:`load_pairs` return (a named tuple: ``data, test = load_ghcf(path)[:2]``).
 
     Attributes
     ----------
-    name : str
-        Short name of the dataset (directory name).
     data : MultiTaskData
         The training observations of every task.
     test : scipy.sparse.csr_matrix or None
-        Held-out pairs of the target task over ``data``'s index (None when the dataset has no given test split).
+        Held-out pairs of the target task over ``data``'s index. Turn it into a split with
+        ``given_test_pairs(ds.data, ds.target, ds.test)``.
     validation : scipy.sparse.csr_matrix or None
         Held-out validation pairs of the target task, when the dataset has them.
-    target : str or None
-        The task ``test`` belongs to.
     report : dict
         Counts: users, items, nnz and duplicates per task, test / validation pairs and how many of them involve
         users or items without training data, blank lines skipped, and the rules applied.
-    items : pandas.DataFrame or None
-        Item side information indexed by external item id (MovieLens: title and genres).
+    target : str or None
+        The task ``test`` belongs to.
+    name : str
+        Short name of the dataset (directory name).
     """
 
-    name: str
     data: MultiTaskData
     test: sp.csr_matrix = None
     validation: sp.csr_matrix = None
+    report: dict = None
     target: str = None
-    report: dict = field(default_factory=dict)
-    items: pd.DataFrame = None
+    name: str = None
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -234,8 +233,8 @@ def _assemble(name, path, fmt, files, parsed, test_parsed, validation_parsed, ta
     if test_parsed is not None or validation_parsed is not None:
         report["held_out_rule"] = _TEST_RULE
     data.report.update({"loader": report})
-    return Dataset(name=name, data=data, test=held["test"], validation=held["validation"], target=target,
-                   report=report)
+    return Dataset(data=data, test=held["test"], validation=held["validation"], report=report, target=target,
+                   name=name)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -480,14 +479,17 @@ def load_movielens(path=None, tasks=None, like_threshold=4.0):
     * ``rating`` -- regression, the rating value (0.5 .. 5);
     * ``tagged`` -- implicit, number of tags the user put on the movie.
 
-    Timestamps are kept (the latest per pair), so :func:`~mtl_classic.data.leave_last_out` works.
+    Timestamps are kept (the latest per pair), so :func:`~mtl_classic.data.leave_last_out` works. ``rated``,
+    ``liked`` and ``rating`` are three views of the same rating events: when one of them is the target of a split,
+    remove the held-out pairs from the others too, e.g.
+    ``leave_last_out(data, "rated", also_remove=["liked", "rating"])``; otherwise they leak into training.
 
     Parameters
     ----------
     path : str or Path, optional
         Directory with ``ratings.csv`` (``userId, movieId, rating, timestamp``) and, for the ``tagged`` task,
-        ``tags.csv`` (``userId, movieId, tag, timestamp``); ``movies.csv`` (``movieId, title, genres``) is read
-        when present. Default: the embedded ``ml-latest-small`` (:data:`MOVIELENS_DIR`).
+        ``tags.csv`` (``userId, movieId, tag, timestamp``). Default: the embedded ``ml-latest-small``
+        (:data:`MOVIELENS_DIR`). Titles and genres: :func:`load_movielens_items`.
     tasks : sequence of str, optional
         Subset of ``("rated", "liked", "rating", "tagged")``; default all four.
     like_threshold : float, default=4.0
@@ -495,11 +497,11 @@ def load_movielens(path=None, tasks=None, like_threshold=4.0):
 
     Returns
     -------
-    Dataset
-        ``data`` (user and movie ids are the files' integer ids, sorted), ``test=None``, ``items`` (title and genres
-        by movieId for the movies in ``data``, when movies.csv exists) and ``report``. Users and items are those
-        seen in the files read for the chosen tasks. A user re-rating a movie keeps the latest rating; repeated
-        tags are summed; both are counted in ``report["duplicates"]``.
+    MultiTaskData
+        User and movie ids are the files' integer ids (sorted); users and items are those seen in the files read for
+        the chosen tasks. A user re-rating a movie keeps the latest rating; repeated tags are summed; both are
+        counted in ``data.report["loader"]["duplicates"]``. There is no given test split: use
+        :func:`~mtl_classic.data.leave_last_out`.
 
     Raises
     ------
@@ -545,14 +547,36 @@ def load_movielens(path=None, tasks=None, like_threshold=4.0):
                    "nnz": {t: data.nnz(t) for t in data.task_names},
                    "duplicates": data.report["duplicates"],
                    "aggregate": data.report["aggregate"]})
-    items = None
-    mpath = path / "movies.csv"
-    if mpath.is_file():
-        movies = _read_csv(mpath, ["movieId", "title", "genres"])
-        movies = movies.assign(movieId=_check_column(movies, mpath, "movieId", "id"))
-        movies = movies.drop_duplicates("movieId", keep="last").set_index("movieId")
-        items = movies.reindex(data.item_map.ids)[["title", "genres"]]
-        items.index.name = "movieId"
-        report["n_items_without_title"] = int(items["title"].isna().sum())
     data.report.update({"loader": report})
-    return Dataset(name=path.name, data=data, report=report, items=items)
+    return data
+
+
+def load_movielens_items(path=None):
+    """Movie titles and genres of a MovieLens directory (``movies.csv``).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Directory with ``movies.csv`` (``movieId, title, genres``); default the embedded ``ml-latest-small``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``title`` and ``genres``, indexed by ``movieId`` (the external item ids of :func:`load_movielens`).
+        Use ``items.reindex(data.item_map.ids)`` to align it with a data set.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file, missing columns, missing or non-integer ids (naming the file and the first bad line).
+    """
+    path = MOVIELENS_DIR if path is None else Path(path)
+    mpath = path / "movies.csv"
+    movies = _read_csv(mpath, ["movieId", "title", "genres"])
+    ids = _check_column(movies, mpath, "movieId", "id")
+    dup = pd.Series(ids).duplicated().to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(dup)
+        raise ValueError(f"{str(mpath)!r}: {rows.size} repeated movieId(s); first at line {rows[0] + 2}.")
+    out = movies[["title", "genres"]].set_axis(pd.Index(ids, name="movieId"))
+    return out

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtl_classic.datasets import MOVIELENS_DIR, load_ghcf, load_movielens, load_pairs
+from mtl_classic.datasets import MOVIELENS_DIR, load_ghcf, load_movielens, load_movielens_items, load_pairs
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -24,7 +24,8 @@ def test_load_ghcf_tiny(tmp_path):
         "test.txt": "0 3\n1 4\n3 2\n",
     })
     ds = load_ghcf(d)
-    data = ds.data
+    data, test = ds[:2]  # a named tuple
+    assert test is ds.test
     assert data.task_names == ["cart", "buy"]
     assert data.shape == (4, 5)  # ids 0..max seen in any file, test included
     assert data.user_map.ids.tolist() == [0, 1, 2, 3]
@@ -110,18 +111,18 @@ def _ml(tmp_path, ratings, tags="userId,movieId,tag,timestamp\n1,10,fun,5\n1,10,
 
 def test_load_movielens_tiny(tmp_path):
     d = _ml(tmp_path, "userId,movieId,rating,timestamp\n1,10,4.0,100\n1,20,2.5,200\n2,10,5.0,50\n")
-    ds = load_movielens(d)
-    data = ds.data
+    data = load_movielens(d)
     assert data.task_names == ["rated", "liked", "rating", "tagged"]
     assert data.user_map.ids.tolist() == [1, 2] and data.item_map.ids.tolist() == [10, 20]
     np.testing.assert_array_equal(data.matrices["liked"].toarray(), [[1, 0], [1, 0]])
     assert data.matrices["liked"].nnz == 3  # the 0 label is an observation
     np.testing.assert_array_equal(data.matrices["rating"].toarray(), [[4.0, 2.5], [5.0, 0]])
-    assert data.matrices["tagged"][0, 0] == 2.0 and ds.report["duplicates"]["tagged"] == 1
+    assert data.matrices["tagged"][0, 0] == 2.0 and data.report["loader"]["duplicates"]["tagged"] == 1
     assert data.timestamps["rating"][0, 1] == 200 and data.timestamps["tagged"][0, 0] == 6
-    assert ds.test is None and ds.items is None
     only = load_movielens(d, tasks=["rating"])
-    assert only.data.task_names == ["rating"]
+    assert only.task_names == ["rating"]
+    with pytest.raises(FileNotFoundError, match="movies.csv"):
+        load_movielens_items(d)
 
 
 @pytest.mark.parametrize("ratings, match", [
@@ -142,17 +143,19 @@ def test_load_movielens_missing_tags_file(tmp_path):
     d = _write(tmp_path / "x", {"ratings.csv": "userId,movieId,rating,timestamp\n1,1,4,1\n"})
     with pytest.raises(FileNotFoundError, match="tags.csv"):
         load_movielens(d)
-    assert load_movielens(d, tasks=["rated"]).data.nnz("rated") == 1
+    assert load_movielens(d, tasks=["rated"]).nnz("rated") == 1
     with pytest.raises(ValueError, match="subset"):
         load_movielens(d, tasks=["stars"])
 
 
 def test_embedded_movielens():
     assert (MOVIELENS_DIR / "README.txt").is_file()
-    ds = load_movielens()
-    assert ds.data.shape == (610, 9742)
-    assert ds.data.nnz("rated") == 100836
-    assert ds.items.loc[1, "title"] == "Toy Story (1995)"
+    data = load_movielens()
+    assert data.shape == (610, 9742)
+    assert data.nnz("rated") == 100836
+    items = load_movielens_items()
+    assert items.loc[1, "title"] == "Toy Story (1995)"
+    assert items.reindex(data.item_map.ids)["title"].notna().all()
 
 
 # ---- shared benchmark data (skipped when absent) -----------------------------------------------------------------

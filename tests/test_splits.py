@@ -89,3 +89,25 @@ def test_given_test_pairs_removes_overlap(data):
     assert split.test.nnz == 2 and split.info["n_test_users"] == 2
     with pytest.raises(ValueError, match="shape"):
         given_test_pairs(data, "buy", sp.csr_matrix((2, 2)))
+
+
+def test_also_remove_same_event_tasks_and_leak_warning():
+    df = pd.DataFrame({"user": [0, 0, 1, 1], "item": [0, 1, 0, 2], "r": [4.0, 2.0, 5.0, 1.0], "ts": [1, 2, 3, 4]})
+    events = pd.concat([df.assign(task="rated", value=1.0), df.assign(task="rating", value=df["r"]),
+                        pd.DataFrame({"user": [0], "item": [1], "task": ["tagged"], "value": [1.0], "ts": [9]})])
+    data = MultiTaskData.from_events(events, value_col="value", timestamp_col="ts")
+    with pytest.warns(UserWarning, match=r"still observed.*\['rating'\].*also_remove"):
+        leaky = leave_last_out(data, "rated")
+    assert leaky.info["test_pairs_in_other_tasks"] == {"rating": 2, "tagged": 1}
+    split = leave_last_out(data, "rated", also_remove=["rating"])
+    assert _pairs(split.test) == [(0, 1, 1.0), (1, 2, 1.0)]
+    assert _pairs(split.train.matrices["rating"]) == [(0, 0, 4.0), (1, 0, 5.0)]
+    assert split.train.timestamps["rating"].nnz == 2
+    assert split.train.matrices["tagged"].nnz == 1  # a genuine auxiliary behaviour stays
+    assert split.info["also_removed"] == {"rating": 2}
+    assert split.info["test_pairs_in_other_tasks"] == {"rating": 0, "tagged": 1}
+    with pytest.raises(ValueError, match="also_remove names unknown"):
+        random_holdout(data, "rated", also_remove=["view"])
+    test = split.test
+    given = given_test_pairs(data, "rated", test, also_remove="rating")
+    assert given.train.matrices["rating"].nnz == 2

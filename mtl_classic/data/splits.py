@@ -1,11 +1,14 @@
 """Train/test splits that keep every task on the same index.
 
 Only the *target* task loses its held-out pairs; auxiliary tasks stay in training untouched (so a model can use the
-user's cart when predicting the purchase it must rank). All functions return a :class:`Split`; a validation split for
+user's cart when predicting the purchase it must rank). Tasks that record the *same* events as the target (MovieLens
+``rated`` / ``liked`` / ``rating`` are three views of one rating) must lose the held-out pairs too: name them in
+``also_remove``. A split warns when every held-out pair is still observed in another task. All functions return a :class:`Split`; a validation split for
 tuning is the same function applied to ``split.train``.
 """
 from dataclasses import dataclass, field
 import numbers
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -80,26 +83,61 @@ def _row_positions(matrix, sort_key):
     return position, lengths[rows]
 
 
-def _make_split(data, target, held, method, extra):
-    m = data.matrices[target]
+def _keys(matrix):
+    """``row * n_cols + col`` of every stored entry (int64, sorted for canonical CSR)."""
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    return rows * np.int64(matrix.shape[1]) + matrix.indices
+
+
+def _check_also_remove(data, target, also_remove, where):
+    if also_remove is None:
+        return []
+    if isinstance(also_remove, str):
+        also_remove = [also_remove]
+    also_remove = list(also_remove)
+    unknown = [t for t in also_remove if t not in data.matrices]
+    if unknown:
+        raise ValueError(f"{where}: also_remove names unknown task(s) {unknown}; tasks are {data.task_names}.")
+    return [t for t in also_remove if t != target]
+
+
+def _finish(data, target, held, test, method, extra, also_remove):
+    """Build the Split: drop ``held`` (mask over the target's entries) from the target and the held-out pairs
+    ``test`` from every task in ``also_remove``; count held-out pairs that stay observed in other tasks."""
+    test_keys = _keys(test)
     matrices = dict(data.matrices)
-    matrices[target] = _select(m, ~held)
-    timestamps = dict(data.timestamps) if data.timestamps else None
-    if timestamps and target in timestamps:
-        timestamps[target] = _select(timestamps[target], ~held)
-    train = data.with_matrices(matrices, timestamps=timestamps)
-    test = _select(m, held)
+    timestamps = dict(data.timestamps) if data.timestamps else {}
+    removed = {target: int(held.sum())}
+    drops = {target: ~held}
+    for task in also_remove:
+        in_test = np.isin(_keys(data.matrices[task]), test_keys)
+        drops[task] = ~in_test
+        removed[task] = int(in_test.sum())
+    for task, keep in drops.items():
+        matrices[task] = _select(data.matrices[task], keep)
+        if task in timestamps:
+            timestamps[task] = _select(timestamps[task], keep)
+    train = data.with_matrices(matrices, timestamps=timestamps or None)
+    in_aux = {task: int(np.isin(test_keys, _keys(m)).sum())
+              for task, m in matrices.items() if task != target}
     info = {"method": method, "target": target,
             "n_test_pairs": int(test.nnz),
             "n_test_users": int(np.count_nonzero(np.diff(test.indptr))),
             "n_train_pairs": int(matrices[target].nnz)}
     info.update(extra)
+    info.update({"also_removed": {t: removed[t] for t in also_remove}, "test_pairs_in_other_tasks": in_aux})
+    full = [t for t, n in in_aux.items() if test.nnz and n == test.nnz]
+    if full:
+        warnings.warn(f"{method}: every held-out pair of {target!r} is still observed in the training data of "
+                      f"task(s) {full}. If those tasks record the same events (e.g. MovieLens 'rated', 'liked' and "
+                      f"'rating'), pass also_remove={full!r}, or the held-out pairs leak into training.",
+                      UserWarning, stacklevel=3)
     train.report = {"split": info}
     return Split(train=train, test=test, target=target, info=info)
 
 
 # --------------------------------------------------------------------------------------------------------------------
-def leave_last_out(data, target, n_holdout=1, min_train=1):
+def leave_last_out(data, target, n_holdout=1, min_train=1, also_remove=None):
     """Hold out each user's latest ``n_holdout`` observations of the target task (by timestamp).
 
     Parameters
@@ -113,11 +151,18 @@ def leave_last_out(data, target, n_holdout=1, min_train=1):
     min_train : int, default=1
         Observations of the target a user must keep in training; users with fewer than ``n_holdout + min_train``
         target observations keep all of them and get no test pairs.
+    also_remove : str or list of str, optional
+        Other tasks from which the held-out pairs are removed too. Use it for tasks that record the *same* events as
+        the target (MovieLens ``rated`` / ``liked`` / ``rating``); otherwise the held-out pairs leak into training.
+        Genuine auxiliary behaviours (cart, collect, ...) stay untouched, as the protocol requires.
 
     Returns
     -------
     Split
-        ``info`` also counts ``n_users_skipped`` (users with some but too few target observations).
+        ``info`` also counts ``n_users_skipped`` (users with some but too few target observations), the pairs
+        removed from ``also_remove`` tasks and ``test_pairs_in_other_tasks`` (held-out pairs still observed in each
+        other task's training data). A ``UserWarning`` is issued when *every* held-out pair is still observed in
+        some other task (a likely leak).
 
     Notes
     -----
@@ -126,6 +171,7 @@ def leave_last_out(data, target, n_holdout=1, min_train=1):
     """
     where = "leave_last_out"
     _check_target(data, target, where)
+    also_remove = _check_also_remove(data, target, also_remove, where)
     _check_int(where, "n_holdout", n_holdout, 1)
     _check_int(where, "min_train", min_train, 0)
     if not data.timestamps or target not in data.timestamps:
@@ -142,11 +188,11 @@ def leave_last_out(data, target, n_holdout=1, min_train=1):
     held = eligible & (position < n_holdout)
     lengths = np.diff(m.indptr)
     skipped = int(np.count_nonzero((lengths > 0) & (lengths < n_holdout + min_train)))
-    return _make_split(data, target, held, "leave_last_out",
-                       {"n_holdout": n_holdout, "min_train": min_train, "n_users_skipped": skipped})
+    return _finish(data, target, held, _select(m, held), "leave_last_out",
+                   {"n_holdout": n_holdout, "min_train": min_train, "n_users_skipped": skipped}, also_remove)
 
 
-def random_holdout(data, target, test_fraction=0.2, random_state=None, min_train=1):
+def random_holdout(data, target, test_fraction=0.2, random_state=None, min_train=1, also_remove=None):
     """Hold out a seeded random fraction of each user's observations of the target task.
 
     Parameters
@@ -160,14 +206,19 @@ def random_holdout(data, target, test_fraction=0.2, random_state=None, min_train
         Seed; the same seed gives the same split.
     min_train : int, default=1
         Observations each user keeps in training.
+    also_remove : str or list of str, optional
+        Other tasks from which the held-out pairs are removed too. Use it for tasks that record the *same* events as
+        the target (MovieLens ``rated`` / ``liked`` / ``rating``); otherwise the held-out pairs leak into training.
+        Genuine auxiliary behaviours (cart, collect, ...) stay untouched, as the protocol requires.
 
     Returns
     -------
     Split
-        ``info`` also counts ``n_users_skipped``.
+        ``info`` as for :func:`leave_last_out` (same leak warning).
     """
     where = "random_holdout"
     _check_target(data, target, where)
+    also_remove = _check_also_remove(data, target, also_remove, where)
     _check_int(where, "min_train", min_train, 0)
     if (not isinstance(test_fraction, numbers.Real) or isinstance(test_fraction, bool)
             or not 0.0 < float(test_fraction) < 1.0):
@@ -182,12 +233,12 @@ def random_holdout(data, target, test_fraction=0.2, random_state=None, min_train
     held = position < n_test[rows]
     skipped = int(np.count_nonzero((lengths > 0) & (n_test == 0)))
     seed = random_state if isinstance(random_state, numbers.Integral) or random_state is None else "generator"
-    return _make_split(data, target, held, "random_holdout",
-                       {"test_fraction": float(test_fraction), "random_state": seed, "min_train": min_train,
-                        "n_users_skipped": skipped})
+    return _finish(data, target, held, _select(m, held), "random_holdout",
+                   {"test_fraction": float(test_fraction), "random_state": seed, "min_train": min_train,
+                    "n_users_skipped": skipped}, also_remove)
 
 
-def given_test_pairs(data, target, test):
+def given_test_pairs(data, target, test, also_remove=None):
     """Use given held-out pairs of the target task (e.g. a benchmark's test file).
 
     Parameters
@@ -196,34 +247,25 @@ def given_test_pairs(data, target, test):
     target : str
     test : scipy.sparse matrix, shape (data.n_users, data.n_items)
         Held-out pairs over ``data``'s index (stored entries are the pairs; values are kept).
+    also_remove : str or list of str, optional
+        Other tasks from which the held-out pairs are removed too. Use it for tasks that record the *same* events as
+        the target (MovieLens ``rated`` / ``liked`` / ``rating``); otherwise the held-out pairs leak into training.
+        Genuine auxiliary behaviours (cart, collect, ...) stay untouched, as the protocol requires.
 
     Returns
     -------
     Split
         Target pairs of ``data`` that are also in ``test`` are removed from training; their number is
-        ``info["n_removed_from_train"]``. ``split.test`` is ``test`` as canonical float64 CSR.
+        ``info["n_removed_from_train"]``. ``split.test`` is ``test`` as canonical float64 CSR. ``info`` as for
+        :func:`leave_last_out` (same leak warning).
     """
     where = "given_test_pairs"
     _check_target(data, target, where)
+    also_remove = _check_also_remove(data, target, also_remove, where)
     test, n_dup = _canonical(test, f"{where}: test")
     if test.shape != data.shape:
         raise ValueError(f"{where}: test has shape {test.shape}; expected (n_users, n_items) = {data.shape}.")
     m = data.matrices[target]
-    n_items = np.int64(data.n_items)
-    key_train = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * n_items + m.indices
-    key_test = np.repeat(np.arange(test.shape[0], dtype=np.int64), np.diff(test.indptr)) * n_items + test.indices
-    held = np.isin(key_train, key_test)
-    matrices = dict(data.matrices)
-    matrices[target] = _select(m, ~held)
-    timestamps = dict(data.timestamps) if data.timestamps else None
-    if timestamps and target in timestamps:
-        timestamps[target] = _select(timestamps[target], ~held)
-    train = data.with_matrices(matrices, timestamps=timestamps)
-    info = {"method": "given_test_pairs", "target": target,
-            "n_test_pairs": int(test.nnz),
-            "n_test_users": int(np.count_nonzero(np.diff(test.indptr))),
-            "n_train_pairs": int(matrices[target].nnz),
-            "n_removed_from_train": int(held.sum()),
-            "n_test_duplicates_summed": int(n_dup)}
-    train.report = {"split": info}
-    return Split(train=train, test=test, target=target, info=info)
+    held = np.isin(_keys(m), _keys(test))
+    return _finish(data, target, held, test, "given_test_pairs",
+                   {"n_removed_from_train": int(held.sum()), "n_test_duplicates_summed": int(n_dup)}, also_remove)
