@@ -134,7 +134,8 @@ def test_row_and_head_gradients_match_finite_differences(mix):
         coords = [(t, j) for j in range(k)]
         np.testing.assert_allclose(analytic, _fd_gradient(f, p.head_weights, coords), rtol=1e-5, atol=1e-5)
         # the matrix-free products agree with the assembled normal equations
-        Hv, g2 = kernels.head_products(task.rows, task.cols, curv, lin, P, Q, p.head_weights[t], 3)
+        Hv = kernels.head_matvec(task.rows, task.cols, curv, P, Q, p.head_weights[t], 3)
+        g2 = kernels.head_rhs(task.rows, task.cols, lin, P, Q, 3)
         np.testing.assert_allclose(Hv + (H - kernels.head_normal_equations(
             task.rows, task.cols, curv, lin, P, Q, 4)[0]) @ p.head_weights[t], H @ p.head_weights[t], rtol=1e-9)
         np.testing.assert_allclose(g2 + cfg.head_regularization, g, rtol=1e-9)

@@ -201,14 +201,15 @@ def _update_heads(tasks, params, config, n_chunks):
             params.head_weights[t] = np.linalg.solve(H + dense, g + config.head_regularization)
             continue
         w = params.head_weights[t].copy()
-        Hw, g = kernels.head_products(task.rows, task.cols, curv, lin, P, Q, w, n_chunks)
+        Hw = kernels.head_matvec(task.rows, task.cols, curv, P, Q, w, n_chunks)
+        g = kernels.head_rhs(task.rows, task.cols, lin, P, Q, n_chunks)
         r = g + config.head_regularization - Hw - dense @ w
         d = r.copy()
         rs = r @ r
         for _ in range(max(config.cg_steps, 3)):
             if rs < 1e-20:
                 break
-            Hd = kernels.head_products(task.rows, task.cols, curv, lin, P, Q, d, n_chunks)[0] + dense @ d
+            Hd = kernels.head_matvec(task.rows, task.cols, curv, P, Q, d, n_chunks) + dense @ d
             dHd = d @ Hd
             if dHd <= 0:
                 break

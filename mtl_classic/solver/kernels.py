@@ -172,32 +172,48 @@ def head_normal_equations(rows, cols, curv, lin, P, Q, n_chunks):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def head_products(rows, cols, curv, lin, P, Q, v, n_chunks):
-    """Matrix-free head normal equations: (sum_e curv_e z_e z_e^T) v and sum_e lin_e z_e, z_e = P[u] * Q[i].
-
-    O(nnz k) per call, so the heads can be solved by conjugate gradients without the O(nnz k^2) assembly.
-    """
+def head_matvec(rows, cols, curv, P, Q, v, n_chunks):
+    """Matrix-free head product (sum_e curv_e z_e z_e^T) v, z_e = P[u] * Q[i]; O(nnz k), entries with zero
+    curvature skipped, so the heads can be solved by conjugate gradients without the O(nnz k^2) assembly."""
     k = P.shape[1]
     n = rows.shape[0]
     Hv = np.zeros((n_chunks, k))
-    g = np.zeros((n_chunks, k))
     size = (n + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
         z = np.empty(k)
         for e in range(c * size, min(n, (c + 1) * size)):
+            ce = curv[e]
+            if ce == 0.0:
+                continue
             u = rows[e]
             i = cols[e]
             dot = 0.0
             for m in range(k):
                 z[m] = P[u, m] * Q[i, m]
                 dot += z[m] * v[m]
-            a = curv[e] * dot + lin[e]
-            cv = curv[e] * dot
-            gl = lin[e]
+            dot *= ce
             for m in range(k):
-                Hv[c, m] += cv * z[m]
-                g[c, m] += gl * z[m]
-    return Hv.sum(axis=0), g.sum(axis=0)
+                Hv[c, m] += dot * z[m]
+    return Hv.sum(axis=0)
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def head_rhs(rows, cols, lin, P, Q, n_chunks):
+    """sum_e lin_e z_e with z_e = P[u] * Q[i]."""
+    k = P.shape[1]
+    n = rows.shape[0]
+    g = np.zeros((n_chunks, k))
+    size = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        for e in range(c * size, min(n, (c + 1) * size)):
+            le = lin[e]
+            if le == 0.0:
+                continue
+            u = rows[e]
+            i = cols[e]
+            for m in range(k):
+                g[c, m] += le * P[u, m] * Q[i, m]
+    return g.sum(axis=0)
 
 
 @njit(parallel=True, cache=True, fastmath=True)
