@@ -140,3 +140,11 @@ def test_mixed_type_ids():
     assert sorted(map(str, data.user_map.ids.tolist())) == ["1", "a", "b"]
     u = data.user_map.index([1])[0]
     assert data.matrices["t"][u, data.item_map.index([2])[0]] == 1.0
+
+
+def test_last_without_timestamps_is_last_row_and_ties_keep_input_order():
+    df = pd.DataFrame({"user": [1, 1, 1], "item": [1, 1, 1], "task": ["t"] * 3, "v": [2.0, 4.0, 0.0]})
+    assert MultiTaskData.from_events(df, value_col="v", aggregate="last").matrices["t"][0, 0] == 0.0
+    df["ts"] = [5, 5, 1]
+    data = MultiTaskData.from_events(df, value_col="v", timestamp_col="ts", aggregate="last")
+    assert data.matrices["t"][0, 0] == 4.0  # latest timestamp 5, tie -> the later row

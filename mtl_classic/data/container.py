@@ -22,7 +22,7 @@ AGGREGATES = ("sum", "mean", "max", "last")
 # --------------------------------------------------------------------------------------------------------------------
 # array helpers (no pandas, no self)
 # --------------------------------------------------------------------------------------------------------------------
-def _build_csr(rows, cols, values, shape, how="sum", timestamps=None, order_key=None):
+def _build_csr(rows, cols, values, shape, how="sum", timestamps=None):
     """Assemble a canonical CSR matrix from coordinates, aggregating duplicate ``(row, col)`` pairs.
 
     Parameters
@@ -34,11 +34,9 @@ def _build_csr(rows, cols, values, shape, how="sum", timestamps=None, order_key=
     shape : tuple of int
     how : {"sum", "mean", "max", "last"}
         Rule for duplicates. ``"last"`` keeps the value of the latest entry by ``timestamps`` (ties and missing
-        timestamps broken by ``order_key``, then input order).
+        timestamps broken by input order: the later row wins).
     timestamps : ndarray of float64 or None
         Optional timestamps; the result's timestamp for a pair is the maximum over its duplicates.
-    order_key : ndarray or None
-        Secondary order for ``"last"`` (defaults to input position).
 
     Returns
     -------
@@ -54,19 +52,18 @@ def _build_csr(rows, cols, values, shape, how="sum", timestamps=None, order_key=
     cols = np.asarray(cols, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
     n = rows.shape[0]
-    position = np.arange(n) if order_key is None else np.asarray(order_key)
-    keys = [position]
+    key = rows * np.int64(max(n_cols, 1)) + cols
     if how == "last" and timestamps is not None:
-        keys.append(timestamps)
-    keys.extend([cols, rows])
-    order = np.lexsort(keys)  # rows, then cols, then (timestamp), then position; stable
+        order = np.lexsort((np.asarray(timestamps, dtype=np.float64), key))  # stable: input order breaks ties
+    else:
+        order = np.argsort(key, kind="stable")
     rows, cols, values = rows[order], cols[order], values[order]
     ts = None if timestamps is None else np.asarray(timestamps, dtype=np.float64)[order]
+    key = key[order]
     if n:
         new_group = np.empty(n, dtype=bool)
         new_group[0] = True
-        np.not_equal(rows[1:], rows[:-1], out=new_group[1:])
-        new_group[1:] |= cols[1:] != cols[:-1]
+        np.not_equal(key[1:], key[:-1], out=new_group[1:])
         starts = np.flatnonzero(new_group)
     else:
         starts = np.empty(0, dtype=np.int64)
@@ -350,13 +347,12 @@ class MultiTaskData:
             values = df[col]
             bad = np.array(values.isna(), dtype=bool)
             if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-                blank = values.map(lambda v: isinstance(v, str) and not v.strip())
-                bad |= np.array(blank, dtype=bool)
+                bad |= _flag_uniques(values, lambda v: isinstance(v, str) and not v.strip())
             if bad.any():
                 raise ValueError(f"from_events: column {col!r} has null or empty values in "
                                  f"{_first_rows(bad, index)}.")
         tasks_raw = df[task_col]
-        not_str = ~np.array(tasks_raw.map(lambda v: isinstance(v, str)), dtype=bool)
+        not_str = _flag_uniques(tasks_raw, lambda v: not isinstance(v, str))
         if not_str.any():
             raise ValueError(f"from_events: column {task_col!r} must hold task names as strings; non-string values "
                              f"in {_first_rows(not_str, index)}.")
@@ -420,7 +416,7 @@ class MultiTaskData:
         for t, name in enumerate(task_names):
             sel = order[bounds[t]:bounds[t + 1]]
             m, tm, n_dup = _build_csr(user_codes[sel], item_codes[sel], values[sel], shape, how=rules[name],
-                                      timestamps=None if ts is None else ts[sel], order_key=sel)
+                                      timestamps=None if ts is None else ts[sel])
             matrices[name], dups[name] = m, n_dup
             if tm is not None:
                 ts_mats[name] = tm
@@ -515,6 +511,13 @@ class MultiTaskData:
     def __repr__(self):
         tasks = ", ".join(f"{n}: {m.nnz}" for n, m in self.matrices.items())
         return f"MultiTaskData(n_users={self.n_users}, n_items={self.n_items}, nnz={{{tasks}}})"
+
+
+def _flag_uniques(column, predicate):
+    """Boolean mask of the rows whose value satisfies ``predicate``, evaluated once per distinct value."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    flags = np.fromiter((bool(predicate(v)) for v in uniques), dtype=bool, count=len(uniques))
+    return np.append(flags, False)[codes]  # code -1 (missing) -> False: nulls are reported separately
 
 
 def _factorize_ids(column):
