@@ -17,7 +17,7 @@ Two artifacts share the layout:
 * ``"full"`` (:func:`save_model`): everything :func:`load_model` needs to rebuild a fitted
   :class:`~mtl_classic.model.MultiTaskMF`, training data included (so ``recommend(filter_seen=...)``, fold-in and
   refits of the same configuration work after loading).
-* ``"slim"`` (``save_model(..., slim=True)``): factors, heads, biases, id maps, item popularity and the training
+* ``"slim"`` (``save_model(..., slim=True)``): factors, heads, biases, id maps, item popularity (fraction of users per item, per task) and the training
   *patterns* (indptr / indices only, needed for seen-item filters and cross-task features); read by
   :class:`mtl_classic.inference.InferenceModel` with numpy and scipy alone, optionally with float32 factors.
 
@@ -260,7 +260,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
         renamed into place, the manifest last, so an interrupted save never leaves a manifest that points at a
         half-written array file.
     slim : bool, default=False
-        Write the inference artifact only: factors, heads, biases, id maps, item popularity and the training
+        Write the inference artifact only: factors, heads, biases, id maps, item popularity (fraction of users per item, per task) and the training
         patterns (for seen-item filters and cross-task features), without training values and history. Read it with
         :class:`mtl_classic.inference.InferenceModel`; :func:`load_model` refuses it.
     dtype : {None, "float32", "float64"}, default=None
@@ -302,7 +302,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
     for t, name in enumerate(names):
         m = data.matrices[name]
         indptr, indices = _pattern_components(m)
-        popularity[t] = np.bincount(indices, minlength=data.n_items)
+        popularity[t] = np.bincount(indices, minlength=data.n_items) / max(data.n_users, 1)
         key = f"m{t}"
         arrays[f"{key}_indptr"], arrays[f"{key}_indices"] = indptr, indices
         entry = {"key": key, "nnz": int(m.nnz), "values": not slim, "timestamps": False}
