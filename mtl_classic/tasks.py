@@ -32,6 +32,10 @@ class Task:
         Confidence scaling for implicit tasks: confidence = 1 + alpha * count.
     negative_weight : float, default=1.0
         Weight ``w0`` of every unobserved pair of an implicit task.
+    evidence_negative_weight : float or None, default=None
+        Implicit tasks: weight of the unobserved pairs of this task that one of its ``cross_tasks`` observed
+        (e.g. carted but not bought). Such pairs are weaker negatives than a pair with no evidence at all: the user
+        may still buy. None uses ``negative_weight``.
     biases : bool or None, default=None
         Per-task user and item biases. None means True for binary and regression tasks and False for implicit tasks
         (implicit tasks do not support biases: their zero targets on all unobserved pairs make the factors carry
@@ -48,6 +52,7 @@ class Task:
     head: str = None
     alpha: float = 1.0
     negative_weight: float = 1.0
+    evidence_negative_weight: float = None
     biases: bool = None
     cross_tasks: object = "all"
 
@@ -90,6 +95,10 @@ class Task:
                 raise ValueError(f"{label}: {attr} must be > 0. Got {value!r}.")
             if not positive and value < 0:
                 raise ValueError(f"{label}: {attr} must be >= 0. Got {value!r}.")
+        env = self.evidence_negative_weight
+        if env is not None and (not isinstance(env, numbers.Real) or isinstance(env, bool) or not env >= 0
+                                or env == float("inf")):
+            raise ValueError(f"{label}: evidence_negative_weight must be a finite number >= 0 or None. Got {env!r}.")
         if self.kind == "implicit" and self.biases:
             raise ValueError(f"{label}: implicit tasks do not support biases; got biases=True.")
         ct = self.cross_tasks

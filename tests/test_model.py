@@ -173,6 +173,15 @@ def test_mixed_tasks_predict_and_recommend():
         assert not set(data.item_map.index(row)) & set(seen[u].indices)
 
 
+def test_float32_factors_fit_and_stay_float32():
+    data = _small_data()
+    m64 = MultiTaskMF(factors=6, iterations=6, random_state=0).fit(data)
+    m32 = MultiTaskMF(factors=6, iterations=6, random_state=0, dtype="float32").fit(data)
+    assert m32.user_factors_.dtype == np.float32 and m32.item_factors_.dtype == np.float32
+    assert m32.loss_history_[-1] == pytest.approx(m64.loss_history_[-1], rel=1e-3)
+    assert np.all(np.diff(m32.loss_history_) <= 1e-4 * np.abs(m32.loss_history_[:-1]))
+
+
 def test_verbose_prints_one_line_per_sweep(capsys):
     MultiTaskMF(factors=4, iterations=3, random_state=0, verbose=True).fit(_small_data())
     lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("[MultiTaskMF] sweep")]
@@ -202,6 +211,9 @@ def test_cross_task_weight_learns_that_cart_predicts_buy():
     ({"iterations": 0}, "'iterations'"),
     ({"regularization": -1.0}, "'regularization'"),
     ({"solver": "sgd"}, "'solver'"),
+    ({"dtype": "int8"}, "'dtype'"),
+    ({"dtype": "nonsense"}, "'dtype'"),
+    ({"tasks": [Task("view", evidence_negative_weight=-1.0), Task("buy")]}, "evidence_negative_weight"),
     ({"tasks": [Task("view", weight=0.0), Task("buy")]}, "task 'view': weight must be > 0"),
     ({"tasks": [Task("view", weight=-1.0), Task("buy")]}, "weight must be > 0"),
     ({"tasks": [Task("view", kind="ranking"), Task("buy")]}, "kind 'ranking'"),

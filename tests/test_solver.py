@@ -35,6 +35,7 @@ def _task_mix(rng, mix):
         others = [b for b in range(len(names)) if b != t]
         tasks.append(als.prepare_task_arrays(
             name, kind, m, weight=weight, alpha=1.5, negative_weight=0.8, biases=kind != "implicit",
+            evidence_negative_weight=0.3 if name == "buy" else None,
             cross_patterns=[_pattern(mats[names[b]][1]) for b in others], cross_task_indices=others))
     return tasks
 

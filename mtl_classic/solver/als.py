@@ -58,7 +58,7 @@ class SolverConfig:
 
 
 def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negative_weight=1.0, biases=False,
-                        cross_patterns=(), cross_task_indices=()):
+                        cross_patterns=(), cross_task_indices=(), evidence_negative_weight=None):
     """Lay one task out as :class:`TaskArrays`.
 
     Parameters
@@ -67,8 +67,10 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
         The task's observations; the sparsity pattern is the set of observed pairs (explicit zeros count).
     cross_patterns : sequence of csr_matrix
         0/1 pattern matrices ``x_b`` of the tasks feeding this head. For implicit tasks their pattern joins the
-        task's entries (unobserved pairs there carry weight w0 and target 0); for observed-only tasks the features
-        are read on the observations only.
+        task's entries (unobserved pairs there have target 0 and weight ``evidence_negative_weight``); for
+        observed-only tasks the features are read on the observations only.
+    evidence_negative_weight : float or None
+        Implicit tasks: weight of the unobserved pairs that another task observed (None: ``negative_weight``).
     """
     obs = sp.csr_matrix(observations)
     obs.sort_indices()
@@ -92,7 +94,8 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
     values = np.zeros(len(all_keys))
     values[pos] = obs.data
     if kind == "implicit":
-        confidence = np.full(len(all_keys), float(negative_weight))
+        off = negative_weight if evidence_negative_weight is None else evidence_negative_weight
+        confidence = np.full(len(all_keys), float(off))
         confidence[observed] = 1.0 + alpha * values[observed]
         target = observed.astype(float)
         w0 = float(negative_weight)
@@ -135,8 +138,8 @@ def _offsets(task, t, params):
 
 
 def _factor_scores(task, t, params):
-    return kernels.entry_dots(task.rows, task.cols, params.user_factors,
-                              params.item_factors * params.head_weights[t])
+    P = params.user_factors
+    return kernels.entry_dots(task.rows, task.cols, P, (params.item_factors * params.head_weights[t]).astype(P.dtype))
 
 
 def _curvature(task, t, params, f=None, o=None):
@@ -155,9 +158,8 @@ def _entry_terms(task, t, params):
     o = _offsets(task, t, params)
     a, z = _curvature(task, t, params, o=o)
     lam = task.weight
+    # implicit: every pair already carries w0 through the Gram matrix; entries add (a_e - w0)
     curv = lam * (a - task.negative_weight) if task.kind == "implicit" else lam * a
-    if task.kind == "implicit":
-        curv = np.where(task.observed, curv, 0.0)
     lin = lam * a * (z - o)
     return curv, lin
 
@@ -179,8 +181,9 @@ def _update_rows(tasks, params, stacked, by_item, config):
     terms = [_entry_terms(task, t, params) for t, task in enumerate(tasks)]
     curv = np.concatenate([c for c, _ in terms])[stacked.order]
     lin = np.concatenate([g for _, g in terms])[stacked.order]
-    X = np.vstack([other * params.head_weights[t] for t in range(len(tasks))])
-    A0 = _dense_term(tasks, params, other.T @ other, config.regularization, by_item)
+    X = np.vstack([other * params.head_weights[t] for t in range(len(tasks))]).astype(other.dtype)
+    gram = other.T.astype(np.float64) @ other
+    A0 = _dense_term(tasks, params, gram, config.regularization, by_item)
     if config.solver == "cholesky":
         kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side)
     else:
@@ -297,12 +300,12 @@ def objective(tasks, params, config):
     return float(sum(per_task) + penalty), per_task
 
 
-def init_params(tasks, n_users, n_items, factors, rng, scale=0.01):
+def init_params(tasks, n_users, n_items, factors, rng, scale=0.01, dtype=np.float64):
     """Small random factors, heads at 1, cross weights 0, intercepts at the observed mean (logit for binary)."""
     T = len(tasks)
     params = Params(
-        user_factors=rng.standard_normal((n_users, factors)) * scale,
-        item_factors=rng.standard_normal((n_items, factors)) * scale,
+        user_factors=(rng.standard_normal((n_users, factors)) * scale).astype(dtype),
+        item_factors=(rng.standard_normal((n_items, factors)) * scale).astype(dtype),
         head_weights=np.ones((T, factors)),
         intercepts=np.zeros(T),
         user_biases=np.zeros((T, n_users)),

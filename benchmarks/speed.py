@@ -1,0 +1,140 @@
+"""Seconds per sweep and peak memory: MultiTaskMF (buy + cart) against implicit's ALS on the union.
+
+Each model runs in its own subprocess (so peak RSS is its own) on the same machine, in the same run, with the same
+factors, sweeps and threads. Numba compilation is excluded from our timing (a tiny warm-up fit runs first; the
+compiled kernels are cached on disk) and reported separately.
+
+    python benchmarks/speed.py --data-dir ../shared/datasets/beibei --factors 64 --iterations 15 --threads 2
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _child(args):
+    """Run one model in this process and print a JSON line with its timings."""
+    import resource
+
+    import numpy as np
+    import scipy.sparse as sp
+    from threadpoolctl import threadpool_limits
+
+    from mtl_classic import MultiTaskMF, Task
+    from mtl_classic.datasets import load_ghcf, load_pairs
+
+    t0 = time.perf_counter()
+    loader = load_ghcf if (Path(args.data_dir) / "train.txt").exists() else load_pairs
+    data = loader(args.data_dir).data
+    load_seconds = time.perf_counter() - t0
+    out = {"model": args.child, "load_seconds": load_seconds,
+           "nnz": {t: int(data.nnz(t)) for t in data.task_names}}
+    if args.child == "ours":
+        compile_start = time.perf_counter()
+        tiny = {t: sp.random(30, 20, density=0.2, format="csr", random_state=0) for t in data.task_names}
+        from mtl_classic import MultiTaskData
+        MultiTaskMF(factors=4, iterations=1, n_jobs=args.threads).fit(MultiTaskData.from_matrices(tiny))
+        out["compile_seconds"] = time.perf_counter() - compile_start
+        tasks = [Task(t, weight=(1.0 if t == args.target else args.aux_weight)) for t in data.task_names]
+        model = MultiTaskMF(tasks, factors=args.factors, iterations=args.iterations, n_jobs=args.threads,
+                            random_state=0, dtype=args.dtype)
+        start = time.perf_counter()
+        model.fit(data)
+        fit = time.perf_counter() - start
+        out["n_iter"] = model.n_iter_
+    else:
+        from implicit.cpu.als import AlternatingLeastSquares
+        union = None
+        for t in data.task_names:
+            m = data.matrices[t]
+            m = sp.csr_matrix((np.ones(m.nnz, dtype=np.float32), m.indices, m.indptr), shape=m.shape)
+            union = m if union is None else union + m
+        union.data[:] = 1.0
+        out["nnz_union"] = int(union.nnz)
+        dtype = np.float32 if args.dtype == "float32" else np.float64
+        model = AlternatingLeastSquares(factors=args.factors, iterations=args.iterations, regularization=0.01,
+                                        num_threads=args.threads, random_state=0, dtype=dtype)
+        with threadpool_limits(1, "blas"):
+            start = time.perf_counter()
+            model.fit(union.astype(dtype), show_progress=False)
+            fit = time.perf_counter() - start
+        out["n_iter"] = args.iterations
+    out["fit_seconds"] = fit
+    out["seconds_per_sweep"] = fit / out["n_iter"]
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_data = HERE.parent.parent / "shared" / "datasets" / "beibei"
+    parser.add_argument("--data-dir", default=str(default_data), help="a GHCF (beibei) or pair-format (tmall) folder")
+    parser.add_argument("--target", default="buy")
+    parser.add_argument("--aux-weight", type=float, default=1.0)
+    parser.add_argument("--factors", type=int, default=64)
+    parser.add_argument("--iterations", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                        help="floating point type of both models' factors (implicit's default is float32)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per model; the fastest is reported")
+    parser.add_argument("--out", default=str(HERE / "out"))
+    parser.add_argument("--child", choices=["ours", "implicit"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return _child(args)
+    if not Path(args.data_dir).is_dir():
+        parser.error(f"--data-dir {args.data_dir} is not a folder")
+
+    results = {}
+    for model in ("implicit", "ours"):
+        runs = []
+        for _ in range(args.repeats):
+            cmd = [sys.executable, __file__, "--child", model] + [
+                a for a in (argv if argv is not None else sys.argv[1:])]
+            env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            if proc.returncode != 0 or not line:
+                sys.stderr.write(proc.stdout + proc.stderr)
+                raise SystemExit(f"the {model} run failed (exit {proc.returncode})")
+            runs.append(json.loads(line[0][len("RESULT "):]))
+        results[model] = min(runs, key=lambda r: r["seconds_per_sweep"])
+        results[model]["all_seconds_per_sweep"] = [r["seconds_per_sweep"] for r in runs]
+
+    ratio = results["ours"]["seconds_per_sweep"] / results["implicit"]["seconds_per_sweep"]
+    import implicit
+    import numpy
+    import numba
+    meta = {"data_dir": args.data_dir, "factors": args.factors, "iterations": args.iterations,
+            "threads": args.threads, "dtype": args.dtype, "cpu_count": os.cpu_count(),
+            "python": platform.python_version(), "numpy": numpy.__version__, "numba": numba.__version__,
+            "implicit": implicit.__version__, "machine": platform.machine()}
+    rows = [
+        "| model | data | s / sweep | peak RSS (MB) | fit s |",
+        "|---|---|---|---|---|",
+        f"| implicit ALS (union of {', '.join(results['implicit']['nnz'])}, {results['implicit']['nnz_union']} nnz) "
+        f"| {Path(args.data_dir).name} | {results['implicit']['seconds_per_sweep']:.3f} | "
+        f"{results['implicit']['peak_rss_mb']:.0f} | {results['implicit']['fit_seconds']:.2f} |",
+        f"| MultiTaskMF ({' + '.join(results['ours']['nnz'])}, {sum(results['ours']['nnz'].values())} nnz) "
+        f"| {Path(args.data_dir).name} | {results['ours']['seconds_per_sweep']:.3f} | "
+        f"{results['ours']['peak_rss_mb']:.0f} | {results['ours']['fit_seconds']:.2f} |",
+    ]
+    table = "\n".join(rows) + (f"\n\nratio ours / implicit (seconds per sweep): **{ratio:.2f}x** "
+                               f"(k={args.factors}, {args.iterations} sweeps, {args.threads} threads, {args.dtype}; "
+                               f"our numba compile {results['ours']['compile_seconds']:.1f}s excluded)\n")
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "speed.md").write_text(table)
+    (out / "speed.json").write_text(json.dumps({"meta": meta, "results": results, "ratio": ratio}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
