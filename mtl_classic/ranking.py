@@ -6,14 +6,21 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit, prange
 
 __all__ = ["top_k", "mask_seen", "blend_scores"]
+
+#: Above this many scores in a block, :func:`top_k` uses the compiled heap kernel (below it numpy is as fast).
+_HEAP_MIN_SIZE = 50_000
+#: The heap kernel is used for k up to this value (beyond it a partial sort is as cheap).
+_HEAP_MAX_K = 1024
 
 
 def top_k(scores, k):
     """The ``k`` highest scores of every row, sorted in descending order.
 
-    Uses ``numpy.argpartition`` (O(n_items) per row) and then sorts only the ``k`` selected entries.
+    Large blocks go through a compiled bounded-heap kernel, small ones through ``numpy.argpartition``; either way
+    only the ``k`` selected entries are sorted (see Notes).
 
     Parameters
     ----------
@@ -31,8 +38,10 @@ def top_k(scores, k):
 
     Notes
     -----
-    Equal scores are ordered by increasing column index among the selected entries; which of several tied entries
-    at the k-th position is selected is left to ``argpartition``.
+    Equal scores are ordered by increasing column index. For large blocks (and ``k <= 1024``) a compiled kernel
+    keeps a bounded heap per row (O(n_items log k), rows in parallel); ties at the k-th position then also go to the
+    lower column index. The small-block numpy path (``argpartition``) leaves the choice among entries tied at the
+    k-th position unspecified.
     """
     if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 0:
         raise ValueError(f"top_k: k must be an int >= 0. Got {k!r}.")
@@ -44,12 +53,18 @@ def top_k(scores, k):
         scores = scores[None, :]
     if scores.ndim != 2:
         raise ValueError(f"top_k: scores must be 1-d or 2-d. Got shape {scores.shape}.")
+    n_rows, n_items = scores.shape
+    k = min(int(k), n_items)
+    if 0 < k <= _HEAP_MAX_K and scores.size >= _HEAP_MIN_SIZE and scores.dtype.kind == "f":
+        idx = np.empty((n_rows, k), dtype=np.int64)
+        vals = np.empty((n_rows, k), dtype=np.float64)
+        _top_k_heap(np.ascontiguousarray(scores, dtype=np.float64), k, idx, vals)
+        vals = vals.astype(scores.dtype, copy=False)
+        return (idx[0], vals[0]) if one_d else (idx, vals)
     if scores.dtype.kind == "f":
         nan = np.isnan(scores)
         if nan.any():
             scores = np.where(nan, -np.inf, scores)
-    n_rows, n_items = scores.shape
-    k = min(int(k), n_items)
     if k == 0:
         idx = np.empty((n_rows, 0), dtype=np.int64)
     elif k < n_items:
@@ -139,3 +154,65 @@ def blend_scores(blocks, weights=None, normalize=None):
             b = ranks / shape[-1]
         out += w * b
     return out
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# compiled top-k: one bounded heap per row, O(n_items log k), rows in parallel. The heap's root is the *worst* kept
+# entry under the order (score descending, index ascending), so ties are always resolved towards the lower index.
+# --------------------------------------------------------------------------------------------------------------------
+@njit(inline="always")
+def _worse(s1, i1, s2, i2):
+    return s1 < s2 or (s1 == s2 and i1 > i2)
+
+
+@njit(inline="always")
+def _sift_down(hv, hi, size, s, j):
+    pos = 0
+    while True:
+        c = 2 * pos + 1
+        if c >= size:
+            break
+        r = c + 1
+        if r < size and _worse(hv[r], hi[r], hv[c], hi[c]):
+            c = r
+        if _worse(hv[c], hi[c], s, j):
+            hv[pos] = hv[c]
+            hi[pos] = hi[c]
+            pos = c
+        else:
+            break
+    hv[pos] = s
+    hi[pos] = j
+
+
+@njit(parallel=True, cache=True)
+def _top_k_heap(scores, k, out_idx, out_val):  # pragma: no cover - compiled
+    n_rows, n_items = scores.shape
+    for row in prange(n_rows):
+        hv = np.empty(k, dtype=np.float64)
+        hi = np.empty(k, dtype=np.int64)
+        size = 0
+        for j in range(n_items):
+            s = scores[row, j]
+            if s != s:  # NaN ranks as -inf
+                s = -np.inf
+            if size < k:
+                pos = size
+                size += 1
+                while pos > 0:
+                    parent = (pos - 1) // 2
+                    if _worse(s, j, hv[parent], hi[parent]):
+                        hv[pos] = hv[parent]
+                        hi[pos] = hi[parent]
+                        pos = parent
+                    else:
+                        break
+                hv[pos] = s
+                hi[pos] = j
+            elif s > hv[0]:  # a later index with an equal score is worse: strict comparison suffices
+                _sift_down(hv, hi, size, s, j)
+        for t in range(size - 1, -1, -1):  # pop the worst into the last free slot
+            out_val[row, t] = hv[0]
+            out_idx[row, t] = hi[0]
+            if t > 0:
+                _sift_down(hv, hi, t, hv[t], hi[t])

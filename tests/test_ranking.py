@@ -128,3 +128,21 @@ def test_seen_matrix_any_keeps_all_patterns(model):
     m = seen_matrix(model.data_, "buy", "any")
     assert m.nnz == 4
     assert seen_matrix(model.data_, "buy", False) is None
+
+
+@pytest.mark.parametrize("k", [1, 5, 60])
+def test_top_k_heap_kernel_matches_full_sort_with_ties_nan_and_inf(k):
+    rng = np.random.default_rng(3)
+    scores = np.floor(rng.random((40, 2000)) * 20)  # many ties; 80,000 entries -> compiled path
+    scores[:, 7] = np.nan
+    scores[:, 11] = -np.inf
+    scores[0] = -np.inf
+    idx, vals = top_k(scores, k)
+    clean = np.where(np.isnan(scores), -np.inf, scores)
+    cols = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+    expected = np.lexsort((cols, -clean), axis=1)[:, :k]  # score descending, lower index first
+    np.testing.assert_array_equal(idx, expected)
+    np.testing.assert_array_equal(vals, np.take_along_axis(clean, expected, axis=1))
+    np.testing.assert_array_equal(idx[0], np.arange(k))
+    i1, v1 = top_k(scores[3], k)  # 1-d input, small -> numpy path, same values
+    np.testing.assert_array_equal(v1, vals[3])
