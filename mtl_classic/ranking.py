@@ -1,12 +1,12 @@
 """Ranking helpers on dense score blocks: vectorised top-k, seen-item masks and blending across tasks.
 
-Everything here works on internal indices and numpy / scipy arrays; no ids, no models.
+Everything here works on internal indices and numpy / scipy arrays; no ids, no models. Importing this module imports
+only numpy and scipy (the serving path relies on that); the compiled top-k kernel (numba) is loaded on first use.
 """
 import numbers
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit, prange
 
 __all__ = ["top_k", "mask_seen", "blend_scores"]
 
@@ -14,6 +14,15 @@ __all__ = ["top_k", "mask_seen", "blend_scores"]
 _HEAP_MIN_SIZE = 50_000
 #: The heap kernel is used for k up to this value (beyond it a partial sort is as cheap).
 _HEAP_MAX_K = 1024
+
+
+def _heap_kernel():
+    """The compiled kernel (imports numba on first use), or None when numba is not available."""
+    try:
+        from ._topk_kernel import top_k_heap
+    except ImportError:  # pragma: no cover - numba is a dependency; the numpy path still works without it
+        return None
+    return top_k_heap
 
 
 def top_k(scores, k):
@@ -56,11 +65,13 @@ def top_k(scores, k):
     n_rows, n_items = scores.shape
     k = min(int(k), n_items)
     if 0 < k <= _HEAP_MAX_K and scores.size >= _HEAP_MIN_SIZE and scores.dtype.kind == "f":
-        idx = np.empty((n_rows, k), dtype=np.int64)
-        vals = np.empty((n_rows, k), dtype=np.float64)
-        _top_k_heap(np.ascontiguousarray(scores, dtype=np.float64), k, idx, vals)
-        vals = vals.astype(scores.dtype, copy=False)
-        return (idx[0], vals[0]) if one_d else (idx, vals)
+        kernel = _heap_kernel()
+        if kernel is not None:
+            idx = np.empty((n_rows, k), dtype=np.int64)
+            vals = np.empty((n_rows, k), dtype=np.float64)
+            kernel(np.ascontiguousarray(scores, dtype=np.float64), k, idx, vals)
+            vals = vals.astype(scores.dtype, copy=False)
+            return (idx[0], vals[0]) if one_d else (idx, vals)
     if scores.dtype.kind == "f":
         nan = np.isnan(scores)
         if nan.any():
@@ -155,64 +166,3 @@ def blend_scores(blocks, weights=None, normalize=None):
         out += w * b
     return out
 
-
-# --------------------------------------------------------------------------------------------------------------------
-# compiled top-k: one bounded heap per row, O(n_items log k), rows in parallel. The heap's root is the *worst* kept
-# entry under the order (score descending, index ascending), so ties are always resolved towards the lower index.
-# --------------------------------------------------------------------------------------------------------------------
-@njit(inline="always")
-def _worse(s1, i1, s2, i2):
-    return s1 < s2 or (s1 == s2 and i1 > i2)
-
-
-@njit(inline="always")
-def _sift_down(hv, hi, size, s, j):
-    pos = 0
-    while True:
-        c = 2 * pos + 1
-        if c >= size:
-            break
-        r = c + 1
-        if r < size and _worse(hv[r], hi[r], hv[c], hi[c]):
-            c = r
-        if _worse(hv[c], hi[c], s, j):
-            hv[pos] = hv[c]
-            hi[pos] = hi[c]
-            pos = c
-        else:
-            break
-    hv[pos] = s
-    hi[pos] = j
-
-
-@njit(parallel=True, cache=True)
-def _top_k_heap(scores, k, out_idx, out_val):  # pragma: no cover - compiled
-    n_rows, n_items = scores.shape
-    for row in prange(n_rows):
-        hv = np.empty(k, dtype=np.float64)
-        hi = np.empty(k, dtype=np.int64)
-        size = 0
-        for j in range(n_items):
-            s = scores[row, j]
-            if s != s:  # NaN ranks as -inf
-                s = -np.inf
-            if size < k:
-                pos = size
-                size += 1
-                while pos > 0:
-                    parent = (pos - 1) // 2
-                    if _worse(s, j, hv[parent], hi[parent]):
-                        hv[pos] = hv[parent]
-                        hi[pos] = hi[parent]
-                        pos = parent
-                    else:
-                        break
-                hv[pos] = s
-                hi[pos] = j
-            elif s > hv[0]:  # a later index with an equal score is worse: strict comparison suffices
-                _sift_down(hv, hi, size, s, j)
-        for t in range(size - 1, -1, -1):  # pop the worst into the last free slot
-            out_val[row, t] = hv[0]
-            out_idx[row, t] = hi[0]
-            if t > 0:
-                _sift_down(hv, hi, t, hv[t], hi[t])
