@@ -263,6 +263,11 @@ def test_svm_closed_form_equals_decision_function(block):
         np.testing.assert_allclose(model.score_items(task, np.arange(data.n_users)), ref, rtol=1e-9, atol=1e-9)
     # the cart evidence is what separates bought-from-cart pairs: its weight is positive for the buy model
     assert model.coef_blocks_["buy"]["cross"]["cart"] > 0
+    # cross_tasks restricts block 5
+    none = LinearSVMRecommender(target="buy", tasks=["buy"], cross_tasks=[], random_state=0).fit(data)
+    assert none.coef_blocks_["buy"]["cross"] == {}
+    with pytest.raises(ValueError, match="nope"):
+        LinearSVMRecommender(cross_tasks=["nope"]).fit(data)
 
 
 def test_svm_negative_sampling_avoids_observed_pairs(block):

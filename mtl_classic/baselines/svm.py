@@ -60,7 +60,7 @@ class LinearSVMRecommender(BaselineMixin):
     2. one-hot item id (n_items columns);
     3. the user's activity in every task: ``log1p(items observed)`` / its maximum (T columns);
     4. the item's popularity in every task: ``log1p(users observed)`` / its maximum (T columns);
-    5. for every other task b, whether (u, i) is observed in b's training matrix (T - 1 columns of 0/1);
+    5. for every other task b in ``cross_tasks``, whether (u, i) is observed in b's training matrix (0/1 columns);
     6. optional item side features (the ``item_features`` argument of :meth:`fit`, e.g. MovieLens genres).
 
     Training pairs per task kind:
@@ -83,6 +83,10 @@ class LinearSVMRecommender(BaselineMixin):
     tasks : list of str or Task, or None, default=None
         Tasks to model (names are treated as ``implicit``; :class:`~mtl_classic.Task` objects give their kind).
         None models every task of the data as implicit.
+    cross_tasks : list of str or None, default=None
+        Tasks whose observed pairs are features (block 5) of the other tasks' models; None means every task. Leave
+        out tasks that record the same events as a modelled task (MovieLens ``liked``/``rating`` for ``rated``):
+        their pattern equals the label pattern, so the SVM would separate on it and learn nothing else.
     n_negatives : int, default=4
         Sampled negatives per positive for implicit tasks.
     alpha : float, default=1e-5
@@ -97,6 +101,8 @@ class LinearSVMRecommender(BaselineMixin):
 
     Attributes
     ----------
+    cross_tasks_ : list of str
+        The resolved ``cross_tasks``.
     task_kinds_ : dict[str, str]
         Modelled tasks and their kinds.
     estimators_ : dict[str, SGDClassifier or SGDRegressor]
@@ -112,10 +118,11 @@ class LinearSVMRecommender(BaselineMixin):
     data_, default_task_
     """
 
-    def __init__(self, target=None, tasks=None, n_negatives=4, alpha=1e-5, max_iter=20, tol=1e-4, epsilon=0.1,
-                 random_state=None):
+    def __init__(self, target=None, tasks=None, cross_tasks=None, n_negatives=4, alpha=1e-5, max_iter=20, tol=1e-4,
+                 epsilon=0.1, random_state=None):
         self.target = target
         self.tasks = tasks
+        self.cross_tasks = cross_tasks
         self.n_negatives = n_negatives
         self.alpha = alpha
         self.max_iter = max_iter
@@ -134,7 +141,7 @@ class LinearSVMRecommender(BaselineMixin):
                   sp.csr_matrix((ones, (rows, items)), shape=(n, ni)),
                   sp.csr_matrix(self.user_activity_[users]),
                   sp.csr_matrix(self.item_popularity_[items])]
-        others = [b for b in self.data_.task_names if b != task]
+        others = self._others(task)
         if others:
             cross = np.column_stack([pair_lookup(self.patterns_[b], users, items) for b in others])
             blocks.append(sp.csr_matrix(cross))
@@ -168,7 +175,16 @@ class LinearSVMRecommender(BaselineMixin):
         if target not in kinds:
             raise ValueError(f"The 'target' parameter of LinearSVMRecommender names task {target!r}, which is not "
                              f"modelled; modelled tasks are {list(kinds)}.")
+        if self.cross_tasks is None:
+            cross = list(data.task_names)
+        else:
+            cross = [b for b in data.task_names if b in self.cross_tasks]
+            unknown = [b for b in self.cross_tasks if b not in data.task_names]
+            if unknown:
+                raise ValueError(f"The 'cross_tasks' parameter of LinearSVMRecommender names task(s) {unknown} not "
+                                 f"in the data; tasks are {list(data.task_names)}.")
         rng = check_random_state(self.random_state)
+        self.cross_tasks_ = cross
         self.data_ = data
         self.patterns_ = {t: pattern(data.matrices[t]) for t in data.task_names}
         act = np.column_stack([np.log1p(user_activity(data.matrices[t])) for t in data.task_names])
@@ -216,6 +232,10 @@ class LinearSVMRecommender(BaselineMixin):
         self.default_task_ = target
         return self
 
+    def _others(self, task):
+        """Tasks whose pair indicators are features of ``task``'s model (in the data's task order)."""
+        return [b for b in self.cross_tasks_ if b != task]
+
     @staticmethod
     def _item_features(data, item_features):
         if item_features is None:
@@ -231,7 +251,7 @@ class LinearSVMRecommender(BaselineMixin):
     def _split_coef(self, task, est):
         w = np.asarray(est.coef_, dtype=np.float64).ravel()
         nu, ni, T = self.data_.n_users, self.data_.n_items, len(self.data_.task_names)
-        others = [b for b in self.data_.task_names if b != task]
+        others = self._others(task)
         cuts = np.cumsum([nu, ni, T, T, len(others)])
         blocks = {"user": w[:cuts[0]], "item": w[cuts[0]:cuts[1]], "activity": w[cuts[1]:cuts[2]],
                   "popularity": w[cuts[2]:cuts[3]],

@@ -1,0 +1,503 @@
+"""Shared helpers of the benchmark scripts: datasets and splits, validation carving, evaluation, grid search,
+environment records and output files.
+
+The scripts are run from the repository root, e.g. ``python benchmarks/quality.py``; they import this module as
+``_common`` (the scripts put their own directory on ``sys.path``).
+"""
+import datetime
+import itertools
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUT = os.path.join(REPO, "benchmarks", "out")
+_SHARED = os.path.abspath(os.path.join(REPO, "..", "shared", "datasets"))
+DEFAULT_DATA_DIR = _SHARED if os.path.isdir(_SHARED) else None
+KS = (10, 50)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# environment
+# ----------------------------------------------------------------------------------------------------------------
+def environment():
+    """Library versions, thread settings and machine facts, as a JSON-able dict."""
+    import importlib
+
+    versions = {}
+    for name in ("mtl_classic", "numpy", "scipy", "sklearn", "pandas", "implicit", "joblib", "numba",
+                 "threadpoolctl", "matplotlib"):
+        try:
+            versions[name] = getattr(importlib.import_module(name), "__version__", "?")
+        except Exception:                      # noqa: BLE001 - a missing optional library is just recorded
+            versions[name] = None
+    try:
+        from threadpoolctl import threadpool_info
+        pools = [{k: p.get(k) for k in ("user_api", "internal_api", "num_threads", "version")}
+                 for p in threadpool_info()]
+    except Exception:                          # noqa: BLE001
+        pools = []
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = None
+    try:
+        with open("/proc/meminfo") as fh:
+            mem = fh.readline().split(":", 1)[1].strip()
+    except OSError:
+        pass
+    try:
+        commit = os.popen(f"git -C {REPO} rev-parse --short HEAD 2>/dev/null").read().strip() or None
+    except Exception:                          # noqa: BLE001
+        commit = None
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "git_commit": commit,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory": mem,
+        "env_threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                                       "NUMBA_NUM_THREADS")},
+        "threadpools": pools,
+        "versions": versions,
+        "argv": sys.argv,
+    }
+
+
+def environment_markdown(env):
+    v = env["versions"]
+    lines = [f"- date {env['date']}, git {env['git_commit']}, python {env['python']}, {env['platform']}",
+             f"- CPU: {env['cpu']} ({env['cpu_count']} logical cores, {env['affinity_cores']} usable), "
+             f"memory {env['memory']}",
+             "- versions: " + ", ".join(f"{k} {v[k]}" for k in v if v[k] is not None),
+             "- BLAS/OpenMP pools: " + ", ".join(f"{p['internal_api']}={p['num_threads']}"
+                                                   for p in env["threadpools"]),
+             "- command: `python " + " ".join(env["argv"]) + "`"]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# output
+# ----------------------------------------------------------------------------------------------------------------
+def markdown_table(rows, columns, formats=None):
+    """A GitHub markdown table of ``rows`` (dicts) over ``columns``; ``formats`` maps column -> format spec."""
+    formats = formats or {}
+    out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for r in rows:
+        cells = []
+        for c in columns:
+            v = r.get(c, "")
+            if v is None:
+                cells.append("")
+            elif c in formats and isinstance(v, (int, float, np.floating, np.integer)):
+                cells.append(format(v, formats[c]))
+            elif isinstance(v, (float, np.floating)):
+                cells.append(f"{v:.4f}")
+            else:
+                cells.append(str(v))
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def write_outputs(out_dir, name, markdown, payload):
+    """Write ``<name>.md`` and ``<name>.json`` into ``out_dir`` (created) and print the markdown."""
+    os.makedirs(out_dir, exist_ok=True)
+    md_path = os.path.join(out_dir, f"{name}.md")
+    with open(md_path, "w") as fh:
+        fh.write(markdown + "\n")
+    with open(os.path.join(out_dir, f"{name}.json"), "w") as fh:
+        json.dump(payload, fh, indent=2, default=_json_default)
+    print(markdown)
+    print(f"\n[wrote {md_path} and {name}.json]")
+
+
+def log(*args):
+    print(f"[{time.strftime('%H:%M:%S')}]", *args, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# datasets and splits
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class Bench:
+    """One benchmark dataset: the training data, the held-out target pairs and the validation split.
+
+    ``train`` / ``test``: the full training data and the test pairs (csr over ``train``'s index) of ``target``.
+    ``val_train`` / ``val_test``: the validation split carved from ``train`` (tuning only).
+    """
+
+    name: str
+    target: str
+    train: object
+    test: object
+    val_train: object
+    val_test: object
+    info: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+def remove_pairs(data, pairs, tasks):
+    """Copy of ``data`` without the stored pairs of ``pairs`` (csr) in each of ``tasks`` (timestamps follow)."""
+    mats = dict(data.matrices)
+    ts = dict(data.timestamps) if data.timestamps is not None else None
+    n = np.int64(data.n_items)
+    pr = np.repeat(np.arange(pairs.shape[0], dtype=np.int64), np.diff(pairs.indptr))
+    pkeys = pr * n + pairs.indices
+    for t in tasks:
+        m = mats[t]
+        rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+        keep = ~np.isin(rows * n + m.indices, pkeys)
+        mats[t] = _keep_entries(m, rows, keep)
+        if ts is not None and t in ts:
+            ts[t] = _keep_entries(ts[t], rows, keep)
+    return data.with_matrices(mats, timestamps=ts)
+
+
+def _keep_entries(m, rows, keep):
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=m.shape[0]))])
+    return sp.csr_matrix((m.data[keep], m.indices[keep], indptr), shape=m.shape)
+
+
+def carve_validation(train, target, seed=0, by_time=False, drop_from=()):
+    """Validation split carved from ``train`` with ``mtl_classic.data.splits``.
+
+    ``by_time``: ``leave_last_out(n_holdout=1)``; otherwise ``random_holdout`` with a vanishing ``test_fraction``,
+    which holds out exactly one random target pair per user with at least two (seeded). The held-out pairs are also
+    removed from the tasks in ``drop_from`` (MovieLens: the same rating event in other tasks).
+
+    Returns
+    -------
+    (val_train, val_test, how)
+    """
+    from mtl_classic.data.splits import leave_last_out, random_holdout
+
+    with warnings.catch_warnings():
+        # the splits warn when held-out pairs stay in other tasks: wanted for beibei/tmall (carts are known at
+        # prediction time), and removed below for MovieLens
+        warnings.simplefilter("ignore", UserWarning)
+        if by_time:
+            s = leave_last_out(train, target, n_holdout=1, min_train=1)
+            how = "leave_last_out(target, n_holdout=1, min_train=1) on the training data"
+        else:
+            s = random_holdout(train, target, test_fraction=1e-9, random_state=seed, min_train=1)
+            how = (f"random_holdout(target, test_fraction=1e-9 (= one pair per user), random_state={seed}, "
+                   f"min_train=1) on the training data")
+    vtrain = s.train
+    if drop_from:
+        vtrain = remove_pairs(vtrain, s.test, drop_from)
+        how += f"; held-out pairs also removed from {list(drop_from)}"
+    return vtrain, s.test, how
+
+
+#: auxiliary tasks used by the multi-behaviour models, per dataset (MovieLens: 'liked'/'rating' are the same
+#: events as the target 'rated', so only 'tagged' is a different behaviour for the ALS/rule baselines)
+AUX_TASKS = {"movielens": ["tagged"], "beibei": ["cart"], "tmall": ["cart", "collect"]}
+
+
+def load_bench(name, data_dir, seed=0):
+    """Load one benchmark dataset with the project's loaders and carve the validation split.
+
+    movielens: ``load_movielens()`` (the embedded copy), target ``rated``, test = ``leave_last_out`` by timestamp;
+    the held-out pairs are also removed from ``liked``, ``rating`` and ``tagged`` (the split functions keep
+    auxiliary tasks untouched, which here would hand every model the answer: a held-out rating is the same event in
+    all three rating tasks). beibei: ``load_ghcf``; tmall: ``load_pairs``; target ``buy`` with the given test file,
+    auxiliary behaviours untouched (the benchmark protocol). Tmall's ``validation.txt`` is not used: tuning uses the
+    same carved validation as the other datasets and the final fit uses ``buy.txt`` (the training file) only.
+    """
+    from mtl_classic import datasets
+
+    extra = {}
+    if name == "movielens":
+        from mtl_classic.data.splits import leave_last_out
+        full = datasets.load_movielens()
+        full = getattr(full, "data", full)
+        target = "rated"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)          # the same-event pairs are removed just below
+            split = leave_last_out(full, target, n_holdout=1, min_train=1)
+        others = [t for t in full.task_names if t != target]
+        train, test = remove_pairs(split.train, split.test, others), split.test
+        info = {"test": "leave_last_out(target='rated', n_holdout=1, min_train=1) by timestamp; held-out pairs "
+                        f"removed from {others} as well"}
+        # values of the held-out pairs in the pointwise tasks (for RMSE / AUC)
+        for t in ("rating", "liked"):
+            extra[f"test_{t}"] = _values_at(full.matrices[t], test)
+        extra["items"] = datasets.load_movielens_items().reindex(full.item_map.ids)
+        by_time, drop = True, others
+    elif name in ("beibei", "tmall"):
+        path = os.path.join(data_dir, name)
+        ds = datasets.load_ghcf(path) if name == "beibei" else datasets.load_pairs(path)
+        target = ds.target or "buy"
+        train, test = ds.data, ds.test
+        info = {"test": f"given test file ({name}/test.txt)", "loader_report": ds.report}
+        by_time, drop = False, ()
+    else:
+        raise ValueError(f"unknown dataset {name!r}; expected movielens, beibei or tmall")
+    val_train, val_test, how = carve_validation(train, target, seed=seed, by_time=by_time, drop_from=drop)
+    if name == "movielens":
+        for t in ("rating", "liked"):
+            extra[f"val_{t}"] = _values_at(full.matrices[t], val_test)
+    info = dict(info, target=target, validation=how, n_users=train.n_users, n_items=train.n_items,
+                nnz={t: int(train.nnz(t)) for t in train.task_names},
+                n_test_users=int((np.diff(test.indptr) > 0).sum()), n_test_pairs=int(test.nnz),
+                n_val_users=int((np.diff(val_test.indptr) > 0).sum()),
+                aux_share_test=_aux_share(train, test, AUX_TASKS[name]),
+                aux_share_val=_aux_share(val_train, val_test, AUX_TASKS[name]),
+                aux_share_train_target=_aux_share(train, train.matrices[target], AUX_TASKS[name]))
+    return Bench(name, target, train, test, val_train, val_test, info, extra)
+
+
+def _values_at(m, pairs):
+    """csr with the pattern of ``pairs`` and the values of ``m`` there (pairs absent from ``m`` are dropped)."""
+    from mtl_classic.baselines._common import pair_lookup
+    rows = np.repeat(np.arange(pairs.shape[0], dtype=np.int64), np.diff(pairs.indptr))
+    n = np.int64(m.shape[1])
+    mk = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr)) * n + m.indices
+    present = np.isin(rows * n + pairs.indices, mk)
+    vals = pair_lookup(m, rows, pairs.indices)
+    return sp.csr_matrix((vals[present], (rows[present], pairs.indices[present])), shape=pairs.shape)
+
+
+def _aux_share(data, pairs, aux):
+    """Share of ``pairs`` present in any auxiliary task of ``data`` (the exact-pair evidence available)."""
+    from mtl_classic.baselines._common import pair_lookup
+    if pairs.nnz == 0:
+        return None
+    rows = np.repeat(np.arange(pairs.shape[0], dtype=np.int64), np.diff(pairs.indptr))
+    hit = np.zeros(pairs.nnz, dtype=bool)
+    for t in aux:
+        hit |= pair_lookup(sp.csr_matrix((np.ones(data.matrices[t].nnz), data.matrices[t].indices,
+                                          data.matrices[t].indptr), shape=data.matrices[t].shape),
+                           rows, pairs.indices) > 0
+    return float(hit.mean())
+
+
+def subsample_users(test, max_users, seed):
+    """Keep the test pairs of at most ``max_users`` random test users (seeded); all when ``max_users`` is None."""
+    users = np.flatnonzero(np.diff(test.indptr) > 0)
+    if max_users is None or len(users) <= max_users:
+        return test
+    keep = np.zeros(test.shape[0], dtype=bool)
+    keep[np.random.default_rng(seed).choice(users, size=max_users, replace=False)] = True
+    d = sp.diags(keep.astype(np.float64))
+    out = sp.csr_matrix(d @ test)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# evaluation and tuning
+# ----------------------------------------------------------------------------------------------------------------
+def evaluate(model, train, test, target, ks=KS):
+    """Protocol metrics (DESIGN.md section 4) through ``mtl_classic.evaluation.evaluate_ranking``.
+
+    Returns a flat dict ``{"hr@10": .., "ndcg@10": .., ...}`` plus ``n_users``.
+    """
+    from mtl_classic.evaluation import evaluate_ranking
+
+    res = evaluate_ranking(model, train, test, target, ks=ks)
+    return _flatten_metrics(res, ks)
+
+
+def _flatten_metrics(res, ks):
+    if hasattr(res, "to_dict") and not isinstance(res, dict):
+        res = res.to_dict()
+    out = {}
+    lower = {str(k).lower(): v for k, v in dict(res).items()}
+    for k in ks:
+        for m in ("hr", "ndcg"):
+            for key in (f"{m}@{k}", f"{m}_{k}", f"{m}{k}"):
+                if key in lower:
+                    out[f"{m}@{k}"] = float(lower[key])
+                    break
+    for key in ("n_users", "users"):
+        if key in lower:
+            out["n_users"] = int(lower[key])
+    if len(out) < 2 * len(ks):
+        raise KeyError(f"evaluate_ranking returned keys {sorted(lower)}; cannot find hr/ndcg for ks={ks}")
+    return out
+
+
+def expand_grid(grid):
+    """``{"a": [1, 2], "b": [3]}`` -> ``[{"a": 1, "b": 3}, {"a": 2, "b": 3}]`` (a list of dicts passes through)."""
+    if isinstance(grid, list):
+        return [dict(g) for g in grid]
+    keys = list(grid)
+    return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# models and their grids
+# ----------------------------------------------------------------------------------------------------------------
+ITERATIONS = 15
+THREADS = 2
+
+
+@dataclass
+class ModelSpec:
+    """How to build, fit and tune one model of the comparison.
+
+    ``grid``: stage-1 grid (dict of lists or list of dicts). ``refine``: stage-2 grid of extra parameters (dict of
+    lists, e.g. factors and regularization), tried as a product around the stage-1 winner. ``make(**params)``
+    returns an unfitted estimator; ``fit(model, data)`` fits it (default ``model.fit(data)``).
+    """
+
+    name: str
+    make: object
+    grid: object = field(default_factory=lambda: [{}])
+    refine: dict = field(default_factory=dict)
+    fit: object = None
+    family: str = "baseline"
+
+    def fit_on(self, params, data):
+        model = self.make(**params)
+        if self.fit is None:
+            return model.fit(data)
+        return self.fit(model, data)
+
+
+def multitask_mf_available():
+    """``(MultiTaskMF, Task)`` from the package, or None when mtl_classic.model is not importable."""
+    try:
+        from mtl_classic import MultiTaskMF, Task
+        return MultiTaskMF, Task
+    except ImportError:
+        return None
+
+
+MOVIELENS_KINDS = {"rated": "implicit", "liked": "binary", "rating": "regression", "tagged": "implicit"}
+
+
+def genre_features(items):
+    """One-hot genres (``a|b|c`` strings) of a movies DataFrame indexed by movieId -> DataFrame of 0/1 columns."""
+    g = items["genres"].fillna("").str.get_dummies(sep="|")
+    return g.drop(columns=[c for c in g.columns if c.startswith("(no genres")], errors="ignore").astype(float)
+
+
+def model_specs(bench, quick=False, only=None):
+    """The models compared on ``bench`` with their (small) grids. ``quick``: one or two grid points each."""
+    from mtl_classic.baselines import (AuxiliaryFirstRule, ClusteringRecommender, ImplicitALSRecommender,
+                                       LinearSVMRecommender, PopularityRecommender)
+
+    t = bench.target
+    aux = AUX_TASKS[bench.name]
+    others = [x for x in bench.train.task_names if x != t]
+    refine = {"factors": [32, 64], "regularization": [0.01, 1.0]}
+    base_f = {"factors": 32, "regularization": 0.01}
+
+    def g(full, small):
+        return small if quick else full
+
+    def als(**p):
+        p = {**base_f, **p}
+        w = p.pop("aux_weight", None)
+        return ImplicitALSRecommender(target=t, iterations=ITERATIONS, num_threads=THREADS, random_state=0,
+                                      aux_weights=None if w is None else {b: w for b in aux}, **p)
+
+    specs = [
+        ModelSpec("popularity", lambda: PopularityRecommender(target=t)),
+        ModelSpec("aux-first rule", lambda: AuxiliaryFirstRule(target=t, auxiliary=aux)),
+        ModelSpec("ALS target-only", als, g({"alpha": [1.0, 10.0, 40.0]}, {"alpha": [10.0]}), g(refine, {})),
+        ModelSpec("ALS merged", als, g({"aux_weight": [0.1, 0.3, 1.0], "alpha": [1.0, 10.0]},
+                                       {"aux_weight": [0.3], "alpha": [1.0]}), g(refine, {})),
+        ModelSpec("ALS + aux bonus", als, g({"aux_bonus": [0.1, 0.3, 1.0], "alpha": [1.0, 10.0]},
+                                            {"aux_bonus": [1.0], "alpha": [10.0]}), g(refine, {})),
+    ]
+    svm_feats = genre_features(bench.extra["items"]) if "items" in bench.extra else None
+    specs.append(ModelSpec(
+        "linear SVM", lambda **p: LinearSVMRecommender(target=t, tasks=[t], cross_tasks=aux, random_state=0, **p),
+        g({"alpha": [1e-6, 1e-5, 1e-4], "n_negatives": [2, 4]}, {"alpha": [1e-5], "n_negatives": [2]}),
+        fit=lambda m, d: m.fit(d, item_features=svm_feats)))
+    specs.append(ModelSpec(
+        "clustering", lambda **p: ClusteringRecommender(target=t, random_state=0, **p),
+        g({"n_clusters": [20, 50, 100], "weighting": ["tfidf", "l2"]}, {"n_clusters": [50], "weighting": ["tfidf"]})))
+
+    mt = multitask_mf_available()
+    if mt is not None:
+        MultiTaskMF, Task = mt
+        kinds = MOVIELENS_KINDS if bench.name == "movielens" else {}
+
+        def ours_single(**p):
+            p = {**base_f, **p}
+            a = p.pop("alpha", 1.0)
+            return MultiTaskMF(tasks=[Task(t, kind="implicit", alpha=a)], iterations=ITERATIONS, n_jobs=THREADS,
+                               random_state=0, verbose=False, **p)
+
+        def ours_multi(**p):
+            p = {**base_f, **p}
+            a, w = p.pop("alpha", 1.0), p.pop("aux_weight", 0.3)
+            tasks = []
+            for name in bench.train.task_names:
+                kind = kinds.get(name, "implicit")
+                tasks.append(Task(name, kind=kind, weight=1.0 if name == t else w,
+                                  **({"alpha": a} if kind == "implicit" else {})))
+            return MultiTaskMF(tasks=tasks, iterations=ITERATIONS, n_jobs=THREADS, random_state=0, verbose=False,
+                               **p)
+
+        specs.append(ModelSpec("MultiTaskMF single-task", ours_single,
+                               g({"alpha": [1.0, 10.0, 40.0]}, {"alpha": [10.0]}), g(refine, {}),
+                               fit=lambda m, d: m.fit(d.subset_tasks([t])), family="ours"))
+        specs.append(ModelSpec("MultiTaskMF multi-task", ours_multi,
+                               g({"aux_weight": [0.1, 0.3, 1.0], "alpha": [1.0, 10.0]},
+                                 {"aux_weight": [0.3], "alpha": [1.0]}), g(refine, {}), family="ours"))
+    if only:
+        specs = [s for s in specs if s.name in only or s.name.split()[0] in only]
+    return specs
+
+
+def tune(spec, bench, metric="ndcg@10", max_val_users=None):
+    """Two-stage grid search on the validation split: ``spec.grid``, then ``spec.refine`` around the winner.
+
+    Returns
+    -------
+    best_params : dict
+    rows : list of dict (params, stage, validation metrics, fit seconds)
+    """
+    val_test = subsample_users(bench.val_test, max_val_users, seed=1)
+    rows, seen = [], []
+
+    def run(params, stage):
+        key = json.dumps(params, sort_keys=True, default=str)
+        if key in seen:
+            return
+        seen.append(key)
+        t0 = time.perf_counter()
+        model = spec.fit_on(params, bench.val_train)
+        fit_s = time.perf_counter() - t0
+        metrics = evaluate(model, bench.val_train, val_test, bench.target)
+        rows.append({"stage": stage, "params": dict(params), **metrics, "fit_seconds": fit_s})
+        log(f"  [{bench.name}] {spec.name} val {params} -> {metric} {metrics[metric]:.4f} (fit {fit_s:.1f}s)")
+
+    for p in expand_grid(spec.grid):
+        run(p, 1)
+    best = dict(max(rows, key=lambda r: r[metric])["params"])
+    if spec.refine:
+        for extra in expand_grid(spec.refine):
+            run({**best, **extra}, 2)
+        best = dict(max(rows, key=lambda r: r[metric])["params"])
+    return best, rows
