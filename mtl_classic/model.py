@@ -256,7 +256,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         start = time.perf_counter()
         try:
             numba.set_num_threads(min(int(n_threads), numba.config.NUMBA_NUM_THREADS))
-            with threadpool_limits(limits=int(n_threads)):
+            # the solver's BLAS calls are small (k x k Gram matrices); threaded BLAS only fights the kernels' threads
+            with threadpool_limits(limits=1, user_api="blas"):
                 history, n_iter = als.fit_alternating(arrays, params, config, callback=callback)
         finally:
             numba.set_num_threads(old_threads)

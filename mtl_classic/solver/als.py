@@ -72,47 +72,57 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
     evidence_negative_weight : float or None
         Implicit tasks: weight of the unobserved pairs that another task observed (None: ``negative_weight``).
     """
-    obs = sp.csr_matrix(observations)
-    obs.sort_indices()
-    n_users, n_items = obs.shape
-    obs_rows = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(obs.indptr))
-    obs_cols = obs.indices.astype(np.int64)
-    if kind == "implicit" and len(cross_patterns):
-        # entries = observations  U  union of the cross patterns (keys r * n_items + c, sorted = user-major order)
-        keys = [obs_rows * n_items + obs_cols]
+    obs = sp.csr_matrix(observations, dtype=np.float64)
+    obs.sum_duplicates()
+    shape = obs.shape
+    union = _ones(obs)
+    if kind == "implicit":
+        # entries = observations  U  the cross patterns (all values >= 1, so sparse sums drop nothing)
         for pat in cross_patterns:
-            pat = sp.coo_matrix(pat)
-            keys.append(pat.row.astype(np.int64) * n_items + pat.col.astype(np.int64))
-        all_keys = np.unique(np.concatenate(keys))
-    else:
-        all_keys = obs_rows * n_items + obs_cols
-    rows = all_keys // n_items
-    cols = all_keys % n_items
-    pos = np.searchsorted(all_keys, obs_rows * n_items + obs_cols)
-    observed = np.zeros(len(all_keys), dtype=bool)
-    observed[pos] = True
-    values = np.zeros(len(all_keys))
-    values[pos] = obs.data
+            union = union + _ones(pat)
+        union = _ones(union)
+    union.sort_indices()
+    n_entries = union.nnz
+    # tag every entry: 1 where unobserved, 2 * (position in obs) + 3 where observed
+    tag = union + sp.csr_matrix((2.0 * np.arange(1, obs.nnz + 1), obs.indices, obs.indptr), shape=shape)
+    tag.sort_indices()
+    observed = tag.data > 1.5
+    obs_position = np.rint((tag.data[observed] - 3.0) / 2.0).astype(np.int64)
+    rows = np.repeat(np.arange(shape[0], dtype=np.int64), np.diff(union.indptr))
+    cols = union.indices.astype(np.int64)
+    values = np.zeros(n_entries)
+    values[observed] = obs.data[obs_position]
     if kind == "implicit":
         off = negative_weight if evidence_negative_weight is None else evidence_negative_weight
-        confidence = np.full(len(all_keys), float(off))
+        confidence = np.full(n_entries, float(off))
         confidence[observed] = 1.0 + alpha * values[observed]
         target = observed.astype(float)
         w0 = float(negative_weight)
     else:
-        confidence = np.ones(len(all_keys))
+        confidence = np.ones(n_entries)
         target = values
         w0 = 0.0
-    cross = np.zeros((len(all_keys), len(cross_patterns)))
+    cross = np.zeros((n_entries, len(cross_patterns)))
     for b, pat in enumerate(cross_patterns):
-        pat = sp.coo_matrix(pat)
-        pkeys = np.unique(pat.row.astype(np.int64) * n_items + pat.col.astype(np.int64))
-        hit = np.searchsorted(pkeys, all_keys)
-        hit = np.minimum(hit, max(len(pkeys) - 1, 0))
-        cross[:, b] = (len(pkeys) > 0) & (pkeys[hit] == all_keys) if len(pkeys) else 0.0
+        hit = union + 2.0 * union.multiply(_ones(pat))
+        hit.sort_indices()
+        cross[:, b] = hit.data > 1.5
     return TaskArrays(name=name, kind=kind, weight=float(weight), negative_weight=w0, biases=bool(biases),
                       rows=rows, cols=cols, observed=observed, confidence=confidence, target=target, cross=cross,
                       cross_tasks=np.asarray(cross_task_indices, dtype=np.int64))
+
+
+def _gram(M):
+    """M^T M in float64 (BLAS; mixed float32/float64 products would leave BLAS)."""
+    M = M.astype(np.float64, copy=False)
+    return M.T @ M
+
+
+def _ones(matrix):
+    """CSR with value 1 on every stored entry of ``matrix`` (its observation pattern, explicit zeros included)."""
+    m = sp.csr_matrix(matrix)
+    m.sum_duplicates()
+    return sp.csr_matrix((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
 
 
 class _Stacked:
@@ -182,7 +192,7 @@ def _update_rows(tasks, params, stacked, by_item, config):
     curv = np.concatenate([c for c, _ in terms])[stacked.order]
     lin = np.concatenate([g for _, g in terms])[stacked.order]
     X = np.vstack([other * params.head_weights[t] for t in range(len(tasks))]).astype(other.dtype)
-    gram = other.T.astype(np.float64) @ other
+    gram = _gram(other)
     A0 = _dense_term(tasks, params, gram, config.regularization, by_item)
     if config.solver == "cholesky":
         kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side)
@@ -194,7 +204,7 @@ def _update_heads(tasks, params, config, n_chunks):
     """Heads w_t: k-dimensional least squares (DESIGN.md section 2, step 3), solved by warm-started CG when
     ``config.solver == "cg"`` (matrix-free, O(nnz k) per step) or exactly otherwise."""
     P, Q = params.user_factors, params.item_factors
-    GPQ = (P.T @ P) * (Q.T @ Q)
+    GPQ = _gram(P) * _gram(Q)
     k = P.shape[1]
     for t, task in enumerate(tasks):
         curv, lin = _entry_terms(task, t, params)
@@ -209,7 +219,7 @@ def _update_heads(tasks, params, config, n_chunks):
         r = g + config.head_regularization - Hw - dense @ w
         d = r.copy()
         rs = r @ r
-        for _ in range(max(config.cg_steps, 3)):
+        for _ in range(1):  # one warm-started CG step (exact line search): monotone; heads move slowly
             if rs < 1e-20:
                 break
             Hd = kernels.head_matvec(task.rows, task.cols, curv, P, Q, d, n_chunks) + dense @ d
@@ -277,7 +287,7 @@ def objective(tasks, params, config):
         lambda_t * L_t for every task.
     """
     P, Q = params.user_factors, params.item_factors
-    GP, GQ = P.T @ P, Q.T @ Q
+    GP, GQ = _gram(P), _gram(Q)
     per_task = []
     for t, task in enumerate(tasks):
         f = _factor_scores(task, t, params)
