@@ -55,6 +55,13 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     fit_heads : bool, default=True
         Learn the per-task head vectors; False keeps them at 1 (one implicit task then is exactly the weighted matrix
         factorisation of Hu, Koren and Volinsky).
+    cross_regularization : float, default=10.0
+        L2 penalty on the cross-task weights beta_tb and their per-item deviations gamma_tb[i]. It acts as a prior
+        worth about this many (weighted) observations, so an item needs that much evidence before its own weight
+        departs from the shared one.
+    cross_per_item : bool, default=True
+        Give every cross-task weight a per-item deviation: ``s_t += sum_b (beta_tb + gamma_tb[i]) x_b(u, i)``, e.g.
+        how often a cart of this very item turns into a purchase. O(nnz) per sweep.
     solver : {"cg", "cholesky"}, default="cg"
         Row solver: a few warm-started conjugate-gradient steps, or an exact Cholesky solve.
     cg_steps : int, default=3
@@ -83,7 +90,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     """
 
     def __init__(self, tasks=None, factors=64, iterations=15, regularization=0.01, head_regularization=0.1,
-                 fit_heads=True, solver="cg", cg_steps=3, init_scale=0.01, early_stopping_rounds=None,
+                 fit_heads=True, cross_regularization=10.0, cross_per_item=True, solver="cg", cg_steps=3, init_scale=0.01, early_stopping_rounds=None,
                  dtype="float64", n_jobs=None, random_state=None, verbose=False):
         self.tasks = tasks
         self.factors = factors
@@ -91,6 +98,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         self.regularization = regularization
         self.head_regularization = head_regularization
         self.fit_heads = fit_heads
+        self.cross_regularization = cross_regularization
+        self.cross_per_item = cross_per_item
         self.solver = solver
         self.cg_steps = cg_steps
         self.init_scale = init_scale
@@ -107,6 +116,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         _check_number(self.regularization, "regularization", 0.0)
         _check_number(self.head_regularization, "head_regularization", 0.0, low_inclusive=False)
         _check_number(self.cg_steps, "cg_steps", 1, integer=True)
+        _check_number(self.cross_regularization, "cross_regularization", 0.0, low_inclusive=False)
         _check_number(self.init_scale, "init_scale", 0.0, low_inclusive=False)
         _check_number(self.early_stopping_rounds, "early_stopping_rounds", 1, integer=True, allow_none=True)
         _check_number(self.n_jobs, "n_jobs", 1, integer=True, allow_none=True)
@@ -118,8 +128,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             dtype_ok = False
         if not dtype_ok:
             raise ValueError(f"The 'dtype' parameter of MultiTaskMF must be 'float32' or 'float64'. Got {self.dtype!r}.")
-        if not isinstance(self.fit_heads, (bool, np.bool_)):
-            raise ValueError(f"The 'fit_heads' parameter of MultiTaskMF must be a bool. Got {self.fit_heads!r}.")
+        for name in ("fit_heads", "cross_per_item"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"The {name!r} parameter of MultiTaskMF must be a bool. Got {getattr(self, name)!r}.")
 
     def _resolve_tasks(self, data):
         if self.tasks is None:
@@ -192,6 +203,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     def _config(self):
         return als.SolverConfig(regularization=float(self.regularization),
                                 head_regularization=float(self.head_regularization), fit_heads=bool(self.fit_heads),
+                                cross_regularization=float(self.cross_regularization),
+                                cross_per_item=bool(self.cross_per_item),
                                 solver=self.solver, cg_steps=int(self.cg_steps), iterations=int(self.iterations))
 
     def fit(self, data, validation=None):
@@ -223,7 +236,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         patterns = {n: _pattern(data.matrices[n]) for n in names}
         arrays = self._task_arrays(tasks, data.matrices, patterns)
         params = als.init_params(arrays, data.n_users, data.n_items, int(self.factors), rng, float(self.init_scale),
-                                 dtype=np.dtype(self.dtype))
+                                 dtype=np.dtype(self.dtype), cross_per_item=bool(self.cross_per_item))
         config = self._config()
 
         self.tasks_ = tasks
@@ -278,10 +291,11 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         self.user_biases_ = params.user_biases
         self.item_biases_ = params.item_biases
         self.cross_weights_ = params.cross_weights
+        self.cross_item_weights_ = params.cross_item_weights
 
     def _params(self):
         return als.Params(self.user_factors_, self.item_factors_, self.head_weights_, self.intercepts_,
-                          self.user_biases_, self.item_biases_, self.cross_weights_)
+                          self.user_biases_, self.item_biases_, self.cross_weights_, self.cross_item_weights_)
 
     @staticmethod
     def _check_validation(validation, data, names):
@@ -316,15 +330,26 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             raise ValueError(f"unknown task {task!r}; the model has tasks {list(self.task_index_)}.")
         return self.task_index_[task]
 
+    def _cross_weight_rows(self, t, b):
+        """Weight of x_b in task t's score for every item: beta_tb (+ gamma_tb[i])."""
+        w = np.full(self.item_factors_.shape[0], self.cross_weights_[t, b])
+        if self.cross_item_weights_ is not None:
+            w += self.cross_item_weights_[t, b]
+        return w
+
     def _cross_rows(self, t, user_indices):
-        """Dense (len(users), n_items) sum_b beta_tb x_b for the given users."""
+        """Dense (len(users), n_items) sum_b (beta_tb + gamma_tb[i]) x_b(u, i) for the given users, or None."""
         out = None
         for b, name in enumerate(self.task_index_):
-            beta = self.cross_weights_[t, b]
-            if beta != 0.0:
-                part = self.cross_features_[name][user_indices] * beta
-                out = part if out is None else out + part
+            if b == t or not self._cross_active(t, b):
+                continue
+            part = self.cross_features_[name][user_indices].multiply(self._cross_weight_rows(t, b)[None, :])
+            out = part if out is None else out + part
         return out
+
+    def _cross_active(self, t, b):
+        return self.cross_weights_[t, b] != 0.0 or (
+            self.cross_item_weights_ is not None and np.any(self.cross_item_weights_[t, b] != 0.0))
 
     def score_items(self, task, user_indices):
         """Scores of every item for the given internal user indices (logits for logistic heads).
@@ -339,7 +364,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         scores += self.intercepts_[t] + self.user_biases_[t, u][:, None] + self.item_biases_[t][None, :]
         cross = self._cross_rows(t, u)
         if cross is not None:
-            scores += cross.toarray()
+            scores += cross.toarray() if sp.issparse(cross) else cross
         return scores
 
     def predict_indices(self, task, user_indices, item_indices):
@@ -352,9 +377,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         s = np.einsum("nk,nk->n", self.user_factors_[u] * self.head_weights_[t], self.item_factors_[i])
         s += self.intercepts_[t] + self.user_biases_[t, u] + self.item_biases_[t, i]
         for b, name in enumerate(self.task_index_):
-            beta = self.cross_weights_[t, b]
-            if beta != 0.0 and len(u):
-                s += beta * np.asarray(self.cross_features_[name][u, i]).ravel()
+            if b != t and len(u) and self._cross_active(t, b):
+                x = np.asarray(self.cross_features_[name][u, i]).ravel()
+                s += x * self._cross_weight_rows(t, b)[i]
         if self.tasks_[t].resolved_head() == "logistic":
             return sigmoid(s)
         return s
@@ -419,7 +444,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         params = self._params()
         params = als.Params(np.zeros((n_new, self.item_factors_.shape[1])), params.item_factors,
                             params.head_weights, params.intercepts, np.zeros((len(names), n_new)),
-                            params.item_biases, params.cross_weights)
+                            params.item_biases, params.cross_weights, params.cross_item_weights)
         config = self._config()
         config.solver = "cholesky"
         stacked = als._Stacked(arrays, n_new, n_items, by_item=False)

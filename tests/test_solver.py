@@ -41,7 +41,8 @@ def _task_mix(rng, mix):
 
 
 def _random_params(tasks, rng, k=4):
-    p = als.init_params(tasks, N_USERS, N_ITEMS, k, rng, scale=0.5)
+    p = als.init_params(tasks, N_USERS, N_ITEMS, k, rng, scale=0.5, cross_per_item=True)
+    p.cross_item_weights[:] = rng.normal(scale=0.3, size=p.cross_item_weights.shape)
     T = len(tasks)
     p.head_weights = rng.uniform(0.5, 1.5, (T, k))
     p.intercepts = rng.normal(size=T)
@@ -142,16 +143,27 @@ def test_row_and_head_gradients_match_finite_differences(mix):
         np.testing.assert_allclose(g2 + cfg.head_regularization, g, rtol=1e-9)
 
 
-def test_offset_updates_are_exact_minimisers_for_squared_losses():
+@pytest.mark.parametrize("per_item", [False, True])
+def test_offset_updates_are_exact_minimisers_for_squared_losses(per_item):
     rng = np.random.default_rng(3)
     tasks = _task_mix(rng, ("view", "buy", "rating"))
     p = _random_params(tasks, rng)
-    cfg = als.SolverConfig(regularization=0.05)
-    als._update_offsets(tasks, p, cfg)
+    if not per_item:
+        p.cross_item_weights = None
+    cfg = als.SolverConfig(regularization=0.05, cross_regularization=0.5)
     f = lambda: als.objective(tasks, p, cfg)[0]
+    before = f()
+    als._update_offsets(tasks, p, cfg)
+    assert f() < before
     for t, task in enumerate(tasks):
-        coords = [(t, b) for b in task.cross_tasks]
-        np.testing.assert_allclose(_fd_gradient(f, p.cross_weights, coords), 0.0, atol=1e-5)
+        if per_item:
+            # the last block updated for each task: the per-item weights of its last cross task
+            b = task.cross_tasks[-1]
+            coords = [(t, b, i) for i in range(0, N_ITEMS, 3)]
+            np.testing.assert_allclose(_fd_gradient(f, p.cross_item_weights, coords), 0.0, atol=1e-5)
+        else:
+            coords = [(t, b) for b in task.cross_tasks]
+            np.testing.assert_allclose(_fd_gradient(f, p.cross_weights, coords), 0.0, atol=1e-5)
 
 
 @pytest.mark.parametrize("mix", [("view",), ("view", "buy"), ("liked",), ALL])
@@ -159,8 +171,8 @@ def test_offset_updates_are_exact_minimisers_for_squared_losses():
 def test_objective_never_increases(mix, solver):
     rng = np.random.default_rng(4)
     tasks = _task_mix(rng, mix)
-    p = als.init_params(tasks, N_USERS, N_ITEMS, 5, np.random.default_rng(0), scale=0.1)
-    cfg = als.SolverConfig(regularization=0.05, solver=solver, iterations=12)
+    p = als.init_params(tasks, N_USERS, N_ITEMS, 5, np.random.default_rng(0), scale=0.1, cross_per_item=True)
+    cfg = als.SolverConfig(regularization=0.05, cross_regularization=1.0, solver=solver, iterations=12)
     history, n_iter = als.fit_alternating(tasks, p, cfg)
     assert n_iter == 12 and len(history) == 13
     steps = np.diff(history)

@@ -45,6 +45,7 @@ class Params:
     user_biases: np.ndarray
     item_biases: np.ndarray
     cross_weights: np.ndarray
+    cross_item_weights: np.ndarray = None   # (T, T, n_items) per-item deviations gamma_tb[i]; None = not used
 
 
 @dataclass
@@ -52,6 +53,8 @@ class SolverConfig:
     regularization: float = 0.01
     head_regularization: float = 0.1
     fit_heads: bool = True
+    cross_regularization: float = 10.0
+    cross_per_item: bool = True
     solver: str = "cg"
     cg_steps: int = 3
     iterations: int = 15
@@ -144,6 +147,9 @@ def _offsets(task, t, params):
         o += params.user_biases[t, task.rows] + params.item_biases[t, task.cols]
     if task.cross.shape[1]:
         o += task.cross @ params.cross_weights[t, task.cross_tasks]
+        if params.cross_item_weights is not None:
+            for j, b in enumerate(task.cross_tasks):
+                o += task.cross[:, j] * params.cross_item_weights[t, b, task.cols]
     return o
 
 
@@ -272,9 +278,20 @@ def _update_offsets(tasks, params, config):
             beta_idx = task.cross_tasks
             r = z - f - (_offsets(task, t, params) - task.cross @ params.cross_weights[t, beta_idx])
             Xc = task.cross
-            H = lam * (Xc * a[:, None]).T @ Xc + reg * np.eye(len(beta_idx))
+            H = lam * (Xc * a[:, None]).T @ Xc + config.cross_regularization * np.eye(len(beta_idx))
             g = lam * Xc.T @ (a * r)
             params.cross_weights[t, beta_idx] = np.linalg.solve(H, g)
+            if params.cross_item_weights is not None:
+                # per-item deviations gamma_tb[i] on the pairs where task b observed (u, i): how much more (or
+                # less) this item's evidence predicts task t; exact coordinate update, shrunk towards 0
+                for j, b in enumerate(beta_idx):
+                    a, z = _curvature(task, t, params, f=f)
+                    x = Xc[:, j]
+                    gamma = params.cross_item_weights[t, b]
+                    r = z - f - (_offsets(task, t, params) - x * gamma[task.cols])
+                    num = lam * np.bincount(task.cols, weights=x * a * r, minlength=n_items)
+                    den = lam * np.bincount(task.cols, weights=x * a, minlength=n_items) + config.cross_regularization
+                    params.cross_item_weights[t, b] = num / den
 
 
 def objective(tasks, params, config):
@@ -303,14 +320,17 @@ def objective(tasks, params, config):
             loss = logistic_loss(task.target, s)
         per_task.append(task.weight * loss)
     reg = config.regularization
-    penalty = reg * (np.sum(P ** 2) + np.sum(Q ** 2) + np.sum(params.user_biases ** 2)
-                     + np.sum(params.item_biases ** 2) + np.sum(params.cross_weights ** 2))
+    penalty = reg * (np.sum(P.astype(np.float64) ** 2) + np.sum(Q.astype(np.float64) ** 2)
+                     + np.sum(params.user_biases ** 2) + np.sum(params.item_biases ** 2))
+    penalty += config.cross_regularization * np.sum(params.cross_weights ** 2)
+    if params.cross_item_weights is not None:
+        penalty += config.cross_regularization * np.sum(params.cross_item_weights ** 2)
     if config.fit_heads:
         penalty += config.head_regularization * np.sum((params.head_weights - 1.0) ** 2)
     return float(sum(per_task) + penalty), per_task
 
 
-def init_params(tasks, n_users, n_items, factors, rng, scale=0.01, dtype=np.float64):
+def init_params(tasks, n_users, n_items, factors, rng, scale=0.01, dtype=np.float64, cross_per_item=False):
     """Small random factors, heads at 1, cross weights 0, intercepts at the observed mean (logit for binary)."""
     T = len(tasks)
     params = Params(
@@ -321,6 +341,7 @@ def init_params(tasks, n_users, n_items, factors, rng, scale=0.01, dtype=np.floa
         user_biases=np.zeros((T, n_users)),
         item_biases=np.zeros((T, n_items)),
         cross_weights=np.zeros((T, T)),
+        cross_item_weights=np.zeros((T, T, n_items)) if cross_per_item else None,
     )
     for t, task in enumerate(tasks):
         if task.biases and task.observed.any():
