@@ -2,10 +2,25 @@
 
 One jointly regularised matrix factorisation whose latent factors are shared by all tasks (behaviours), with a
 linear or logistic head per task, trained by an alternating solver. See DESIGN.md in the project's shared notes.
+
+The public names are imported lazily, so that ``import mtl_classic.inference`` (the serving path) loads numpy and
+scipy only.
 """
 from ._version import __version__
 from .tasks import Task
-from .data import MultiTaskData
-from .model import MultiTaskMF
 
 __all__ = ["__version__", "Task", "MultiTaskData", "MultiTaskMF"]
+
+
+def __getattr__(name):
+    if name == "MultiTaskData":
+        from .data import MultiTaskData
+        return MultiTaskData
+    if name == "MultiTaskMF":
+        from .model import MultiTaskMF
+        return MultiTaskMF
+    raise AttributeError(f"module 'mtl_classic' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + ["MultiTaskData", "MultiTaskMF"])
