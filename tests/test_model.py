@@ -252,3 +252,23 @@ def test_unknown_ids_and_tasks_at_inference():
         m.score_items("cart", np.array([0]))
     with pytest.raises(AttributeError, match="not fitted"):
         MultiTaskMF().score_items("buy", np.array([0]))
+
+
+def test_validation_history_and_early_stopping_keep_the_best_sweep():
+    from mtl_classic.data.splits import random_holdout
+
+    U, aux, target, test = _planted(seed=1, n_users=200, n_items=150)
+    data = MultiTaskData.from_matrices({"aux": aux, "target": target})
+    split = random_holdout(data, "target", test_fraction=0.2, random_state=0)
+    m = MultiTaskMF(factors=6, iterations=12, random_state=0, early_stopping_rounds=2)
+    m.fit(split.train, validation=split)
+    assert 1 <= len(m.validation_history_) <= 12
+    assert m.n_iter_ == len(m.validation_history_)
+    best = int(np.argmax(m.validation_history_)) + 1
+    assert m.best_iteration_ == best
+    if m.n_iter_ < 12:  # stopped early: exactly `early_stopping_rounds` sweeps without improvement
+        assert m.n_iter_ - best == 2
+    # the stored parameters are the best sweep's: re-scoring reproduces the best validation NDCG
+    assert m._validation_score("target", split.test) == pytest.approx(max(m.validation_history_))
+    with pytest.raises(ValueError, match="validation task 'nope'"):
+        MultiTaskMF(iterations=1).fit(split.train, validation=("nope", split.test))
