@@ -38,7 +38,7 @@ def run_dataset(name, args):
     for spec in specs:
         C.log(f"[{name}] tuning {spec.name}")
         t0 = time.perf_counter()
-        best, rows = C.tune(spec, bench, max_val_users=args.max_val_users)
+        best, rows = C.tune(spec, bench, max_val_users=args.max_val_users or None)
         tune_s = time.perf_counter() - t0
         best_val = max(rows, key=lambda r: r["ndcg@10"])
         t0 = time.perf_counter()
@@ -113,8 +113,8 @@ def main(argv=None):
     p.add_argument("--out", default=C.DEFAULT_OUT)
     p.add_argument("--quick", action="store_true", help="one or two grid points per model")
     p.add_argument("--models", nargs="+", default=None, help="subset of model names (or their first word)")
-    p.add_argument("--max-val-users", type=int, default=None,
-                   help="evaluate validation on at most this many random users (default: all)")
+    p.add_argument("--max-val-users", type=int, default=10000,
+                   help="evaluate validation on at most this many random users (seeded; 0 = all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the validation carve")
     args = p.parse_args(argv)
     if any(d != "movielens" for d in args.datasets) and not args.data_dir:
