@@ -172,6 +172,7 @@ class InferenceModel:
     user_biases : ndarray (T, n_users)
     item_biases : ndarray (T, n_items)
     cross_weights : ndarray (T, T)
+        beta_tb, the weight of task b's training pattern x_b in task t's score.
     patterns : dict of str -> csr_matrix (n_users, n_items)
         0/1 pattern of every task's training observations: the seen items, and the cross-task features ``x_b``.
     popularity : ndarray (T, n_items)
@@ -183,6 +184,9 @@ class InferenceModel:
     calibrators : dict of str -> calibrator, optional
         Objects with ``transform(scores) -> probabilities`` (e.g. :class:`mtl_classic.calibration.TaskCalibrator`),
         used by :meth:`probabilities` and expected-value blending.
+    cross_item_weights : ndarray (T, T, n_items), optional
+        Per-item deviations gamma_tb[i] of the cross-task weights: x_b(u, i) enters task t's score with weight
+        ``beta_tb + gamma_tb[i]``.
 
     Attributes
     ----------
@@ -191,7 +195,8 @@ class InferenceModel:
     """
 
     def __init__(self, tasks, user_ids, item_ids, user_factors, item_factors, head_weights, intercepts, user_biases,
-                 item_biases, cross_weights, patterns, popularity, default_task=None, cold=None, calibrators=None):
+                 item_biases, cross_weights, patterns, popularity, default_task=None, cold=None, calibrators=None,
+                 cross_item_weights=None):
         self.tasks = list(tasks)
         self.task_names = [t.name for t in self.tasks]
         self.task_index = {n: j for j, n in enumerate(self.task_names)}
@@ -204,6 +209,7 @@ class InferenceModel:
         self.user_biases = user_biases
         self.item_biases = item_biases
         self.cross_weights = cross_weights
+        self.cross_item_weights = cross_item_weights
         self.patterns = patterns
         self.popularity = popularity
         self.default_task = default_task
@@ -215,8 +221,18 @@ class InferenceModel:
         self._logistic = [t.resolved_head() == "logistic" for t in self.tasks]
         self._has_user_bias = [bool(np.any(user_biases[t])) for t in range(T)]
         self._has_item_bias = [bool(np.any(item_biases[t])) or bool(intercepts[t] != 0) for t in range(T)]
-        self._cross = [[(self.task_names[b], float(cross_weights[t, b])) for b in range(T) if cross_weights[t, b] != 0]
+        self._cross = [[(self.task_names[b], self._cross_weight(t, b)) for b in range(T)
+                        if b != t and (cross_weights[t, b] != 0 or (
+                            cross_item_weights is not None and np.any(cross_item_weights[t, b] != 0)))]
                        for t in range(T)]
+
+    def _cross_weight(self, t, b):
+        """Weight of x_b in task t's score: the scalar beta_tb, or per item beta_tb + gamma_tb[i]."""
+        if self.cross_item_weights is None:
+            return float(self.cross_weights[t, b])
+        w = np.full(self.n_items, self.cross_weights[t, b])
+        w += self.cross_item_weights[t, b]
+        return w
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -253,6 +269,8 @@ class InferenceModel:
                 storage, [])
         for entry in manifest["matrices"].values():
             names += [f"{entry['key']}_indptr", f"{entry['key']}_indices"]
+        if "cross_item_weights" in manifest["arrays"]:
+            names.append("cross_item_weights")
         arrays = read_arrays(path, manifest, mmap_mode=mmap_mode, names=names)
         try:
             tasks = [Task.from_dict(d) for d in manifest["tasks"]]
@@ -277,7 +295,8 @@ class InferenceModel:
                    cast(arrays["user_factors"]), cast(arrays["item_factors"]), cast(arrays["head_weights"]),
                    np.asarray(arrays["intercepts"], dtype=np.float64), cast(arrays["user_biases"]),
                    cast(arrays["item_biases"]), np.asarray(arrays["cross_weights"], dtype=np.float64), patterns,
-                   popularity, default_task=manifest["default_task"], calibrators=calibrators)
+                   popularity, default_task=manifest["default_task"], calibrators=calibrators,
+                   cross_item_weights=arrays.get("cross_item_weights"))
 
     @classmethod
     def from_model(cls, model, dtype=None, calibrators=None):
@@ -305,7 +324,8 @@ class InferenceModel:
         return cls(model.tasks_, data.user_map.ids, data.item_map.ids, cast(model.user_factors_),
                    cast(model.item_factors_), cast(model.head_weights_), model.intercepts_, cast(model.user_biases_),
                    cast(model.item_biases_), model.cross_weights_, patterns, popularity,
-                   default_task=getattr(model, "default_task_", None), calibrators=calibrators)
+                   default_task=getattr(model, "default_task_", None), calibrators=calibrators,
+                   cross_item_weights=getattr(model, "cross_item_weights_", None))
 
     def with_users(self, user_factors, user_biases, patterns, user_ids=None, cold=None):
         """A model over other users (e.g. folded-in ones) sharing this model's item side.
@@ -335,7 +355,7 @@ class InferenceModel:
                               self.item_factors, self.head_weights, self.intercepts,
                               np.asarray(user_biases, dtype=self.item_factors.dtype), self.item_biases,
                               self.cross_weights, pats, self.popularity, default_task=self.default_task, cold=cold,
-                              calibrators=self.calibrators)
+                              calibrators=self.calibrators, cross_item_weights=self.cross_item_weights)
 
     # ---------------------------------------------------------------- helpers
     def _task(self, task, where="InferenceModel"):
@@ -390,8 +410,9 @@ class InferenceModel:
         if self._has_user_bias[t] or self._has_item_bias[t]:
             scores += self.intercepts[t] + self.user_biases[t, u][:, None] + self.item_biases[t][None, :]
         cross = None
-        for name, beta in self._cross[t]:
-            part = self.patterns[name][u] * beta
+        for name, w in self._cross[t]:
+            rows = self.patterns[name][u]
+            part = rows * w if isinstance(w, float) else rows.multiply(w[None, :])
             cross = part if cross is None else cross + part
         if cross is not None and cross.nnz:
             cross = sp.csr_matrix(cross)
@@ -460,9 +481,10 @@ class InferenceModel:
         uw, iw = u[warm], i[warm]
         s = np.einsum("nk,nk->n", self.user_factors[uw] * self.head_weights[t], self.item_factors[iw])
         s += self.intercepts[t] + self.user_biases[t, uw] + self.item_biases[t, iw]
-        for name, beta in self._cross[t]:
+        for name, w in self._cross[t]:
             if len(uw):
-                s += beta * np.asarray(self.patterns[name][uw, iw]).ravel()
+                x = np.asarray(self.patterns[name][uw, iw]).ravel()
+                s += x * (w if isinstance(w, float) else w[iw])
         if self._logistic[t] and not raw:
             s = sigmoid(s)
         if warm.all():
@@ -863,7 +885,7 @@ def _merge(old, fresh, add):
     return merged
 
 
-def fold_in_items(model, interactions, n_sweeps=3):
+def fold_in_items(model, interactions, n_sweeps=3, cross_item_weights=None):
     """Factors of new (or refreshed) items from their interactions, the fitted user side fixed; no refit.
 
     The mirror of ``MultiTaskMF.fold_in``: each item row is one exact weighted least-squares solve (Cholesky) with
@@ -877,6 +899,9 @@ def fold_in_items(model, interactions, n_sweeps=3):
     interactions : dict {task: sparse matrix (n_users, n_new_items)}
         The new items' observations in any subset of the tasks, over the model's user index (columns = new items).
     n_sweeps : int, default=3
+    cross_item_weights : ndarray (T, T, n_new_items), optional
+        Per-item deviations gamma_tb[i] of the cross-task weights for the new items, for a model fitted with
+        ``cross_per_item=True``. Default: 0, the prior mean (the new items use the shared weights beta_tb).
 
     Returns
     -------
@@ -908,8 +933,15 @@ def fold_in_items(model, interactions, n_sweeps=3):
     patterns = {n: _pattern(m) for n, m in matrices.items()}
     arrays = model._task_arrays(model.tasks_, matrices, patterns)
     k = model.item_factors_.shape[1]
-    params = als.Params(model.user_factors_, np.zeros((n_new, k)), model.head_weights_, model.intercepts_,
-                        model.user_biases_, np.zeros((len(names), n_new)), model.cross_weights_)
+    T = len(names)
+    gamma = None
+    if getattr(model, "cross_item_weights_", None) is not None:
+        gamma = np.zeros((T, T, n_new)) if cross_item_weights is None else np.asarray(cross_item_weights, float)
+        if gamma.shape != (T, T, n_new):
+            raise ValueError(f"{where}: cross_item_weights must have shape {(T, T, n_new)}; got {gamma.shape}.")
+    params = als.Params(model.user_factors_, np.zeros((n_new, k), dtype=model.item_factors_.dtype),
+                        model.head_weights_, model.intercepts_, model.user_biases_, np.zeros((T, n_new)),
+                        model.cross_weights_, gamma)
     config = model._config()
     config.solver = "cholesky"
     stacked = als._Stacked(arrays, n_new, n_users, by_item=True)

@@ -56,10 +56,11 @@ _MANIFEST_KEYS = {"format", "format_version", "library_version", "artifact", "pa
                   "matrices", "attributes"}
 _ARRAY_NAMES = ("user_factors", "item_factors", "head_weights", "intercepts", "user_biases", "item_biases",
                 "cross_weights", "popularity")
+_OPTIONAL_ARRAYS = ("cross_item_weights",)    # learned attributes that may be None (e.g. cross_per_item=False)
 _HISTORY = ("loss_history_", "validation_history_", "n_iter_", "fit_time_", "best_iteration_")
 _KNOWN_LEARNED = {"tasks_", "task_index_", "user_factors_", "item_factors_", "head_weights_", "intercepts_",
-                  "user_biases_", "item_biases_", "cross_weights_", "cross_features_", "user_map_", "item_map_",
-                  "data_", "default_task_", *_HISTORY}
+                  "user_biases_", "item_biases_", "cross_weights_", "cross_item_weights_", "cross_features_",
+                  "user_map_", "item_map_", "data_", "default_task_", *_HISTORY}
 
 
 class ModelFormatError(ValueError):
@@ -285,7 +286,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
         raise ValueError(f"save_model: dtype must be None, 'float32' or 'float64'. Got {dtype!r}.")
     if dtype is not None and not slim:
         raise ValueError("save_model: dtype is only supported with slim=True (a full model round-trips exactly).")
-    float_dtype = np.dtype(dtype or np.float64)
+    float_dtype = None if dtype is None else np.dtype(dtype)
     path = os.fspath(path)
     unsaved = sorted(a for a in vars(model) if a.endswith("_") and not a.startswith("_") and a not in _KNOWN_LEARNED)
     if unsaved:
@@ -294,9 +295,13 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
     names = [t.name for t in model.tasks_]
     data = model.data_
     arrays = {}
-    for name in _ARRAY_NAMES[:-1]:
-        value = np.asarray(getattr(model, name + "_"))
-        arrays[name] = value.astype(float_dtype, copy=False) if value.dtype.kind == "f" else value
+    for name in _ARRAY_NAMES[:-1] + _OPTIONAL_ARRAYS:
+        value = getattr(model, name + "_", None)
+        if value is None:
+            continue
+        value = np.asarray(value)
+        arrays[name] = value.astype(float_dtype, copy=False) if float_dtype is not None and value.dtype.kind == "f" \
+            else value
     popularity = np.zeros((len(names), data.n_items))
     matrices = {}
     for t, name in enumerate(names):
@@ -313,7 +318,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
                 arrays[f"{key}_timestamps"] = np.asarray(ts.data, dtype=np.float64)
                 entry["timestamps"] = True
         matrices[name] = entry
-    arrays["popularity"] = popularity.astype(float_dtype, copy=False)
+    arrays["popularity"] = popularity
     user_ids = _encode_ids(data.user_map.ids, "user", arrays)
     item_ids = _encode_ids(data.item_map.ids, "item", arrays)
 
@@ -334,7 +339,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
         "n_users": int(data.n_users),
         "n_items": int(data.n_items),
         "factors": int(model.user_factors_.shape[1]),
-        "dtype": float_dtype.name,
+        "dtype": np.asarray(arrays["item_factors"]).dtype.name,
         "user_ids": user_ids,
         "item_ids": item_ids,
         "arrays": {k: {"shape": list(np.shape(v)), "dtype": np.asarray(v).dtype.str} for k, v in arrays.items()},
@@ -435,7 +440,7 @@ def read_manifest(path, check_version=True):
 
 def array_names(manifest):
     """Names of the arrays in ``arrays.npz`` that a manifest requires."""
-    names = list(_ARRAY_NAMES)
+    names = list(_ARRAY_NAMES) + [n for n in _OPTIONAL_ARRAYS if n in manifest.get("arrays", {})]
     names += _id_array_names(manifest["user_ids"], "user") + _id_array_names(manifest["item_ids"], "item")
     for name, entry in manifest["matrices"].items():
         key = entry["key"]
@@ -491,7 +496,7 @@ def _check_shapes(file, manifest, arrays):
     T, n_users, n_items, k = len(manifest["tasks"]), manifest["n_users"], manifest["n_items"], manifest["factors"]
     expected = {"user_factors": (n_users, k), "item_factors": (n_items, k), "head_weights": (T, k),
                 "intercepts": (T,), "user_biases": (T, n_users), "item_biases": (T, n_items),
-                "cross_weights": (T, T), "popularity": (T, n_items)}
+                "cross_weights": (T, T), "popularity": (T, n_items), "cross_item_weights": (T, T, n_items)}
     for name, shape in expected.items():
         if name in arrays and tuple(arrays[name].shape) != shape:
             raise ModelFormatError(f"{file}: array {name!r} has shape {tuple(arrays[name].shape)}; expected {shape} "
@@ -594,6 +599,8 @@ def load_model(path, check_version=True):
     model.task_index_ = {n: i for i, n in enumerate(names)}
     for name in _ARRAY_NAMES[:-1]:
         setattr(model, name + "_", np.array(arrays[name]))
+    for name in _OPTIONAL_ARRAYS:
+        setattr(model, name + "_", np.array(arrays[name]) if name in arrays else None)
     model.cross_features_ = patterns
     model.data_ = data
     model.user_map_, model.item_map_ = data.user_map, data.item_map

@@ -295,6 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = f"mtl-classic/{__version__}"
     sys_version = ""
     timeout = 30                           # seconds a connection may stay idle or slow
+    disable_nagle_algorithm = True         # headers and body are two writes: never wait for a delayed ACK between
 
     def _send(self, status, payload, close=False):
         data = json.dumps(payload, allow_nan=False).encode("utf-8")

@@ -43,7 +43,7 @@ def _rel_and_cos(a, b):
 @pytest.fixture(scope="module")
 def implicit_model():
     data = _data().subset_tasks(["view", "buy"])
-    return MultiTaskMF(tasks=[Task("view", weight=0.5), Task("buy")], factors=6, iterations=40, solver="cholesky",
+    return MultiTaskMF(tasks=[Task("view", weight=0.5), Task("buy")], factors=6, iterations=80, solver="cholesky",
                        random_state=0).fit(data)
 
 
@@ -55,12 +55,12 @@ def mixed_model():
 
 def test_fold_in_of_training_users_reproduces_their_factors(implicit_model):
     # With implicit tasks only, a user's fold-in is one exact weighted least-squares solve against the fitted item
-    # side: the fitted rows (solved against the item side of the previous sweep) agree to < 5% relative error.
+    # side: the fitted rows (solved against the item side of the previous sweep) agree to < 2% relative error.
     m = implicit_model
     data = m.data_
     folded = fold_in_users(m, _rows(data, range(data.n_users), data.task_names))
     rel, cos = _rel_and_cos(folded.user_factors, m.user_factors_)
-    assert rel.max() < 0.05 and cos.min() > 0.999, (rel.max(), cos.min())
+    assert rel.max() < 0.02 and cos.min() > 0.9999, (rel.max(), cos.min())
     # and so the same recommendations
     users = list(range(data.n_users))
     a = folded.recommend(users, n=5, task="buy", filter_seen=False)[0]
@@ -84,12 +84,14 @@ def test_fold_in_with_bias_tasks_is_close(mixed_model):
 
 def test_fold_in_items_reproduces_training_item_factors(implicit_model, mixed_model):
     m = implicit_model
-    q, b = fold_in_items(m, {t: m.data_.matrices[t] for t in m.data_.task_names})
+    q, b = fold_in_items(m, {t: m.data_.matrices[t] for t in m.data_.task_names},
+                         cross_item_weights=m.cross_item_weights_)
     rel, cos = _rel_and_cos(q, m.item_factors_)
-    assert rel.max() < 0.05 and cos.min() > 0.999, (rel.max(), cos.min())
+    assert rel.max() < 0.02 and cos.min() > 0.9999, (rel.max(), cos.min())
     assert not b.any()     # implicit tasks have no biases
     m = mixed_model
-    q, b = fold_in_items(m, {t: m.data_.matrices[t] for t in m.data_.task_names}, n_sweeps=10)
+    q, b = fold_in_items(m, {t: m.data_.matrices[t] for t in m.data_.task_names}, n_sweeps=10,
+                         cross_item_weights=m.cross_item_weights_)
     rel, cos = _rel_and_cos(q, m.item_factors_)
     assert np.median(rel) < 0.05 and np.quantile(cos, 0.1) > 0.99
     # a subset of tasks works too (e.g. a new item with views only)

@@ -194,3 +194,24 @@ def test_slim_artifact_and_save_errors(fitted, tmp_path):
         save_model(fitted, tmp_path / "x", dtype="float32")
     with pytest.raises(FileExistsError):
         save_model(fitted, path, overwrite=False)
+
+
+def test_float32_model_without_per_item_cross_weights_round_trips(tmp_path):
+    model = MultiTaskMF(tasks=TASKS, factors=4, iterations=2, dtype="float32", cross_per_item=False,
+                        random_state=0).fit(_data(seed=3))
+    assert model.cross_item_weights_ is None
+    loaded = load_model(save_model(model, tmp_path / "m"))
+    assert loaded.cross_item_weights_ is None and loaded.user_factors_.dtype == model.user_factors_.dtype
+    assert loaded.get_params()["dtype"] == "float32" and loaded.get_params()["cross_per_item"] is False
+    users = np.arange(model.data_.n_users)
+    for task in ("buy", "liked"):
+        assert np.array_equal(loaded.score_items(task, users), model.score_items(task, users))
+
+
+def test_unknown_learned_attributes_are_reported(fitted, tmp_path):
+    import copy
+
+    model = copy.copy(fitted)
+    model.something_new_ = np.ones(3)
+    with pytest.warns(UserWarning, match="something_new_"):
+        save_model(model, tmp_path / "m")

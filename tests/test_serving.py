@@ -117,14 +117,22 @@ def test_bad_requests_get_json_errors_and_the_server_keeps_serving(server, metho
     assert _request(server, "GET", "/recommend?user=101&task=buy&n=2")[0] == 200
 
 
+def _raw(server, data):
+    """Send raw bytes and read the reply until the server closes the connection."""
+    with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=5) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return b"".join(chunks).decode()
+            chunks.append(chunk)
+
+
 def test_missing_content_length_and_malformed_request_line(server):
-    with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=5) as s:
-        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n\r\n")
-        reply = s.recv(4096).decode()
+    reply = _raw(server, b"POST /predict HTTP/1.1\r\nHost: x\r\n\r\n")
     assert reply.startswith("HTTP/1.1 411") and '"error"' in reply
-    with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=5) as s:
-        s.sendall(b"GARBAGE\r\n\r\n")
-        reply = s.recv(4096).decode()
+    reply = _raw(server, b"GARBAGE\r\n\r\n")
     assert reply.startswith("HTTP/1.1 400") and '"error"' in reply and "<html" not in reply.lower()
     assert _request(server, "GET", "/health")[0] == 200
 
