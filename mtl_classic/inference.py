@@ -547,10 +547,11 @@ class InferenceModel:
         for start in range(0, len(idx), batch_size):
             batch = idx[start:start + batch_size]
             scores, parts = score_fn(batch)
-            low = ~(scores > -np.inf)
-            has_low = low.any()
+            # the model's own -inf / NaN stay rankable, below every candidate and above filtered items; one
+            # row-sum pass detects them without a full-size boolean temporary
+            has_low = not np.isfinite(scores.sum(axis=1)).all()
             if has_low:
-                scores[low] = _LOWEST
+                scores[~(scores > -np.inf)] = _LOWEST
             if seen_tasks:
                 b_known = np.flatnonzero(batch >= 0)
                 for name in seen_tasks:

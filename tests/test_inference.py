@@ -185,3 +185,16 @@ def test_importing_the_inference_path_stays_light():
                     "attributes (PEP 562) `import mtl_classic.inference` stays light")
     code = "import sys, mtl_classic.inference; print(','.join(m for m in ('sklearn', 'numba') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == ""
+
+
+def test_non_finite_scores_rank_last_like_the_model(fitted):
+    import copy
+
+    broken = copy.deepcopy(fitted)
+    broken.item_factors_[2] = np.nan                       # item 502 scores NaN for everyone
+    inf = InferenceModel.from_model(broken)
+    users = list(broken.data_.user_map.ids[:5])
+    a = inf.recommend(users, n=30, task="buy", filter_seen=False)
+    b = broken.recommend(users, n=30, task="buy", filter_seen=False)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert np.all(a[0][:, -1] == 502) and np.all(a[1][:, -1] == -np.inf)
