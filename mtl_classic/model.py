@@ -62,6 +62,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     cross_per_item : bool, default=True
         Give every cross-task weight a per-item deviation: ``s_t += sum_b (beta_tb + gamma_tb[i]) x_b(u, i)``, e.g.
         how often a cart of this very item turns into a purchase. O(nnz) per sweep.
+    cross_per_user : bool, default=True
+        The same per user: ``+ delta_tb[u] x_b(u, i)``, e.g. how often this user buys what they put in the cart.
+        Users folded in after fitting use the shared and per-item weights only.
     solver : {"cg", "cholesky"}, default="cg"
         Row solver: a few warm-started conjugate-gradient steps, or an exact Cholesky solve.
     cg_steps : int, default=3
@@ -90,7 +93,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     """
 
     def __init__(self, tasks=None, factors=64, iterations=15, regularization=0.01, head_regularization=0.1,
-                 fit_heads=True, cross_regularization=10.0, cross_per_item=True, solver="cg", cg_steps=3, init_scale=0.01, early_stopping_rounds=None,
+                 fit_heads=True, cross_regularization=10.0, cross_per_item=True,
+                 cross_per_user=True, solver="cg", cg_steps=3, init_scale=0.01, early_stopping_rounds=None,
                  dtype="float64", n_jobs=None, random_state=None, verbose=False):
         self.tasks = tasks
         self.factors = factors
@@ -100,6 +104,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         self.fit_heads = fit_heads
         self.cross_regularization = cross_regularization
         self.cross_per_item = cross_per_item
+        self.cross_per_user = cross_per_user
         self.solver = solver
         self.cg_steps = cg_steps
         self.init_scale = init_scale
@@ -128,7 +133,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             dtype_ok = False
         if not dtype_ok:
             raise ValueError(f"The 'dtype' parameter of MultiTaskMF must be 'float32' or 'float64'. Got {self.dtype!r}.")
-        for name in ("fit_heads", "cross_per_item"):
+        for name in ("fit_heads", "cross_per_item", "cross_per_user"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"The {name!r} parameter of MultiTaskMF must be a bool. Got {getattr(self, name)!r}.")
 
@@ -205,6 +210,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                                 head_regularization=float(self.head_regularization), fit_heads=bool(self.fit_heads),
                                 cross_regularization=float(self.cross_regularization),
                                 cross_per_item=bool(self.cross_per_item),
+                                cross_per_user=bool(self.cross_per_user),
                                 solver=self.solver, cg_steps=int(self.cg_steps), iterations=int(self.iterations))
 
     def fit(self, data, validation=None):
@@ -236,7 +242,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         patterns = {n: _pattern(data.matrices[n]) for n in names}
         arrays = self._task_arrays(tasks, data.matrices, patterns)
         params = als.init_params(arrays, data.n_users, data.n_items, int(self.factors), rng, float(self.init_scale),
-                                 dtype=np.dtype(self.dtype), cross_per_item=bool(self.cross_per_item))
+                                 dtype=np.dtype(self.dtype), cross_per_item=bool(self.cross_per_item),
+                                 cross_per_user=bool(self.cross_per_user))
         config = self._config()
 
         self.tasks_ = tasks
@@ -292,10 +299,12 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         self.item_biases_ = params.item_biases
         self.cross_weights_ = params.cross_weights
         self.cross_item_weights_ = params.cross_item_weights
+        self.cross_user_weights_ = params.cross_user_weights
 
     def _params(self):
         return als.Params(self.user_factors_, self.item_factors_, self.head_weights_, self.intercepts_,
-                          self.user_biases_, self.item_biases_, self.cross_weights_, self.cross_item_weights_)
+                          self.user_biases_, self.item_biases_, self.cross_weights_, self.cross_item_weights_,
+                          self.cross_user_weights_)
 
     @staticmethod
     def _check_validation(validation, data, names):
@@ -330,26 +339,32 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             raise ValueError(f"unknown task {task!r}; the model has tasks {list(self.task_index_)}.")
         return self.task_index_[task]
 
-    def _cross_weight_rows(self, t, b):
-        """Weight of x_b in task t's score for every item: beta_tb (+ gamma_tb[i])."""
-        w = np.full(self.item_factors_.shape[0], self.cross_weights_[t, b])
+    def _cross_weights_at(self, t, b, user_indices, item_indices):
+        """Weight of x_b in task t's score at the given pairs: beta_tb + gamma_tb[i] + delta_tb[u]."""
+        w = np.full(len(item_indices), self.cross_weights_[t, b])
         if self.cross_item_weights_ is not None:
-            w += self.cross_item_weights_[t, b]
+            w += self.cross_item_weights_[t, b, item_indices]
+        if getattr(self, "cross_user_weights_", None) is not None:
+            w += self.cross_user_weights_[t, b, user_indices]
         return w
 
     def _cross_rows(self, t, user_indices):
-        """Dense (len(users), n_items) sum_b (beta_tb + gamma_tb[i]) x_b(u, i) for the given users, or None."""
+        """Sparse (len(users), n_items) sum_b (beta_tb + gamma_tb[i] + delta_tb[u]) x_b(u, i), or None."""
         out = None
         for b, name in enumerate(self.task_index_):
             if b == t or not self._cross_active(t, b):
                 continue
-            part = self.cross_features_[name][user_indices].multiply(self._cross_weight_rows(t, b)[None, :])
-            out = part if out is None else out + part
+            rows = sp.csr_matrix(self.cross_features_[name][user_indices])
+            local = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+            rows.data = rows.data * self._cross_weights_at(t, b, user_indices[local], rows.indices)
+            out = rows if out is None else out + rows
         return out
 
     def _cross_active(self, t, b):
-        return self.cross_weights_[t, b] != 0.0 or (
-            self.cross_item_weights_ is not None and np.any(self.cross_item_weights_[t, b] != 0.0))
+        if self.cross_weights_[t, b] != 0.0:
+            return True
+        return any(dev is not None and np.any(dev[t, b] != 0.0)
+                   for dev in (self.cross_item_weights_, getattr(self, "cross_user_weights_", None)))
 
     def score_items(self, task, user_indices):
         """Scores of every item for the given internal user indices (logits for logistic heads).
@@ -379,7 +394,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         for b, name in enumerate(self.task_index_):
             if b != t and len(u) and self._cross_active(t, b):
                 x = np.asarray(self.cross_features_[name][u, i]).ravel()
-                s += x * self._cross_weight_rows(t, b)[i]
+                s += x * self._cross_weights_at(t, b, u, i)
         if self.tasks_[t].resolved_head() == "logistic":
             return sigmoid(s)
         return s
@@ -444,7 +459,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         params = self._params()
         params = als.Params(np.zeros((n_new, self.item_factors_.shape[1])), params.item_factors,
                             params.head_weights, params.intercepts, np.zeros((len(names), n_new)),
-                            params.item_biases, params.cross_weights, params.cross_item_weights)
+                            params.item_biases, params.cross_weights, params.cross_item_weights,
+                            None if params.cross_user_weights is None else np.zeros((len(names), len(names), n_new)))
         config = self._config()
         config.solver = "cholesky"
         stacked = als._Stacked(arrays, n_new, n_items, by_item=False)

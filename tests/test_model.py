@@ -272,3 +272,18 @@ def test_validation_history_and_early_stopping_keep_the_best_sweep():
     assert m._validation_score("target", split.test) == pytest.approx(max(m.validation_history_))
     with pytest.raises(ValueError, match="validation task 'nope'"):
         MultiTaskMF(iterations=1).fit(split.train, validation=("nope", split.test))
+
+
+def test_predict_agrees_with_score_items_including_cross_terms():
+    data = _mixed_data()
+    tasks = [Task("rated"), Task("rating", kind="regression", weight=0.5), Task("liked", kind="binary")]
+    m = MultiTaskMF(tasks, factors=5, iterations=4, random_state=0, cross_regularization=1.0).fit(data)
+    assert np.any(m.cross_item_weights_ != 0) and np.any(m.cross_user_weights_ != 0)
+    users = np.arange(data.n_users)
+    for task in ("rated", "rating", "liked"):
+        full = m.score_items(task, users)
+        rows, cols = np.nonzero(np.ones_like(full, dtype=bool))
+        pointwise = m.predict_indices(task, rows, cols)
+        if task == "liked":
+            pointwise = np.log(pointwise / (1 - pointwise))
+        np.testing.assert_allclose(pointwise, full[rows, cols], rtol=1e-6, atol=1e-6)

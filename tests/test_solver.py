@@ -41,8 +41,9 @@ def _task_mix(rng, mix):
 
 
 def _random_params(tasks, rng, k=4):
-    p = als.init_params(tasks, N_USERS, N_ITEMS, k, rng, scale=0.5, cross_per_item=True)
+    p = als.init_params(tasks, N_USERS, N_ITEMS, k, rng, scale=0.5, cross_per_item=True, cross_per_user=True)
     p.cross_item_weights[:] = rng.normal(scale=0.3, size=p.cross_item_weights.shape)
+    p.cross_user_weights[:] = rng.normal(scale=0.3, size=p.cross_user_weights.shape)
     T = len(tasks)
     p.head_weights = rng.uniform(0.5, 1.5, (T, k))
     p.intercepts = rng.normal(size=T)
@@ -149,7 +150,7 @@ def test_offset_updates_are_exact_minimisers_for_squared_losses(per_item):
     tasks = _task_mix(rng, ("view", "buy", "rating"))
     p = _random_params(tasks, rng)
     if not per_item:
-        p.cross_item_weights = None
+        p.cross_item_weights = p.cross_user_weights = None
     cfg = als.SolverConfig(regularization=0.05, cross_regularization=0.5)
     f = lambda: als.objective(tasks, p, cfg)[0]
     before = f()
@@ -157,10 +158,10 @@ def test_offset_updates_are_exact_minimisers_for_squared_losses(per_item):
     assert f() < before
     for t, task in enumerate(tasks):
         if per_item:
-            # the last block updated for each task: the per-item weights of its last cross task
+            # the last block updated for each task: the per-user weights of its last cross task
             b = task.cross_tasks[-1]
-            coords = [(t, b, i) for i in range(0, N_ITEMS, 3)]
-            np.testing.assert_allclose(_fd_gradient(f, p.cross_item_weights, coords), 0.0, atol=1e-5)
+            coords = [(t, b, u) for u in range(0, N_USERS, 3)]
+            np.testing.assert_allclose(_fd_gradient(f, p.cross_user_weights, coords), 0.0, atol=1e-5)
         else:
             coords = [(t, b) for b in task.cross_tasks]
             np.testing.assert_allclose(_fd_gradient(f, p.cross_weights, coords), 0.0, atol=1e-5)
@@ -171,7 +172,8 @@ def test_offset_updates_are_exact_minimisers_for_squared_losses(per_item):
 def test_objective_never_increases(mix, solver):
     rng = np.random.default_rng(4)
     tasks = _task_mix(rng, mix)
-    p = als.init_params(tasks, N_USERS, N_ITEMS, 5, np.random.default_rng(0), scale=0.1, cross_per_item=True)
+    p = als.init_params(tasks, N_USERS, N_ITEMS, 5, np.random.default_rng(0), scale=0.1, cross_per_item=True,
+                        cross_per_user=True)
     cfg = als.SolverConfig(regularization=0.05, cross_regularization=1.0, solver=solver, iterations=12)
     history, n_iter = als.fit_alternating(tasks, p, cfg)
     assert n_iter == 12 and len(history) == 13

@@ -46,6 +46,7 @@ class Params:
     item_biases: np.ndarray
     cross_weights: np.ndarray
     cross_item_weights: np.ndarray = None   # (T, T, n_items) per-item deviations gamma_tb[i]; None = not used
+    cross_user_weights: np.ndarray = None   # (T, T, n_users) per-user deviations delta_tb[u]; None = not used
 
 
 @dataclass
@@ -55,6 +56,7 @@ class SolverConfig:
     fit_heads: bool = True
     cross_regularization: float = 10.0
     cross_per_item: bool = True
+    cross_per_user: bool = True
     solver: str = "cg"
     cg_steps: int = 3
     iterations: int = 15
@@ -147,9 +149,11 @@ def _offsets(task, t, params):
         o += params.user_biases[t, task.rows] + params.item_biases[t, task.cols]
     if task.cross.shape[1]:
         o += task.cross @ params.cross_weights[t, task.cross_tasks]
-        if params.cross_item_weights is not None:
-            for j, b in enumerate(task.cross_tasks):
+        for j, b in enumerate(task.cross_tasks):
+            if params.cross_item_weights is not None:
                 o += task.cross[:, j] * params.cross_item_weights[t, b, task.cols]
+            if params.cross_user_weights is not None:
+                o += task.cross[:, j] * params.cross_user_weights[t, b, task.rows]
     return o
 
 
@@ -281,17 +285,19 @@ def _update_offsets(tasks, params, config):
             H = lam * (Xc * a[:, None]).T @ Xc + config.cross_regularization * np.eye(len(beta_idx))
             g = lam * Xc.T @ (a * r)
             params.cross_weights[t, beta_idx] = np.linalg.solve(H, g)
-            if params.cross_item_weights is not None:
-                # per-item deviations gamma_tb[i] on the pairs where task b observed (u, i): how much more (or
-                # less) this item's evidence predicts task t; exact coordinate update, shrunk towards 0
-                for j, b in enumerate(beta_idx):
+            # per-item and per-user deviations on the pairs where task b observed (u, i): how much more (or less)
+            # this item's / this user's evidence predicts task t; exact coordinate updates, shrunk towards 0
+            for j, b in enumerate(beta_idx):
+                for dev, index, n in ((params.cross_item_weights, task.cols, n_items),
+                                      (params.cross_user_weights, task.rows, n_users)):
+                    if dev is None:
+                        continue
                     a, z = _curvature(task, t, params, f=f)
                     x = Xc[:, j]
-                    gamma = params.cross_item_weights[t, b]
-                    r = z - f - (_offsets(task, t, params) - x * gamma[task.cols])
-                    num = lam * np.bincount(task.cols, weights=x * a * r, minlength=n_items)
-                    den = lam * np.bincount(task.cols, weights=x * a, minlength=n_items) + config.cross_regularization
-                    params.cross_item_weights[t, b] = num / den
+                    r = z - f - (_offsets(task, t, params) - x * dev[t, b, index])
+                    num = lam * np.bincount(index, weights=x * a * r, minlength=n)
+                    den = lam * np.bincount(index, weights=x * a, minlength=n) + config.cross_regularization
+                    dev[t, b] = num / den
 
 
 def objective(tasks, params, config):
@@ -323,14 +329,16 @@ def objective(tasks, params, config):
     penalty = reg * (np.sum(P.astype(np.float64) ** 2) + np.sum(Q.astype(np.float64) ** 2)
                      + np.sum(params.user_biases ** 2) + np.sum(params.item_biases ** 2))
     penalty += config.cross_regularization * np.sum(params.cross_weights ** 2)
-    if params.cross_item_weights is not None:
-        penalty += config.cross_regularization * np.sum(params.cross_item_weights ** 2)
+    for dev in (params.cross_item_weights, params.cross_user_weights):
+        if dev is not None:
+            penalty += config.cross_regularization * np.sum(dev ** 2)
     if config.fit_heads:
         penalty += config.head_regularization * np.sum((params.head_weights - 1.0) ** 2)
     return float(sum(per_task) + penalty), per_task
 
 
-def init_params(tasks, n_users, n_items, factors, rng, scale=0.01, dtype=np.float64, cross_per_item=False):
+def init_params(tasks, n_users, n_items, factors, rng, scale=0.01, dtype=np.float64, cross_per_item=False,
+                cross_per_user=False):
     """Small random factors, heads at 1, cross weights 0, intercepts at the observed mean (logit for binary)."""
     T = len(tasks)
     params = Params(
@@ -342,6 +350,7 @@ def init_params(tasks, n_users, n_items, factors, rng, scale=0.01, dtype=np.floa
         item_biases=np.zeros((T, n_items)),
         cross_weights=np.zeros((T, T)),
         cross_item_weights=np.zeros((T, T, n_items)) if cross_per_item else None,
+        cross_user_weights=np.zeros((T, T, n_users)) if cross_per_user else None,
     )
     for t, task in enumerate(tasks):
         if task.biases and task.observed.any():
