@@ -147,9 +147,10 @@ def _summary(results):
         rows = {r["method"]: r for r in results if r["task"] == task}
         by_ece = min(rows.values(), key=lambda r: r["ece"])
         by_ll = min(rows.values(), key=lambda r: r["log_loss"])
-        lines.append(f"- {task}: lowest ECE {by_ece['method']} ({by_ece['ece']:.5f} vs {rows['uncalibrated']['ece']:.5f} "
+        base = rows["uncalibrated"]
+        lines.append(f"- {task}: lowest ECE {by_ece['method']} ({by_ece['ece']:.5f} vs {base['ece']:.5f} "
                      f"uncalibrated), lowest log loss {by_ll['method']} ({by_ll['log_loss']:.5f} vs "
-                     f"{rows['uncalibrated']['log_loss']:.5f}).")
+                     f"{base['log_loss']:.5f}).")
     lines.append("- Platt maps scores through one sigmoid of a linear function; for an implicit task the hold-out rate "
                  "rises steeply and non-linearly with the score near zero, which a single slope cannot follow (its "
                  "curve bunches up around the base rate), while isotonic regression can; prefer isotonic for implicit "

@@ -222,7 +222,8 @@ def validation_pairs(train, holdout, task, kind=None, negatives_per_positive=20,
         raise ValueError(f"validation_pairs: unknown task {task!r}; tasks are {train.task_names}.")
     hold = sp.csr_matrix(holdout)
     if hold.shape != (train.n_users, train.n_items):
-        raise ValueError(f"validation_pairs: holdout has shape {hold.shape}; expected {(train.n_users, train.n_items)}.")
+        raise ValueError(f"validation_pairs: holdout has shape {hold.shape}; expected "
+                         f"{(train.n_users, train.n_items)}.")
     rows = np.repeat(np.arange(hold.shape[0]), np.diff(hold.indptr)).astype(np.int64)
     cols = hold.indices.astype(np.int64)
     values = np.asarray(hold.data, dtype=np.float64)

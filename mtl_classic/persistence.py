@@ -17,13 +17,13 @@ Two artifacts share the layout:
 * ``"full"`` (:func:`save_model`): everything :func:`load_model` needs to rebuild a fitted
   :class:`~mtl_classic.model.MultiTaskMF`, training data included (so ``recommend(filter_seen=...)``, fold-in and
   refits of the same configuration work after loading).
-* ``"slim"`` (``save_model(..., slim=True)``): factors, heads, biases, id maps, item popularity (fraction of users per item, per task) and the training
-  *patterns* (indptr / indices only, needed for seen-item filters and cross-task features); read by
-  :class:`mtl_classic.inference.InferenceModel` with numpy and scipy alone, optionally with float32 factors.
+* ``"slim"`` (``save_model(..., slim=True)``): factors, heads, biases, id maps, item popularity (fraction of users
+  per item, per task) and the training *patterns* (indptr / indices only, needed for seen-item filters and
+  cross-task features); read by :class:`mtl_classic.inference.InferenceModel` with numpy and scipy alone,
+  optionally with float32 factors.
 
 Nothing here imports scikit-learn or numba at module import time, so the inference path stays light.
 """
-import io
 import json
 import math
 import numbers
@@ -261,8 +261,9 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
         renamed into place, the manifest last, so an interrupted save never leaves a manifest that points at a
         half-written array file.
     slim : bool, default=False
-        Write the inference artifact only: factors, heads, biases, id maps, item popularity (fraction of users per item, per task) and the training
-        patterns (for seen-item filters and cross-task features), without training values and history. Read it with
+        Write the inference artifact only: factors, heads, biases, id maps, item popularity (fraction of users per
+        item, per task) and the training patterns (for seen-item filters and cross-task features), without training
+        values and history. Read it with
         :class:`mtl_classic.inference.InferenceModel`; :func:`load_model` refuses it.
     dtype : {None, "float32", "float64"}, default=None
         Store the float arrays in this dtype (None keeps float64). Only for ``slim=True``: a full model must round
