@@ -185,8 +185,10 @@ class InferenceModel:
         Objects with ``transform(scores) -> probabilities`` (e.g. :class:`mtl_classic.calibration.TaskCalibrator`),
         used by :meth:`probabilities` and expected-value blending.
     cross_item_weights : ndarray (T, T, n_items), optional
-        Per-item deviations gamma_tb[i] of the cross-task weights: x_b(u, i) enters task t's score with weight
-        ``beta_tb + gamma_tb[i]``.
+        Per-item deviations gamma_tb[i] of the cross-task weights.
+    cross_user_weights : ndarray (T, T, n_users), optional
+        Per-user deviations delta_tb[u]: x_b(u, i) enters task t's score with weight
+        ``beta_tb + gamma_tb[i] + delta_tb[u]``.
 
     Attributes
     ----------
@@ -196,7 +198,7 @@ class InferenceModel:
 
     def __init__(self, tasks, user_ids, item_ids, user_factors, item_factors, head_weights, intercepts, user_biases,
                  item_biases, cross_weights, patterns, popularity, default_task=None, cold=None, calibrators=None,
-                 cross_item_weights=None):
+                 cross_item_weights=None, cross_user_weights=None):
         self.tasks = list(tasks)
         self.task_names = [t.name for t in self.tasks]
         self.task_index = {n: j for j, n in enumerate(self.task_names)}
@@ -210,6 +212,7 @@ class InferenceModel:
         self.item_biases = item_biases
         self.cross_weights = cross_weights
         self.cross_item_weights = cross_item_weights
+        self.cross_user_weights = cross_user_weights
         self.patterns = patterns
         self.popularity = popularity
         self.default_task = default_task
@@ -221,17 +224,22 @@ class InferenceModel:
         self._logistic = [t.resolved_head() == "logistic" for t in self.tasks]
         self._has_user_bias = [bool(np.any(user_biases[t])) for t in range(T)]
         self._has_item_bias = [bool(np.any(item_biases[t])) or bool(intercepts[t] != 0) for t in range(T)]
-        self._cross = [[(self.task_names[b], self._cross_weight(t, b)) for b in range(T)
-                        if b != t and (cross_weights[t, b] != 0 or (
-                            cross_item_weights is not None and np.any(cross_item_weights[t, b] != 0)))]
+        self._cross = [[(self.task_names[b], b) for b in range(T) if b != t and self._cross_active(t, b)]
                        for t in range(T)]
 
-    def _cross_weight(self, t, b):
-        """Weight of x_b in task t's score: the scalar beta_tb, or per item beta_tb + gamma_tb[i]."""
-        if self.cross_item_weights is None:
-            return float(self.cross_weights[t, b])
-        w = np.full(self.n_items, self.cross_weights[t, b])
-        w += self.cross_item_weights[t, b]
+    def _cross_active(self, t, b):
+        if self.cross_weights[t, b] != 0:
+            return True
+        return any(dev is not None and np.any(dev[t, b] != 0)
+                   for dev in (self.cross_item_weights, self.cross_user_weights))
+
+    def _cross_weights_at(self, t, b, users, items):
+        """Weight of x_b in task t's score at (user, item) pairs: beta_tb + gamma_tb[i] + delta_tb[u]."""
+        w = np.full(len(items), self.cross_weights[t, b])
+        if self.cross_item_weights is not None:
+            w += self.cross_item_weights[t, b, items]
+        if self.cross_user_weights is not None:
+            w += self.cross_user_weights[t, b, users]
         return w
 
     # ---------------------------------------------------------------- construction
@@ -269,8 +277,8 @@ class InferenceModel:
                 storage, [])
         for entry in manifest["matrices"].values():
             names += [f"{entry['key']}_indptr", f"{entry['key']}_indices"]
-        if "cross_item_weights" in manifest["arrays"]:
-            names.append("cross_item_weights")
+        optional = [n for n in ("cross_item_weights", "cross_user_weights") if n in manifest["arrays"]]
+        names += optional
         arrays = read_arrays(path, manifest, mmap_mode=mmap_mode, names=names)
         try:
             tasks = [Task.from_dict(d) for d in manifest["tasks"]]
@@ -296,7 +304,8 @@ class InferenceModel:
                    np.asarray(arrays["intercepts"], dtype=np.float64), cast(arrays["user_biases"]),
                    cast(arrays["item_biases"]), np.asarray(arrays["cross_weights"], dtype=np.float64), patterns,
                    popularity, default_task=manifest["default_task"], calibrators=calibrators,
-                   cross_item_weights=arrays.get("cross_item_weights"))
+                   cross_item_weights=arrays.get("cross_item_weights"),
+                   cross_user_weights=arrays.get("cross_user_weights"))
 
     @classmethod
     def from_model(cls, model, dtype=None, calibrators=None):
@@ -325,9 +334,10 @@ class InferenceModel:
                    cast(model.item_factors_), cast(model.head_weights_), model.intercepts_, cast(model.user_biases_),
                    cast(model.item_biases_), model.cross_weights_, patterns, popularity,
                    default_task=getattr(model, "default_task_", None), calibrators=calibrators,
-                   cross_item_weights=getattr(model, "cross_item_weights_", None))
+                   cross_item_weights=getattr(model, "cross_item_weights_", None),
+                   cross_user_weights=getattr(model, "cross_user_weights_", None))
 
-    def with_users(self, user_factors, user_biases, patterns, user_ids=None, cold=None):
+    def with_users(self, user_factors, user_biases, patterns, user_ids=None, cold=None, cross_user_weights=None):
         """A model over other users (e.g. folded-in ones) sharing this model's item side.
 
         Parameters
@@ -340,6 +350,8 @@ class InferenceModel:
             External ids of the new users; default ``0 .. n - 1``.
         cold : ndarray of bool (n,), optional
             Users without any interaction (scored by popularity).
+        cross_user_weights : ndarray (T, T, n), optional
+            The users' own cross-task deviations delta_tb[u] (None: shared and per-item weights only).
 
         Returns
         -------
@@ -355,7 +367,8 @@ class InferenceModel:
                               self.item_factors, self.head_weights, self.intercepts,
                               np.asarray(user_biases, dtype=self.item_factors.dtype), self.item_biases,
                               self.cross_weights, pats, self.popularity, default_task=self.default_task, cold=cold,
-                              calibrators=self.calibrators, cross_item_weights=self.cross_item_weights)
+                              calibrators=self.calibrators, cross_item_weights=self.cross_item_weights,
+                              cross_user_weights=cross_user_weights)
 
     # ---------------------------------------------------------------- helpers
     def _task(self, task, where="InferenceModel"):
@@ -410,10 +423,11 @@ class InferenceModel:
         if self._has_user_bias[t] or self._has_item_bias[t]:
             scores += self.intercepts[t] + self.user_biases[t, u][:, None] + self.item_biases[t][None, :]
         cross = None
-        for name, w in self._cross[t]:
-            rows = self.patterns[name][u]
-            part = rows * w if isinstance(w, float) else rows.multiply(w[None, :])
-            cross = part if cross is None else cross + part
+        for name, b in self._cross[t]:
+            rows = sp.csr_matrix(self.patterns[name][u])
+            local = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+            rows.data = rows.data * self._cross_weights_at(t, b, u[local], rows.indices)
+            cross = rows if cross is None else cross + rows
         if cross is not None and cross.nnz:
             cross = sp.csr_matrix(cross)
             rows = np.repeat(np.arange(cross.shape[0]), np.diff(cross.indptr))
@@ -481,10 +495,10 @@ class InferenceModel:
         uw, iw = u[warm], i[warm]
         s = np.einsum("nk,nk->n", self.user_factors[uw] * self.head_weights[t], self.item_factors[iw])
         s += self.intercepts[t] + self.user_biases[t, uw] + self.item_biases[t, iw]
-        for name, w in self._cross[t]:
+        for name, b in self._cross[t]:
             if len(uw):
                 x = np.asarray(self.patterns[name][uw, iw]).ravel()
-                s += x * (w if isinstance(w, float) else w[iw])
+                s += x * self._cross_weights_at(t, b, uw, iw)
         if self._logistic[t] and not raw:
             s = sigmoid(s)
         if warm.all():
@@ -821,7 +835,8 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
     InferenceModel
         Over the new users (with the given ``user_ids``), sharing the model's item side: ``recommend``,
         ``predict``, ``recommend_blended`` work on them, with seen-item filters on their interactions. Users without
-        any interaction are cold (``.cold``) and get the popularity fallback (module notes).
+        any interaction are cold (``.cold``) and get the popularity fallback (module notes). Per-user cross-task
+        deviations delta_tb[u] are those ``MultiTaskMF.fold_in`` returns (none: shared and per-item weights only).
     """
     where = "fold_in_users"
     if unknown_items not in ("raise", "ignore"):
@@ -865,11 +880,15 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
     n = len(interactions)
     counts = sum(np.diff(m.indptr) for m in matrices.values())
     cold = counts == 0
-    factors, biases = model.fold_in(matrices, n_sweeps=n_sweeps)
-    factors, biases = np.array(factors), np.array(biases)
+    solved = model.fold_in(matrices, n_sweeps=n_sweeps)      # (factors, biases[, per-user cross deviations])
+    factors, biases = np.array(solved[0]), np.array(solved[1])
+    deltas = np.array(solved[2]) if len(solved) > 2 and solved[2] is not None else None
     factors[cold] = 0.0
     biases[:, cold] = 0.0
-    return InferenceModel.from_model(model).with_users(factors, biases, matrices, user_ids=user_ids, cold=cold)
+    if deltas is not None:
+        deltas[:, :, cold] = 0.0
+    return InferenceModel.from_model(model).with_users(factors, biases, matrices, user_ids=user_ids, cold=cold,
+                                                       cross_user_weights=deltas)
 
 
 def _merge(old, fresh, add):
@@ -942,7 +961,7 @@ def fold_in_items(model, interactions, n_sweeps=3, cross_item_weights=None):
             raise ValueError(f"{where}: cross_item_weights must have shape {(T, T, n_new)}; got {gamma.shape}.")
     params = als.Params(model.user_factors_, np.zeros((n_new, k), dtype=model.item_factors_.dtype),
                         model.head_weights_, model.intercepts_, model.user_biases_, np.zeros((T, n_new)),
-                        model.cross_weights_, gamma)
+                        model.cross_weights_, gamma, getattr(model, "cross_user_weights_", None))
     config = model._config()
     config.solver = "cholesky"
     stacked = als._Stacked(arrays, n_new, n_users, by_item=True)

@@ -56,10 +56,12 @@ _MANIFEST_KEYS = {"format", "format_version", "library_version", "artifact", "pa
                   "matrices", "attributes"}
 _ARRAY_NAMES = ("user_factors", "item_factors", "head_weights", "intercepts", "user_biases", "item_biases",
                 "cross_weights", "popularity")
-_OPTIONAL_ARRAYS = ("cross_item_weights",)    # learned attributes that may be None (e.g. cross_per_item=False)
+# learned attributes that may be None (cross_per_item=False, cross_per_user=False)
+_OPTIONAL_ARRAYS = ("cross_item_weights", "cross_user_weights")
 _HISTORY = ("loss_history_", "validation_history_", "n_iter_", "fit_time_", "best_iteration_")
 _KNOWN_LEARNED = {"tasks_", "task_index_", "user_factors_", "item_factors_", "head_weights_", "intercepts_",
-                  "user_biases_", "item_biases_", "cross_weights_", "cross_item_weights_", "cross_features_",
+                  "user_biases_", "item_biases_", "cross_weights_", "cross_item_weights_", "cross_user_weights_",
+                  "cross_features_",
                   "user_map_", "item_map_", "data_", "default_task_", *_HISTORY}
 
 
@@ -497,7 +499,8 @@ def _check_shapes(file, manifest, arrays):
     T, n_users, n_items, k = len(manifest["tasks"]), manifest["n_users"], manifest["n_items"], manifest["factors"]
     expected = {"user_factors": (n_users, k), "item_factors": (n_items, k), "head_weights": (T, k),
                 "intercepts": (T,), "user_biases": (T, n_users), "item_biases": (T, n_items),
-                "cross_weights": (T, T), "popularity": (T, n_items), "cross_item_weights": (T, T, n_items)}
+                "cross_weights": (T, T), "popularity": (T, n_items), "cross_item_weights": (T, T, n_items),
+                "cross_user_weights": (T, T, n_users)}
     for name, shape in expected.items():
         if name in arrays and tuple(arrays[name].shape) != shape:
             raise ModelFormatError(f"{file}: array {name!r} has shape {tuple(arrays[name].shape)}; expected {shape} "

@@ -43,8 +43,9 @@ def _rel_and_cos(a, b):
 @pytest.fixture(scope="module")
 def implicit_model():
     data = _data().subset_tasks(["view", "buy"])
-    return MultiTaskMF(tasks=[Task("view", weight=0.5), Task("buy")], factors=6, iterations=80, solver="cholesky",
-                       random_state=0).fit(data)
+    # no per-user cross-task deviations: the fold-in is then exactly the factor solve of the fit
+    return MultiTaskMF(tasks=[Task("view", weight=0.5), Task("buy")], factors=6, iterations=250, solver="cholesky",
+                       cross_per_user=False, random_state=0).fit(data)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,8 @@ def mixed_model():
 def test_fold_in_of_training_users_reproduces_their_factors(implicit_model):
     # With implicit tasks only, a user's fold-in is one exact weighted least-squares solve against the fitted item
     # side: the fitted rows (solved against the item side of the previous sweep) agree to < 2% relative error.
+    # (The fit must be converged for that: with per-user cross deviations, 80 sweeps left the objective still
+    # falling and the fixed point 2.1% away; 250 sweeps bring it to 0.5%.)
     m = implicit_model
     data = m.data_
     folded = fold_in_users(m, _rows(data, range(data.n_users), data.task_names))
