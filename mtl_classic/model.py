@@ -436,6 +436,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         -------
         user_factors : ndarray (n_new_users, k)
         user_biases : ndarray (T, n_new_users)
+        user_cross_weights : ndarray (T, T, n_new_users) or None
+            Per-user cross-task deviations (None when the model has none).
         """
         self._check_fitted()
         if not isinstance(interactions, dict) or not interactions:
@@ -466,5 +468,5 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         stacked = als._Stacked(arrays, n_new, n_items, by_item=False)
         for _ in range(int(n_sweeps)):
             als._update_rows(arrays, params, stacked, False, config)
-            als.update_user_biases(arrays, params, config)
-        return params.user_factors, params.user_biases
+            als.update_user_offsets(arrays, params, config)
+        return params.user_factors, params.user_biases, params.cross_user_weights

@@ -254,13 +254,18 @@ def _update_bias(task, t, params, f, biases, index, n, reg):
         lam * np.bincount(index, weights=a, minlength=n) + reg)
 
 
-def update_user_biases(tasks, params, config):
-    """Exact update of the user biases of every task that has biases (used by fold-in)."""
+def update_user_offsets(tasks, params, config):
+    """Exact updates of every per-user offset (biases, per-user cross deviations) with everything else fixed;
+    used by fold-in."""
     n_users = params.user_biases.shape[1]
     for t, task in enumerate(tasks):
+        if not task.biases and not (task.cross.shape[1] and params.cross_user_weights is not None):
+            continue
+        f = _factor_scores(task, t, params)
         if task.biases:
-            f = _factor_scores(task, t, params)
             _update_bias(task, t, params, f, params.user_biases, task.rows, n_users, config.regularization)
+        for j, b in enumerate(task.cross_tasks):
+            _update_cross_deviation(task, t, params, f, j, b, params.cross_user_weights, task.rows, n_users, config)
 
 
 def _update_offsets(tasks, params, config):
@@ -288,16 +293,23 @@ def _update_offsets(tasks, params, config):
             # per-item and per-user deviations on the pairs where task b observed (u, i): how much more (or less)
             # this item's / this user's evidence predicts task t; exact coordinate updates, shrunk towards 0
             for j, b in enumerate(beta_idx):
-                for dev, index, n in ((params.cross_item_weights, task.cols, n_items),
-                                      (params.cross_user_weights, task.rows, n_users)):
-                    if dev is None:
-                        continue
-                    a, z = _curvature(task, t, params, f=f)
-                    x = Xc[:, j]
-                    r = z - f - (_offsets(task, t, params) - x * dev[t, b, index])
-                    num = lam * np.bincount(index, weights=x * a * r, minlength=n)
-                    den = lam * np.bincount(index, weights=x * a, minlength=n) + config.cross_regularization
-                    dev[t, b] = num / den
+                _update_cross_deviation(task, t, params, f, j, b, params.cross_item_weights, task.cols, n_items,
+                                        config)
+                _update_cross_deviation(task, t, params, f, j, b, params.cross_user_weights, task.rows, n_users,
+                                        config)
+
+
+def _update_cross_deviation(task, t, params, f, j, b, dev, index, n, config):
+    """Exact update of the deviations dev[t, b, :] (indexed by ``index`` per entry) of one cross weight."""
+    if dev is None:
+        return
+    a, z = _curvature(task, t, params, f=f)
+    x = task.cross[:, j]
+    r = z - f - (_offsets(task, t, params) - x * dev[t, b, index])
+    lam = task.weight
+    num = lam * np.bincount(index, weights=x * a * r, minlength=n)
+    den = lam * np.bincount(index, weights=x * a, minlength=n) + config.cross_regularization
+    dev[t, b] = num / den
 
 
 def objective(tasks, params, config):
