@@ -967,8 +967,5 @@ def fold_in_items(model, interactions, n_sweeps=3, cross_item_weights=None):
     stacked = als._Stacked(arrays, n_new, n_users, by_item=True)
     for _ in range(int(n_sweeps)):
         als._update_rows(arrays, params, stacked, True, config)
-        for t, task in enumerate(arrays):
-            if task.biases:
-                f = als._factor_scores(task, t, params)
-                als._update_bias(task, t, params, f, params.item_biases, task.cols, n_new, config.regularization)
+        als.update_item_offsets(arrays, params, config)
     return params.item_factors, params.item_biases

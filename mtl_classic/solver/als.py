@@ -245,71 +245,82 @@ def _update_heads(tasks, params, config, n_chunks):
         params.head_weights[t] = w
 
 
-def _update_bias(task, t, params, f, biases, index, n, reg):
-    """Exact update of one bias vector (user or item side) of one task, the bound re-tightened first."""
-    a, z = _curvature(task, t, params, f=f)
-    r = z - f - (_offsets(task, t, params) - biases[t, index])
+def _coordinate_update(task, f, o, contribution, values, index, n, reg):
+    """Exact minimisation over one block of per-entry offsets ``values[index_e] * contribution_e``.
+
+    ``o`` is the current offset on the task's entries; it is updated in place to the new block value, and the new
+    block is returned. The logistic bound is re-tightened at the current scores first.
+    """
+    a, z = (logistic_bound(task.target, f + o) if task.kind == "binary" else (task.confidence, task.target))
+    old = values[index] * contribution
+    r = z - f - (o - old)
     lam = task.weight
-    biases[t] = lam * np.bincount(index, weights=a * r, minlength=n) / (
-        lam * np.bincount(index, weights=a, minlength=n) + reg)
+    ac = a * contribution
+    new_values = lam * np.bincount(index, weights=ac * r, minlength=n) / (
+        lam * np.bincount(index, weights=ac * contribution, minlength=n) + reg)
+    o += new_values[index] * contribution - old
+    return new_values
+
+
+def _update_task_offsets(task, t, params, config, side=None):
+    """Exact coordinate updates of one task's intercept, biases, cross weights and their deviations.
+
+    ``side="user"`` / ``"item"`` updates only the per-user / per-item offsets (fold-in of new rows)."""
+    do_users, do_items, do_shared = side in (None, "user"), side in (None, "item"), side is None
+    n_users, n_items = params.user_biases.shape[1], params.item_biases.shape[1]
+    f = _factor_scores(task, t, params)
+    o = _offsets(task, t, params)
+    ones = np.ones(len(f))
+    reg = config.regularization
+    if task.biases:
+        if do_shared:
+            # intercept (unpenalised): a single value indexed by entry 0 everywhere
+            params.intercepts[t] = _coordinate_update(task, f, o, ones, params.intercepts[t:t + 1],
+                                                      np.zeros(len(f), dtype=np.int64), 1, 0.0)[0]
+        if do_users:
+            params.user_biases[t] = _coordinate_update(task, f, o, ones, params.user_biases[t], task.rows, n_users,
+                                                       reg)
+        if do_items:
+            params.item_biases[t] = _coordinate_update(task, f, o, ones, params.item_biases[t], task.cols, n_items,
+                                                       reg)
+    if not task.cross.shape[1]:
+        return
+    beta_idx = task.cross_tasks
+    Xc = task.cross
+    if do_shared:
+        a, z = (logistic_bound(task.target, f + o) if task.kind == "binary" else (task.confidence, task.target))
+        old = Xc @ params.cross_weights[t, beta_idx]
+        r = z - f - (o - old)
+        H = task.weight * (Xc * a[:, None]).T @ Xc + config.cross_regularization * np.eye(len(beta_idx))
+        g = task.weight * Xc.T @ (a * r)
+        params.cross_weights[t, beta_idx] = np.linalg.solve(H, g)
+        o += Xc @ params.cross_weights[t, beta_idx] - old
+    # per-item and per-user deviations on the pairs where task b observed (u, i): how much more (or less) this
+    # item's / this user's evidence predicts task t; exact coordinate updates, shrunk towards 0
+    for j, b in enumerate(beta_idx):
+        for dev, index, n, wanted in ((params.cross_item_weights, task.cols, n_items, do_items),
+                                      (params.cross_user_weights, task.rows, n_users, do_users)):
+            if wanted and dev is not None:
+                dev[t, b] = _coordinate_update(task, f, o, Xc[:, j], dev[t, b], index, n, config.cross_regularization)
 
 
 def update_user_offsets(tasks, params, config):
     """Exact updates of every per-user offset (biases, per-user cross deviations) with everything else fixed;
-    used by fold-in."""
-    n_users = params.user_biases.shape[1]
+    used by fold-in of users."""
     for t, task in enumerate(tasks):
-        if not task.biases and not (task.cross.shape[1] and params.cross_user_weights is not None):
-            continue
-        f = _factor_scores(task, t, params)
-        if task.biases:
-            _update_bias(task, t, params, f, params.user_biases, task.rows, n_users, config.regularization)
-        for j, b in enumerate(task.cross_tasks):
-            _update_cross_deviation(task, t, params, f, j, b, params.cross_user_weights, task.rows, n_users, config)
+        _update_task_offsets(task, t, params, config, side="user")
+
+
+def update_item_offsets(tasks, params, config):
+    """The same for every per-item offset (biases, per-item cross deviations); used by fold-in of items."""
+    for t, task in enumerate(tasks):
+        _update_task_offsets(task, t, params, config, side="item")
 
 
 def _update_offsets(tasks, params, config):
-    """Exact coordinate updates of intercept, user biases, item biases and cross weights, task by task."""
-    reg = config.regularization
-    n_users, n_items = params.user_biases.shape[1], params.item_biases.shape[1]
+    """Exact coordinate updates of intercepts, user biases, item biases, cross weights and their deviations."""
     for t, task in enumerate(tasks):
-        f = _factor_scores(task, t, params)
-        lam = task.weight
-        if task.biases:
-            # intercept (unpenalised), then user biases, then item biases; the bound is re-tightened each time
-            a, z = _curvature(task, t, params, f=f)
-            r = z - f - (_offsets(task, t, params) - params.intercepts[t])
-            params.intercepts[t] = np.sum(a * r) / max(np.sum(a), 1e-12)
-            _update_bias(task, t, params, f, params.user_biases, task.rows, n_users, reg)
-            _update_bias(task, t, params, f, params.item_biases, task.cols, n_items, reg)
-        if task.cross.shape[1]:
-            a, z = _curvature(task, t, params, f=f)
-            beta_idx = task.cross_tasks
-            r = z - f - (_offsets(task, t, params) - task.cross @ params.cross_weights[t, beta_idx])
-            Xc = task.cross
-            H = lam * (Xc * a[:, None]).T @ Xc + config.cross_regularization * np.eye(len(beta_idx))
-            g = lam * Xc.T @ (a * r)
-            params.cross_weights[t, beta_idx] = np.linalg.solve(H, g)
-            # per-item and per-user deviations on the pairs where task b observed (u, i): how much more (or less)
-            # this item's / this user's evidence predicts task t; exact coordinate updates, shrunk towards 0
-            for j, b in enumerate(beta_idx):
-                _update_cross_deviation(task, t, params, f, j, b, params.cross_item_weights, task.cols, n_items,
-                                        config)
-                _update_cross_deviation(task, t, params, f, j, b, params.cross_user_weights, task.rows, n_users,
-                                        config)
-
-
-def _update_cross_deviation(task, t, params, f, j, b, dev, index, n, config):
-    """Exact update of the deviations dev[t, b, :] (indexed by ``index`` per entry) of one cross weight."""
-    if dev is None:
-        return
-    a, z = _curvature(task, t, params, f=f)
-    x = task.cross[:, j]
-    r = z - f - (_offsets(task, t, params) - x * dev[t, b, index])
-    lam = task.weight
-    num = lam * np.bincount(index, weights=x * a * r, minlength=n)
-    den = lam * np.bincount(index, weights=x * a, minlength=n) + config.cross_regularization
-    dev[t, b] = num / den
+        _update_task_offsets(task, t, params, config)
 
 
 def objective(tasks, params, config):
