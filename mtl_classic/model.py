@@ -199,7 +199,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 cross = list(t.cross_tasks)
             arrays.append(als.prepare_task_arrays(
                 t.name, t.kind, matrices[t.name], weight=t.weight, alpha=t.alpha,
-                negative_weight=t.negative_weight, evidence_negative_weight=t.evidence_negative_weight,
+                negative_weight=t.negative_weight, evidence_negative_weight=t.resolved_evidence_negative_weight(),
                 biases=t.resolved_biases(),
                 cross_patterns=[patterns[c] for c in cross],
                 cross_task_indices=[names.index(c) for c in cross]))
