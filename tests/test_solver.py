@@ -180,3 +180,5 @@ def test_objective_never_increases(mix, solver):
     steps = np.diff(history)
     assert np.all(steps <= 1e-9 * np.abs(np.array(history[:-1]))), steps
     assert history[-1] < 0.9 * history[0]
+    # the offsets the solver carries from sweep to sweep are the parameters' offsets
+    assert history[-1] == pytest.approx(als.objective(tasks, p, cfg)[0], rel=1e-9)

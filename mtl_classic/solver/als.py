@@ -173,9 +173,13 @@ def _curvature(task, t, params, f=None, o=None):
     return task.confidence, task.target
 
 
-def _entry_terms(task, t, params):
-    """curv_e and lin_e of the row / head normal equations (see kernels.py) for one task."""
-    o = _offsets(task, t, params)
+def _entry_terms(task, t, params, o=None):
+    """curv_e and lin_e of the row / head normal equations (see kernels.py) for one task.
+
+    ``o``: the task's current offsets on its entries when the caller has them (they change only in the offset
+    block, so the solver computes them once per sweep)."""
+    if o is None:
+        o = _offsets(task, t, params)
     a, z = _curvature(task, t, params, o=o)
     lam = task.weight
     # implicit: every pair already carries w0 through the Gram matrix; entries add (a_e - w0)
@@ -195,10 +199,11 @@ def _dense_term(tasks, params, gram, reg, by_item):
     return A0
 
 
-def _update_rows(tasks, params, stacked, by_item, config):
+def _update_rows(tasks, params, stacked, by_item, config, offsets=None):
     side = params.item_factors if by_item else params.user_factors
     other = params.user_factors if by_item else params.item_factors
-    terms = [_entry_terms(task, t, params) for t, task in enumerate(tasks)]
+    offsets = offsets or [None] * len(tasks)
+    terms = [_entry_terms(task, t, params, offsets[t]) for t, task in enumerate(tasks)]
     curv = np.concatenate([c for c, _ in terms])[stacked.order]
     lin = np.concatenate([g for _, g in terms])[stacked.order]
     X = np.vstack([other * params.head_weights[t] for t in range(len(tasks))]).astype(other.dtype)
@@ -210,14 +215,14 @@ def _update_rows(tasks, params, stacked, by_item, config):
         kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0, side, config.cg_steps)
 
 
-def _update_heads(tasks, params, config, n_chunks):
+def _update_heads(tasks, params, config, n_chunks, offsets=None):
     """Heads w_t: k-dimensional least squares (DESIGN.md section 2, step 3), solved by warm-started CG when
     ``config.solver == "cg"`` (matrix-free, O(nnz k) per step) or exactly otherwise."""
     P, Q = params.user_factors, params.item_factors
     GPQ = _gram(P) * _gram(Q)
     k = P.shape[1]
     for t, task in enumerate(tasks):
-        curv, lin = _entry_terms(task, t, params)
+        curv, lin = _entry_terms(task, t, params, None if offsets is None else offsets[t])
         dense = task.weight * task.negative_weight * GPQ + config.head_regularization * np.eye(k)
         if config.solver == "cholesky":
             H, g = kernels.head_normal_equations(task.rows, task.cols, curv, lin, P, Q, n_chunks)
@@ -284,7 +289,7 @@ def _update_task_offsets(task, t, params, config, side=None):
             params.item_biases[t] = _coordinate_update(task, f, o, ones, params.item_biases[t], task.cols, n_items,
                                                        reg)
     if not task.cross.shape[1]:
-        return
+        return o
     beta_idx = task.cross_tasks
     Xc = task.cross
     if do_shared:
@@ -302,6 +307,7 @@ def _update_task_offsets(task, t, params, config, side=None):
                                       (params.cross_user_weights, task.rows, n_users, do_users)):
             if wanted and dev is not None:
                 dev[t, b] = _coordinate_update(task, f, o, Xc[:, j], dev[t, b], index, n, config.cross_regularization)
+    return o
 
 
 def update_user_offsets(tasks, params, config):
@@ -318,12 +324,13 @@ def update_item_offsets(tasks, params, config):
 
 
 def _update_offsets(tasks, params, config):
-    """Exact coordinate updates of intercepts, user biases, item biases, cross weights and their deviations."""
-    for t, task in enumerate(tasks):
-        _update_task_offsets(task, t, params, config)
+    """Exact coordinate updates of intercepts, user biases, item biases, cross weights and their deviations.
+
+    Returns the new offsets of every task on its entries."""
+    return [_update_task_offsets(task, t, params, config) for t, task in enumerate(tasks)]
 
 
-def objective(tasks, params, config):
+def objective(tasks, params, config, offsets=None):
     """Exact objective L of DESIGN.md section 1 (plus the L2 penalties on biases and cross weights).
 
     Returns
@@ -337,7 +344,7 @@ def objective(tasks, params, config):
     per_task = []
     for t, task in enumerate(tasks):
         f = _factor_scores(task, t, params)
-        s = f + _offsets(task, t, params)
+        s = f + (_offsets(task, t, params) if offsets is None else offsets[t])
         if task.kind == "implicit":
             w = params.head_weights[t]
             total_f2 = float(np.sum((w[:, None] * GP * w[None, :]) * GQ))
@@ -405,17 +412,18 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
     n_users, n_items = params.user_factors.shape[0], params.item_factors.shape[0]
     user_side = _Stacked(tasks, n_users, n_items, by_item=False)
     item_side = _Stacked(tasks, n_items, n_users, by_item=True)
-    history = [objective(tasks, params, config)[0]]
+    offsets = [_offsets(task, t, params) for t, task in enumerate(tasks)]
+    history = [objective(tasks, params, config, offsets)[0]]
     start = time.perf_counter()
     n_iter = 0
     for it in range(config.iterations):
-        _update_rows(tasks, params, user_side, False, config)
-        _update_rows(tasks, params, item_side, True, config)
+        _update_rows(tasks, params, user_side, False, config, offsets)
+        _update_rows(tasks, params, item_side, True, config, offsets)
         if config.fit_heads:
-            _update_heads(tasks, params, config, n_chunks)
-        _update_offsets(tasks, params, config)
+            _update_heads(tasks, params, config, n_chunks, offsets)
+        offsets = _update_offsets(tasks, params, config)
         n_iter = it + 1
-        total, per_task = objective(tasks, params, config)
+        total, per_task = objective(tasks, params, config, offsets)
         history.append(total)
         if callback is not None and callback(n_iter, total, per_task, time.perf_counter() - start):
             break
