@@ -12,6 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from .base import RecommenderMixin
 from .heads import sigmoid
 from .solver import als
+from .solver.kernels import kernel_threads
 from .tasks import Task
 
 
@@ -228,9 +229,6 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         -------
         self
         """
-        from threadpoolctl import threadpool_limits
-        import numba
-
         self._validate_params()
         if not hasattr(data, "matrices") or not hasattr(data, "user_map"):
             raise ValueError(f"fit expects a MultiTaskData; got {type(data).__name__}.")
@@ -271,16 +269,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             return (self.early_stopping_rounds is not None and val_task is not None
                     and it - best["iter"] >= self.early_stopping_rounds)
 
-        n_threads = self.n_jobs or numba.config.NUMBA_NUM_THREADS
-        old_threads = numba.get_num_threads()
         start = time.perf_counter()
-        try:
-            numba.set_num_threads(min(int(n_threads), numba.config.NUMBA_NUM_THREADS))
-            # the solver's BLAS calls are small (k x k Gram matrices); threaded BLAS only fights the kernels' threads
-            with threadpool_limits(limits=1, user_api="blas"):
-                history, n_iter = als.fit_alternating(arrays, params, config, callback=callback)
-        finally:
-            numba.set_num_threads(old_threads)
+        with kernel_threads(self.n_jobs):
+            history, n_iter = als.fit_alternating(arrays, params, config, callback=callback)
         self.fit_time_ = time.perf_counter() - start
         if best["params"] is not None and self.early_stopping_rounds is not None:
             params = best["params"]
@@ -466,7 +457,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         config = self._config()
         config.solver = "cholesky"
         stacked = als._Stacked(arrays, n_new, n_items, by_item=False)
-        for _ in range(int(n_sweeps)):
-            als._update_rows(arrays, params, stacked, False, config)
-            als.update_user_offsets(arrays, params, config)
+        with kernel_threads(self.n_jobs):
+            for _ in range(int(n_sweeps)):
+                als._update_rows(arrays, params, stacked, False, config)
+                als.update_user_offsets(arrays, params, config)
         return params.user_factors, params.user_biases, params.cross_user_weights
