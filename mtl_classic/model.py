@@ -188,16 +188,51 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         return tasks
 
     # ------------------------------------------------------------------ fitting
-    def _task_arrays(self, tasks, matrices, patterns):
+    @staticmethod
+    def _resolve_cross_tasks(tasks, patterns, same_events=0.99):
+        """Cross tasks feeding each head, leaving out tasks that record the very same pairs.
+
+        A task b whose observed pairs coincide with task t's (>= ``same_events`` of each side's pairs in the other,
+        e.g. MovieLens 'rated', 'liked' and 'rating', three views of one rating event) carries no evidence about
+        t's *unobserved* pairs, yet on t's observed pairs it equals t's own target: the head would explain every
+        positive by it and the shared factors would learn nothing. Such pairs are dropped and reported.
+
+        Returns
+        -------
+        cross : dict {task: [cross task names]}
+        dropped : dict {task: [dropped cross task names]}
+        """
         names = [t.name for t in tasks]
-        arrays = []
+        cross, dropped = {}, {}
         for t in tasks:
             if t.cross_tasks is None:
-                cross = []
+                wanted = []
             elif t.cross_tasks == "all":
-                cross = [n for n in names if n != t.name]
+                wanted = [n for n in names if n != t.name]
             else:
-                cross = list(t.cross_tasks)
+                wanted = list(t.cross_tasks)
+            keep = []
+            for b in wanted:
+                both = patterns[t.name].multiply(patterns[b]).nnz
+                if both >= same_events * patterns[t.name].nnz and both >= same_events * patterns[b].nnz:
+                    dropped.setdefault(t.name, []).append(b)
+                else:
+                    keep.append(b)
+            cross[t.name] = keep
+        return cross, dropped
+
+    def _task_arrays(self, tasks, matrices, patterns, cross_tasks=None):
+        """Solver arrays of every task; ``cross_tasks`` (default: the fitted ``cross_tasks_``) names the tasks whose
+        patterns feed each head."""
+        names = [t.name for t in tasks]
+        if cross_tasks is None:
+            cross_tasks = getattr(self, "cross_tasks_", None)
+        if cross_tasks is None:  # a model restored without it: the tasks with a learned cross weight
+            cross_tasks = {t.name: [b for j, b in enumerate(names) if j != i and self._cross_active(i, j)]
+                           for i, t in enumerate(tasks)}
+        arrays = []
+        for t in tasks:
+            cross = cross_tasks[t.name]
             arrays.append(als.prepare_task_arrays(
                 t.name, t.kind, matrices[t.name], weight=t.weight, alpha=t.alpha,
                 negative_weight=t.negative_weight, evidence_negative_weight=t.resolved_evidence_negative_weight(),
@@ -238,6 +273,11 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
 
         rng = np.random.default_rng(self.random_state)
         patterns = {n: _pattern(data.matrices[n]) for n in names}
+        self.cross_tasks_, self.dropped_cross_tasks_ = self._resolve_cross_tasks(tasks, patterns)
+        if self.dropped_cross_tasks_:
+            warnings.warn("MultiTaskMF: cross-task features left out because both tasks record the same pairs: "
+                          + "; ".join(f"{t} <- {b}" for t, b in self.dropped_cross_tasks_.items())
+                          + " (see dropped_cross_tasks_).", UserWarning, stacklevel=2)
         arrays = self._task_arrays(tasks, data.matrices, patterns)
         params = als.init_params(arrays, data.n_users, data.n_items, int(self.factors), rng, float(self.init_scale),
                                  dtype=np.dtype(self.dtype), cross_per_item=bool(self.cross_per_item),

@@ -275,15 +275,36 @@ def test_validation_history_and_early_stopping_keep_the_best_sweep():
 
 
 def test_predict_agrees_with_score_items_including_cross_terms():
-    data = _mixed_data()
-    tasks = [Task("rated"), Task("rating", kind="regression", weight=0.5), Task("liked", kind="binary")]
+    rated = _mixed_data()
+    rng = np.random.default_rng(1)
+    saved = sp.random(rated.n_users, rated.n_items, density=0.1, random_state=rng, format="csr")
+    saved.data[:] = 1.0
+    data = MultiTaskData.from_matrices({**rated.matrices, "saved": saved})
+    tasks = [Task("rated"), Task("rating", kind="regression", weight=0.5), Task("liked", kind="binary"),
+             Task("saved", weight=0.5)]
     m = MultiTaskMF(tasks, factors=5, iterations=4, random_state=0, cross_regularization=1.0).fit(data)
     assert np.any(m.cross_item_weights_ != 0) and np.any(m.cross_user_weights_ != 0)
     users = np.arange(data.n_users)
-    for task in ("rated", "rating", "liked"):
+    for task in ("rated", "rating", "liked", "saved"):
         full = m.score_items(task, users)
         rows, cols = np.nonzero(np.ones_like(full, dtype=bool))
         pointwise = m.predict_indices(task, rows, cols)
         if task == "liked":
             pointwise = np.log(pointwise / (1 - pointwise))
         np.testing.assert_allclose(pointwise, full[rows, cols], rtol=1e-6, atol=1e-6)
+
+
+def test_cross_features_from_tasks_recording_the_same_pairs_are_dropped():
+    # 'liked' and 'rating' observe exactly the pairs of 'rated': as features of 'rated' they would equal its target
+    data = _mixed_data()
+    tasks = [Task("rated"), Task("rating", kind="regression"), Task("liked", kind="binary")]
+    with pytest.warns(UserWarning, match="record the same pairs"):
+        m = MultiTaskMF(tasks, factors=4, iterations=2, random_state=0).fit(data)
+    assert m.dropped_cross_tasks_ == {"rated": ["rating", "liked"], "rating": ["rated", "liked"],
+                                      "liked": ["rated", "rating"]}
+    assert m.cross_tasks_ == {"rated": [], "rating": [], "liked": []}
+    assert np.all(m.cross_weights_ == 0)
+    # a behaviour on other pairs is kept
+    small = _small_data()
+    m = MultiTaskMF(factors=4, iterations=2, random_state=0).fit(small)
+    assert m.cross_tasks_ == {"view": ["buy"], "buy": ["view"]} and m.dropped_cross_tasks_ == {}
