@@ -452,6 +452,18 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         i = self.item_map_.index(np.atleast_1d(np.asarray(items, dtype=object)))
         return self.predict_indices(task, u, i)
 
+    def save(self, path, **kwargs):
+        """Save the fitted model to the directory ``path`` (JSON + ``.npz``, no pickle); see
+        :func:`mtl_classic.persistence.save_model` for the options."""
+        from .persistence import save_model
+        return save_model(self, path, **kwargs)
+
+    @classmethod
+    def load(cls, path, **kwargs):
+        """Load a model saved by :meth:`save`; see :func:`mtl_classic.persistence.load_model`."""
+        from .persistence import load_model
+        return load_model(path, **kwargs)
+
     def fold_in(self, interactions, n_sweeps=3):
         """Factors of new (or refreshed) users from their interactions, with the fitted item side fixed.
 
