@@ -63,9 +63,15 @@ def environment():
         commit = os.popen(f"git -C {REPO} rev-parse --short HEAD 2>/dev/null").read().strip() or None
     except Exception:                          # noqa: BLE001
         commit = None
+    try:  # the checkout is shared: record library files that differ from the commit (they were part of the run)
+        dirty = [ln[3:] for ln in os.popen(f"git -C {REPO} status --short -- mtl_classic 2>/dev/null").read()
+                 .splitlines() if ln.strip()]
+    except Exception:                          # noqa: BLE001
+        dirty = None
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "git_commit": commit,
+        "git_uncommitted_library_files": dirty,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": cpu,
@@ -82,7 +88,9 @@ def environment():
 
 def environment_markdown(env):
     v = env["versions"]
-    lines = [f"- date {env['date']}, git {env['git_commit']}, python {env['python']}, {env['platform']}",
+    dirty = env.get("git_uncommitted_library_files")
+    lines = [f"- date {env['date']}, git {env['git_commit']}"
+             + (f" + uncommitted {dirty}" if dirty else "") + f", python {env['python']}, {env['platform']}",
              f"- CPU: {env['cpu']} ({env['cpu_count']} logical cores, {env['affinity_cores']} usable), "
              f"memory {env['memory']}",
              "- versions: " + ", ".join(f"{k} {v[k]}" for k in v if v[k] is not None),
