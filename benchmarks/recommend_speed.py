@@ -12,6 +12,11 @@ the same number of threads and float32 or float64 alike where stated:
 * ``InferenceModel.recommend`` on exactly that factor-only score (cross weights dropped), float32: the like-for-like
   comparison with implicit.
 
+``InferenceModel.recommend`` runs with its default ``blas_threads="auto"`` (BLAS at 1 thread for calls spanning
+several batches, the compiled top-k on all threads); one row shows it with BLAS left at the common thread count.
+implicit is timed with BLAS at the common thread count and at 1 thread (it warns about nested BLAS threads); the
+ratio column compares with its faster configuration.
+
 Data: Tmall from ``--data-dir`` (``tmall/`` via ``mtl_classic.datasets.load_pairs``); without it a synthetic catalogue
 of the same size (41,738 users, 11,953 items, same number of purchases / carts / collects, random pairs).
 
@@ -46,6 +51,13 @@ def _synthetic(seed=0):
     return MultiTaskData.from_matrices(mats), "synthetic catalogue of Tmall's size (random pairs)"
 
 
+def _one_blas_thread(fn):
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return fn()
+
+
 def _load(data_dir):
     path = os.path.join(data_dir, "tmall") if data_dir else None
     if path and os.path.isdir(path):
@@ -53,16 +65,6 @@ def _load(data_dir):
         ds = load_pairs(path)
         return ds.data, f"Tmall ({path}), training files"
     return _synthetic()
-
-
-def _time(fn, repeats):
-    times = []
-    out = None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), float(np.min(times)), out
 
 
 def main(argv=None):
@@ -114,25 +116,36 @@ def main(argv=None):
          lambda: inf32.recommend(user_ids, n=args.n, task="buy", batch_size=args.batch_size)),
         ("mtl_classic InferenceModel.recommend (factors only, float32)",
          lambda: plain.recommend(user_ids, n=args.n, task="buy", batch_size=args.batch_size)),
+        ("mtl_classic InferenceModel.recommend (factors only, float32, BLAS at the common thread count)",
+         lambda: plain.recommend(user_ids, n=args.n, task="buy", batch_size=args.batch_size, blas_threads=None)),
         ("mtl_classic MultiTaskMF.recommend (full score, float64)",
          lambda: model.recommend(user_ids, n=args.n, task="buy")),
         ("implicit ALS.recommend (factors only, float32)",
          lambda: als.recommend(users, user_items, N=args.n, filter_already_liked_items=True)),
+        ("implicit ALS.recommend (factors only, float32, BLAS 1 thread)", lambda: _one_blas_thread(
+            lambda: als.recommend(users, user_items, N=args.n, filter_already_liked_items=True))),
     ]
-    rows, outputs = [], {}
+    rows, outputs, times = [], {}, {name: [] for name, _ in runs}
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     with threadpool_limits(limits=args.threads, user_api="blas"):
         for name, fn in runs:
-            fn()                                               # warm-up (JIT, caches)
-            median, best, out = _time(fn, args.repeats)
-            outputs[name] = out
-            rows.append({"method": name, "seconds": median, "best_seconds": best,
-                         "users_per_second": len(users) / median})
-            _common.log(f"{name}: {median:.2f}s, {len(users) / median:,.0f} users/s")
+            outputs[name] = fn()                               # warm-up (JIT, caches) and the answers
+        for _ in range(args.repeats):                          # round-robin: load drifts hit every method alike
+            for name, fn in runs:
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    for name, _ in runs:
+        median = float(np.median(times[name]))
+        rows.append({"method": name, "seconds": median, "best_seconds": float(np.min(times[name])),
+                     "users_per_second": len(users) / median})
+        _common.log(f"{name}: {median:.2f}s, {len(users) / median:,.0f} users/s")
     # agreement on the like-for-like pair (same score): share of identical top-n item sets
     ours_ids = outputs["mtl_classic InferenceModel.recommend (factors only, float32)"][0]
     imp_ids = data.item_map.external(np.asarray(outputs["implicit ALS.recommend (factors only, float32)"][0]))
     same = float(np.mean([set(a) == set(b) for a, b in zip(ours_ids.tolist(), imp_ids.tolist())]))
-    ref = next(r for r in rows if r["method"].startswith("implicit"))["users_per_second"]
+    ref = max(r["users_per_second"] for r in rows if r["method"].startswith("implicit"))   # implicit's best
     for r in rows:
         r["vs_implicit"] = r["users_per_second"] / ref
 
@@ -140,18 +153,23 @@ def main(argv=None):
     md = [f"# Batched top-{args.n} recommendation speed", "",
           f"{source}: {len(users):,} users x {data.n_items:,} items (full catalogue ranked, training purchases "
           f"filtered), MultiTaskMF buy/cart/collect with {args.factors} factors; {args.threads} threads for everyone "
-          f"(BLAS, numba, implicit); batch {args.batch_size} users; median of {args.repeats} runs after a warm-up.",
+          f"(BLAS, numba, implicit); batch {args.batch_size} users; median of {args.repeats} runs after a warm-up, the "
+          f"methods interleaved round-robin. 1-minute load average {load_before} before, {load_after} after (other "
+          f"processes share the machine: absolute numbers are noisy, the ratios less so).",
           "",
           _common.markdown_table(rows, ["method", "seconds", "users_per_second", "vs_implicit"],
                                  {"seconds": ".2f", "users_per_second": ",.0f", "vs_implicit": ".2f"}),
           "",
+          "`vs_implicit` is relative to implicit's faster configuration (it warns about nested BLAS threads, so it "
+          "is timed both with BLAS at the common thread count and with BLAS at 1 thread).", "",
           f"Like-for-like check: the factor-only InferenceModel ranking and implicit's give the same top-{args.n} "
-          f"item set for {same:.1%} of users (float32 ties and round-off explain the rest).",
+          f"item set for {same:.1%} of users" + (" (float32 ties and round-off explain the rest)." if same < 1 else "."),
           "", "The full score adds the cross-task terms (sparse rows of the user's carts and collects, per-item "
           "weights) on top of the factor product; implicit has no such terms.", "", "## Environment", "",
           _common.environment_markdown(env)]
     _common.write_outputs(args.out, "recommend_speed", "\n".join(md),
                           {"rows": rows, "same_topn_share": same, "source": source, "n_users": len(users),
+                           "loadavg_before": load_before, "loadavg_after": load_after, "times": times,
                            "n_items": data.n_items, "args": vars(args), "environment": env})
     return 0
 

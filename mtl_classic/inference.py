@@ -145,6 +145,20 @@ def _pattern(matrix):
     return sp.csr_matrix((np.ones(len(m.indices)), m.indices.copy(), m.indptr.copy()), shape=m.shape)
 
 
+def _blas_limit(blas_threads, n_batches):
+    """Context limiting BLAS threads for a ranking call (see ``InferenceModel.recommend``)."""
+    import contextlib
+
+    limit = (1 if n_batches > 1 else None) if blas_threads == "auto" else blas_threads
+    if limit is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:                       # pragma: no cover - threadpoolctl is a dependency of the package
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=int(limit), user_api="blas")
+
+
 def _check_int(where, name, value, low, high=None):
     if (not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low
             or (high is not None and value > high)):
@@ -535,7 +549,7 @@ class InferenceModel:
         return self.predict_indices(task, u, i, raw=raw)
 
     # ---------------------------------------------------------------- ranking
-    def _rank(self, idx, n, score_fn, seen_tasks, excluded, batch_size, breakdown_names=()):
+    def _rank(self, idx, n, score_fn, seen_tasks, excluded, batch_size, breakdown_names=(), blas_threads="auto"):
         """Top-n of ``score_fn(batch_idx) -> (scores, parts)`` per user with seen / excluded items removed.
 
         Returns (top item indices, scores, {name: values at the chosen items}). Same width rule as
@@ -558,6 +572,13 @@ class InferenceModel:
         scores_out = np.empty((len(idx), width), dtype=np.float64)
         parts_out = {name: np.empty((len(idx), width), dtype=np.float64) for name in breakdown_names}
         any_excluded = excluded.any()
+        with _blas_limit(blas_threads, -(-len(idx) // batch_size)):
+            self._rank_batches(idx, batch_size, score_fn, seen_tasks, excluded, any_excluded, width, top_out,
+                               scores_out, parts_out, breakdown_names)
+        return top_out, scores_out, parts_out
+
+    def _rank_batches(self, idx, batch_size, score_fn, seen_tasks, excluded, any_excluded, width, top_out,
+                      scores_out, parts_out, breakdown_names):
         for start in range(0, len(idx), batch_size):
             batch = idx[start:start + batch_size]
             scores, parts = score_fn(batch)
@@ -584,10 +605,9 @@ class InferenceModel:
             scores_out[start:start + len(batch)] = vals
             for name in breakdown_names:
                 parts_out[name][start:start + len(batch)] = np.take_along_axis(parts[name], top, axis=1)
-        return top_out, scores_out, parts_out
 
     def recommend(self, users, n=10, task=None, filter_seen=True, filter_items=None, items=None, unknown="raise",
-                  batch_size=512):
+                  batch_size=512, blas_threads="auto"):
         """Top-``n`` items per user for one task, in external ids (same answers as ``MultiTaskMF.recommend``).
 
         Parameters
@@ -608,6 +628,12 @@ class InferenceModel:
             Unknown users raise ``KeyError``, or get the task's most popular items.
         batch_size : int, default=512
             Users scored together (memory ``batch_size * n_items`` floats).
+        blas_threads : "auto", int or None, default="auto"
+            BLAS threads during the call (restored afterwards, through threadpoolctl). "auto" uses 1 when the call
+            spans several batches: the compiled top-k then runs on every core, and idle-spinning BLAS threads would
+            only compete with it (measured on Tmall: about 1.5x more users per second than with 2 BLAS threads on 2
+            cores). None leaves BLAS alone. BLAS limits are process-wide: pass None when other threads of the
+            process run heavy BLAS work at the same time.
 
         Returns
         -------
@@ -623,7 +649,8 @@ class InferenceModel:
         idx = self._users(users, unknown, where)
         seen = self._seen_tasks(filter_seen, [task], where)
         excluded = self._excluded(items, filter_items)
-        top, scores, _ = self._rank(idx, n, lambda b: (self._score_copy(task, b), {}), seen, excluded, batch_size)
+        top, scores, _ = self._rank(idx, n, lambda b: (self._score_copy(task, b), {}), seen, excluded, batch_size,
+                                    blas_threads=blas_threads)
         ids = self.item_ids.external(top)
         if _is_scalar(users):
             return ids[0], scores[0]
@@ -635,7 +662,7 @@ class InferenceModel:
 
     def recommend_blended(self, users, n=10, weights=None, normalize=None, probabilities=None, item_values=None,
                           filter_seen=True, filter_items=None, items=None, unknown="raise", return_breakdown=False,
-                          batch_size=256):
+                          batch_size=256, blas_threads="auto"):
         """Top-``n`` items per user for a ranking across tasks.
 
         Two objectives (give exactly one of ``weights`` and ``probabilities``):
@@ -659,7 +686,7 @@ class InferenceModel:
             Per-item value for the expected value (default 1; items missing from a dict are worth 0).
         filter_seen : bool, "any", str or list of str, default=True
             True removes the user's training items of every task in the blend.
-        filter_items, items, unknown, batch_size
+        filter_items, items, unknown, batch_size, blas_threads
             As in :meth:`recommend`.
         return_breakdown : bool, default=False
             Also return ``{task: values at the chosen items}`` (raw scores for the weighted sum, probabilities for
@@ -716,7 +743,7 @@ class InferenceModel:
             names = tasks + ["value"]
         seen = self._seen_tasks(filter_seen, tasks, where)
         top, scores, parts = self._rank(idx, n, score_fn, seen, excluded, batch_size,
-                                        breakdown_names=names if return_breakdown else ())
+                                        breakdown_names=names if return_breakdown else (), blas_threads=blas_threads)
         ids = self.item_ids.external(top)
         if _is_scalar(users):
             ids, scores, parts = ids[0], scores[0], {k: v[0] for k, v in parts.items()}
