@@ -370,8 +370,9 @@ THREADS = 2
 class ModelSpec:
     """How to build, fit and tune one model of the comparison.
 
-    ``grid``: stage-1 grid (dict of lists or list of dicts). ``refine``: stage-2 grid of extra parameters (dict of
-    lists, e.g. factors and regularization), tried as a product around the stage-1 winner. ``make(**params)``
+    ``grid``: stage-1 grid (dict of lists or list of dicts), each point completed by ``defaults``. ``refine``:
+    stage-2 grid of extra parameters (dict of lists, e.g. factors and regularization), tried as a product around
+    the stage-1 winner (points already fitted are not refitted). ``make(**params)``
     returns an unfitted estimator; ``fit(model, data)`` fits it (default ``model.fit(data)``).
     """
 
@@ -381,6 +382,7 @@ class ModelSpec:
     refine: dict = field(default_factory=dict)
     fit: object = None
     family: str = "baseline"
+    defaults: dict = field(default_factory=dict)
 
     def fit_on(self, params, data):
         model = self.make(**params)
@@ -430,11 +432,12 @@ def model_specs(bench, quick=False, only=None):
     specs = [
         ModelSpec("popularity", lambda: PopularityRecommender(target=t)),
         ModelSpec("aux-first rule", lambda: AuxiliaryFirstRule(target=t, auxiliary=aux)),
-        ModelSpec("ALS target-only", als, g({"alpha": [1.0, 10.0, 40.0]}, {"alpha": [10.0]}), g(refine, {})),
+        ModelSpec("ALS target-only", als, g({"alpha": [1.0, 10.0, 40.0]}, {"alpha": [10.0]}), g(refine, {}),
+                  defaults=base_f),
         ModelSpec("ALS merged", als, g({"aux_weight": [0.1, 0.3, 1.0], "alpha": [1.0, 10.0]},
-                                       {"aux_weight": [0.3], "alpha": [1.0]}), g(refine, {})),
+                                       {"aux_weight": [0.3], "alpha": [1.0]}), g(refine, {}), defaults=base_f),
         ModelSpec("ALS + aux bonus", als, g({"aux_bonus": [0.1, 0.3, 1.0], "alpha": [1.0, 10.0]},
-                                            {"aux_bonus": [1.0], "alpha": [10.0]}), g(refine, {})),
+                                            {"aux_bonus": [1.0], "alpha": [10.0]}), g(refine, {}), defaults=base_f),
     ]
     svm_feats = genre_features(bench.extra["items"]) if "items" in bench.extra else None
     specs.append(ModelSpec(
@@ -443,7 +446,7 @@ def model_specs(bench, quick=False, only=None):
         fit=lambda m, d: m.fit(d, item_features=svm_feats)))
     specs.append(ModelSpec(
         "clustering", lambda **p: ClusteringRecommender(target=t, random_state=0, **p),
-        g({"n_clusters": [20, 50, 100], "weighting": ["tfidf", "l2"]}, {"n_clusters": [50], "weighting": ["tfidf"]})))
+        g({"n_clusters": [50, 100, 200], "weighting": ["tfidf", "l2"]}, {"n_clusters": [50], "weighting": ["tfidf"]})))
 
     mt = multitask_mf_available()
     if mt is not None:
@@ -469,10 +472,11 @@ def model_specs(bench, quick=False, only=None):
 
         specs.append(ModelSpec("MultiTaskMF single-task", ours_single,
                                g({"alpha": [1.0, 10.0, 40.0]}, {"alpha": [10.0]}), g(refine, {}),
-                               fit=lambda m, d: m.fit(d.subset_tasks([t])), family="ours"))
+                               fit=lambda m, d: m.fit(d.subset_tasks([t])), family="ours", defaults=base_f))
         specs.append(ModelSpec("MultiTaskMF multi-task", ours_multi,
                                g({"aux_weight": [0.1, 0.3, 1.0], "alpha": [1.0, 10.0]},
-                                 {"aux_weight": [0.3], "alpha": [1.0]}), g(refine, {}), family="ours"))
+                                 {"aux_weight": [0.3], "alpha": [1.0]}), g(refine, {}), family="ours",
+                               defaults=base_f))
     if only:
         specs = [s for s in specs if s.name in only or s.name.split()[0] in only]
     return specs
@@ -502,7 +506,7 @@ def tune(spec, bench, metric="ndcg@10", max_val_users=None):
         log(f"  [{bench.name}] {spec.name} val {params} -> {metric} {metrics[metric]:.4f} (fit {fit_s:.1f}s)")
 
     for p in expand_grid(spec.grid):
-        run(p, 1)
+        run({**p, **{k: v for k, v in spec.defaults.items() if k not in p}}, 1)
     best = dict(max(rows, key=lambda r: r[metric])["params"])
     if spec.refine:
         for extra in expand_grid(spec.refine):

@@ -68,6 +68,17 @@ def pointwise(model, bench):
     return out
 
 
+def pointwise_table(r):
+    pw, ref = r["pointwise"]["model"], r["pointwise"]["global mean"]
+    rows = [{"model": r["model"], "rating RMSE": pw["rating"]["RMSE"], "rating MAE": pw["rating"]["MAE"],
+             "liked AUC": pw["liked"]["AUC"], "liked log loss": pw["liked"]["LogLoss"]},
+            {"model": "global mean rating (reference)", "rating RMSE": ref["rating"]["RMSE"],
+             "rating MAE": ref["rating"]["MAE"], "liked AUC": 0.5, "liked log loss": None}]
+    return "\n".join(["Pointwise, held-out (test) pairs:", "",
+                      C.markdown_table(rows, ["model", "rating RMSE", "rating MAE", "liked AUC", "liked log loss"]),
+                      ""])
+
+
 def table(results):
     rows = []
     for r in results:
@@ -135,17 +146,7 @@ def main(argv=None):
                f"({info['n_test_users']} users, {info['n_test_pairs']} pairs); validation: {info['validation']} "
                f"({info['n_val_users']} users). Share of held-out pairs present in an auxiliary task "
                f"{aux_note(info)}.", "", table(results), ""]
-        for r in results:
-            if "pointwise" in r:
-                pw = r["pointwise"]
-                md += ["Pointwise, held-out (test) pairs:", "",
-                       C.markdown_table([
-                           {"model": r["model"], "rating RMSE": pw["model"]["rating"]["RMSE"],
-                            "rating MAE": pw["model"]["rating"]["MAE"], "liked AUC": pw["model"]["liked"]["AUC"],
-                            "liked log loss": pw["model"]["liked"]["LogLoss"]},
-                           {"model": "global mean rating (reference)", "rating RMSE": pw["global mean"]["rating"]["RMSE"],
-                            "rating MAE": pw["global mean"]["rating"]["MAE"], "liked AUC": 0.5, "liked log loss": None}],
-                           ["model", "rating RMSE", "rating MAE", "liked AUC", "liked log loss"]), ""]
+        md += [pointwise_table(r) for r in results if "pointwise" in r]
     total = time.perf_counter() - start
     md.append(f"Total wall time {total / 60:.1f} min. Grids (stage 1, then stage 2 = factors x regularization "
               f"around the stage-1 winner for the factor models): see quality.json.")

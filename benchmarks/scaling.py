@@ -130,7 +130,8 @@ def main(argv=None):
                   f"vs k {slopes[-1]['slope vs k']:.2f}", flush=True)
     total = time.perf_counter() - start
     md = ["# Scaling: seconds per sweep", "", C.environment_markdown(env), "",
-          f"sweeps timed per fit {args.iterations} (difference of 1 + {args.iterations} and 1 sweeps), best of {args.repeats}, threads {C.THREADS} for both, "
+          f"sweeps timed per fit {args.iterations} (difference of 1 + {args.iterations} and 1 sweeps), "
+          f"best of {args.repeats}, threads {C.THREADS} for both, "
           f"auxiliary weight {AUX_WEIGHT}.", "",
           "## Interactions", "",
           C.markdown_table([r for r in rows if r["sweep"] == "interactions"],
