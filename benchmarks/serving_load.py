@@ -19,6 +19,7 @@ import argparse
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -96,14 +97,36 @@ def _plan(n, users, items, predict_share, rng):
     return plan
 
 
+def _oversized_body(host, port, size=2 << 20):
+    """Announce a body over the limit, send its first KiB only, and read the reply: the server must answer 413
+    from the Content-Length alone and close, without reading the body."""
+    with socket.create_connection((host, port), timeout=30) as s:
+        s.sendall(f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {size}\r\n\r\n".encode() + b"x" * 1024)
+        reply = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    status = int(head.split()[1]) if head.startswith(b"HTTP/") else head[:40]
+    ok = status == 413 and "error" in json.loads(body or b"{}")
+    return {"request": f"POST /predict (Content-Length {size}, 1 KiB sent)", "status": status, "expected": 413,
+            "ok": ok}
+
+
 def _bad_requests_then_good(host, port, user):
     checks = []
     for method, path, body, want in (("GET", "/recommend?user=-424242&task=rated", None, 404),
                                      ("GET", f"/recommend?user={user}&task=nope", None, 400),
                                      ("GET", f"/recommend?user={user}&task=rated&n=100000", None, 400),
                                      ("POST", "/predict", b"{broken", 400),
-                                     ("POST", "/predict", b"x" * (2 << 20), 413),
+                                     ("OVERSIZED", None, None, 413),
                                      ("GET", f"/recommend?user={user}&task=rated&n=5", None, 200)):
+        if method == "OVERSIZED":
+            checks.append(_oversized_body(host, port))
+            continue
         conn = http.client.HTTPConnection(host, port, timeout=30)
         try:
             conn.request(method, path, body=body)
