@@ -165,23 +165,26 @@ def _plot(curves, out_dir):
 
     os.makedirs(out_dir, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    floor = 1e-5                     # log axes: bins below this are drawn at it
     for ax, task in zip(axes, ("rated", "liked")):
-        lo, hi = 1.0, 0.0
+        hi = 0.0
         for method, marker in zip(METHODS, ("o", "s", "^")):
             bins = curves[task][method]
-            x = [b["mean_predicted"] for b in bins]
-            y = [b["observed"] for b in bins]
+            x = np.array([b["mean_predicted"] for b in bins])
+            y = np.array([b["observed"] for b in bins])
+            if task == "rated":
+                x, y = np.maximum(x, floor), np.maximum(y, floor)
             ax.plot(x, y, marker=marker, label=method)
-            pos = [v for v in x + y if v > 0]
-            if pos:
-                lo, hi = min(lo, min(pos)), max(hi, max(pos))
+            hi = max(hi, x.max(), y.max())
         if task == "rated":
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="perfect")
+            ax.plot([floor, hi], [floor, hi], "k--", lw=1, label="perfect")
+            ax.set_xlabel(f"mean predicted probability (bin; below {floor:g} drawn at {floor:g})")
         else:
             ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")
-        ax.set_xlabel("mean predicted probability (bin)")
+        if task != "rated":
+            ax.set_xlabel("mean predicted probability (bin)")
         ax.set_ylabel("observed frequency (bin)")
         ax.set_title(f"{task} ({'implicit, held-out pairs' if task == 'rated' else 'binary labels'})")
         ax.legend()
