@@ -230,6 +230,14 @@ def _json_scalar(value):
     return None
 
 
+def _json_exact(value):
+    """Whether ``value`` survives a JSON round trip unchanged (dicts with str keys, lists, str, finite numbers)."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False)) == value
+    except (TypeError, ValueError):
+        return False
+
+
 def _json_params(model):
     params = model.get_params(deep=False)
     out = {}
@@ -291,10 +299,17 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
         raise ValueError("save_model: dtype is only supported with slim=True (a full model round-trips exactly).")
     float_dtype = None if dtype is None else np.dtype(dtype)
     path = os.fspath(path)
-    unsaved = sorted(a for a in vars(model) if a.endswith("_") and not a.startswith("_") and a not in _KNOWN_LEARNED)
+    extra, unsaved = {}, []
+    for attr in sorted(a for a in vars(model) if a.endswith("_") and not a.startswith("_")):
+        if attr in _KNOWN_LEARNED:
+            continue
+        if _json_exact(getattr(model, attr)):      # small JSON metadata (e.g. cross_tasks_) is kept verbatim
+            extra[attr] = getattr(model, attr)
+        else:
+            unsaved.append(attr)
     if unsaved:
-        warnings.warn(f"save_model: learned attributes {unsaved} are not part of format version {FORMAT_VERSION} and "
-                      f"are not saved.", stacklevel=2)
+        warnings.warn(f"save_model: learned attributes {unsaved} are neither part of format version "
+                      f"{FORMAT_VERSION} nor plain JSON, and are not saved.", stacklevel=2)
     names = [t.name for t in model.tasks_]
     data = model.data_
     arrays = {}
@@ -325,7 +340,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
     user_ids = _encode_ids(data.user_map.ids, "user", arrays)
     item_ids = _encode_ids(data.item_map.ids, "item", arrays)
 
-    attributes = {}
+    attributes = dict(extra)
     if not slim:
         for attr in _HISTORY:
             if hasattr(model, attr):
@@ -610,7 +625,8 @@ def load_model(path, check_version=True):
     model.user_map_, model.item_map_ = data.user_map, data.item_map
     model.default_task_ = manifest["default_task"]
     attributes = manifest["attributes"]
-    for attr in _HISTORY:
-        if attr in attributes:
-            setattr(model, attr, attributes[attr])
+    if not isinstance(attributes, dict) or not all(isinstance(a, str) and a.endswith("_") for a in attributes):
+        raise ModelFormatError(f"{file}: 'attributes' must map learned attribute names (ending in '_') to values.")
+    for attr, value in attributes.items():     # plain JSON data only: restoring them runs no code
+        setattr(model, attr, value)
     return model
