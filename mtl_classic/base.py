@@ -12,6 +12,8 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
+
+from ._ids import as_query
 from sklearn.exceptions import NotFittedError
 
 from .ranking import mask_seen, top_k
@@ -48,20 +50,6 @@ def seen_matrix(data, task, filter_seen=True):
             union = pattern if union is None else union + pattern  # all entries are >= 1: nothing is dropped
         return union.tocsr()
     raise ValueError(f"filter_seen must be True, False or 'any'. Got {filter_seen!r}.")
-
-
-def _as_query(values):
-    """Ids as a 1-d numpy array (object unless already a numpy array) without splitting strings or tuples."""
-    if isinstance(values, np.ndarray):
-        return values.ravel()
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        out = np.empty(1, dtype=object)
-        out[0] = values
-        return out
-    values = list(values)
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 class RecommenderMixin:
@@ -134,14 +122,14 @@ class RecommenderMixin:
             scalar = users.ndim == 0
         else:
             scalar = isinstance(users, (str, bytes)) or not hasattr(users, "__iter__")
-        user_idx = data.user_map.index(_as_query(users))
+        user_idx = data.user_map.index(as_query(users))
 
         excluded = np.zeros(data.n_items, dtype=bool)
         if items is not None:
             excluded[:] = True
-            excluded[data.item_map.index(_as_query(items))] = False
+            excluded[data.item_map.index(as_query(items))] = False
         if filter_items is not None:
-            excluded[data.item_map.index(_as_query(filter_items))] = True
+            excluded[data.item_map.index(as_query(filter_items))] = True
         seen = seen_matrix(data, task, filter_seen)
 
         n_candidates = int(data.n_items - excluded.sum())

@@ -32,6 +32,8 @@ import os
 import numpy as np
 import scipy.sparse as sp
 
+from ._ids import as_query
+
 from .heads import sigmoid
 from .persistence import ModelFormatError, decode_ids, read_arrays, read_manifest
 from .ranking import blend_scores, mask_seen, top_k
@@ -45,20 +47,6 @@ _LOWEST = -np.finfo(np.float64).max
 # --------------------------------------------------------------------------------------------------------------------
 # id lookup without pandas
 # --------------------------------------------------------------------------------------------------------------------
-def _as_query(values):
-    """Ids as a 1-d numpy array without splitting strings; a scalar id gives a length-1 array."""
-    if isinstance(values, np.ndarray):
-        return values.ravel()
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        out = np.empty(1, dtype=object)
-        out[0] = values
-        return out
-    values = list(values)
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
-
-
 def _is_scalar(values):
     if isinstance(values, np.ndarray):
         return values.ndim == 0
@@ -92,7 +80,7 @@ class _Ids:
 
     def index(self, values, unknown="raise"):
         """int64 indices of external ids; -1 for unknown ids with ``unknown="ignore"``, else ``KeyError``."""
-        query = _as_query(values)
+        query = as_query(values)
         if self._lookup is not None:
             idx = np.fromiter((self._lookup.get(_hashable(v), -1) for v in query.tolist()), dtype=np.int64,
                               count=len(query))
@@ -544,8 +532,8 @@ class InferenceModel:
         ndarray of float
         """
         task = self._task(task, "predict")
-        u = self._users(np.atleast_1d(_as_query(users)), unknown, "predict")
-        i = self.item_ids.index(_as_query(items))
+        u = self._users(np.atleast_1d(as_query(users)), unknown, "predict")
+        i = self.item_ids.index(as_query(items))
         return self.predict_indices(task, u, i, raw=raw)
 
     # ---------------------------------------------------------------- ranking
@@ -799,7 +787,7 @@ def _interaction_matrices(model, interactions, item_index, where):
             if isinstance(given, dict):
                 ids, values = list(given), [float(v) for v in given.values()]
             else:
-                ids = list(_as_query(given))
+                ids = list(as_query(given))
                 values = [1.0] * len(ids)
             if not ids:
                 continue
@@ -876,7 +864,7 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
     item_map = model.data_.item_map
 
     def item_index(ids):
-        idx = item_map.index(_as_query(ids), unknown=unknown_items)
+        idx = item_map.index(as_query(ids), unknown=unknown_items)
         return idx[idx >= 0] if unknown_items == "ignore" else idx
 
     if unknown_items == "ignore":
@@ -885,10 +873,10 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
             clean = {}
             for task, given in user.items():
                 if isinstance(given, dict):
-                    keep = item_map.index(_as_query(list(given)), unknown="ignore") >= 0
+                    keep = item_map.index(as_query(list(given)), unknown="ignore") >= 0
                     clean[task] = {k: v for k, v, ok in zip(given, given.values(), keep) if ok}
                 else:
-                    q = _as_query(given)
+                    q = as_query(given)
                     clean[task] = list(q[item_map.index(q, unknown="ignore") >= 0])
             cleaned.append(clean)
         interactions = cleaned
@@ -898,7 +886,7 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
         if len(base_users) != len(interactions):
             raise ValueError(f"{where}: base_users has {len(base_users)} entries for {len(interactions)} users.")
         known = np.flatnonzero(np.array([u is not None for u in base_users], dtype=bool))
-        rows = model.data_.user_map.index(_as_query([base_users[j] for j in known]))
+        rows = model.data_.user_map.index(as_query([base_users[j] for j in known]))
         for t in model.tasks_:
             old = sp.coo_matrix(model.data_.matrices[t.name][rows])    # row indexing keeps explicit zeros
             old = sp.coo_matrix((old.data, (known[old.row], old.col)), shape=matrices[t.name].shape)

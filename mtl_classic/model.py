@@ -464,14 +464,14 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         from .persistence import load_model
         return load_model(path, **kwargs)
 
-    def fold_in(self, interactions, n_sweeps=3):
+    def fold_in(self, interactions, n_sweeps=10):
         """Factors of new (or refreshed) users from their interactions, with the fitted item side fixed.
 
         Parameters
         ----------
         interactions : dict {task: sparse matrix (n_new_users, n_items)}
             The users' observations in any subset of the modelled tasks, over the model's item index.
-        n_sweeps : int, default=3
+        n_sweeps : int, default=10
             Alternations between the exact factor solve and the bias / bound refresh (one suffices when every given
             task is implicit without biases).
 
