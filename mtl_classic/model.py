@@ -10,7 +10,6 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 
 from .base import RecommenderMixin
-from .heads import sigmoid
 from .solver import als
 from .solver.kernels import kernel_threads
 from .tasks import Task
@@ -322,6 +321,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         return self
 
     def _store(self, params):
+        self._scorer_cache = None
         self.user_factors_ = params.user_factors
         self.item_factors_ = params.item_factors
         self.head_weights_ = params.head_weights
@@ -370,32 +370,19 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             raise ValueError(f"unknown task {task!r}; the model has tasks {list(self.task_index_)}.")
         return self.task_index_[task]
 
-    def _cross_weights_at(self, t, b, user_indices, item_indices):
-        """Weight of x_b in task t's score at the given pairs: beta_tb + gamma_tb[i] + delta_tb[u]."""
-        w = np.full(len(item_indices), self.cross_weights_[t, b])
-        if self.cross_item_weights_ is not None:
-            w += self.cross_item_weights_[t, b, item_indices]
-        if getattr(self, "cross_user_weights_", None) is not None:
-            w += self.cross_user_weights_[t, b, user_indices]
-        return w
-
-    def _cross_rows(self, t, user_indices):
-        """Sparse (len(users), n_items) sum_b (beta_tb + gamma_tb[i] + delta_tb[u]) x_b(u, i), or None."""
-        out = None
-        for b, name in enumerate(self.task_index_):
-            if b == t or not self._cross_active(t, b):
-                continue
-            rows = sp.csr_matrix(self.cross_features_[name][user_indices])
-            local = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
-            rows.data = rows.data * self._cross_weights_at(t, b, user_indices[local], rows.indices)
-            out = rows if out is None else out + rows
-        return out
-
     def _cross_active(self, t, b):
         if self.cross_weights_[t, b] != 0.0:
             return True
         return any(dev is not None and np.any(dev[t, b] != 0.0)
                    for dev in (self.cross_item_weights_, getattr(self, "cross_user_weights_", None)))
+
+    def _scorer(self):
+        """The numpy-only scorer over this model's arrays (shared, not copied): the one implementation of the score
+        formula, used here and by the serving path."""
+        if getattr(self, "_scorer_cache", None) is None:
+            from .inference import InferenceModel
+            self._scorer_cache = InferenceModel.from_model(self)
+        return self._scorer_cache
 
     def score_items(self, task, user_indices):
         """Scores of every item for the given internal user indices (logits for logistic heads).
@@ -404,31 +391,13 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         -------
         ndarray of shape (len(user_indices), n_items)
         """
-        t = self._task(task)
-        u = np.asarray(user_indices, dtype=np.int64)
-        scores = (self.user_factors_[u] * self.head_weights_[t]) @ self.item_factors_.T
-        scores += self.intercepts_[t] + self.user_biases_[t, u][:, None] + self.item_biases_[t][None, :]
-        cross = self._cross_rows(t, u)
-        if cross is not None:
-            scores += cross.toarray() if sp.issparse(cross) else cross
-        return scores
+        self._task(task)
+        return self._scorer().score_items(task, user_indices)
 
     def predict_indices(self, task, user_indices, item_indices):
         """Pointwise predictions for internal index pairs: scores, or probabilities for logistic heads."""
-        t = self._task(task)
-        u = np.asarray(user_indices, dtype=np.int64).ravel()
-        i = np.asarray(item_indices, dtype=np.int64).ravel()
-        if u.shape != i.shape:
-            raise ValueError(f"users and items must have the same length; got {u.shape[0]} and {i.shape[0]}.")
-        s = np.einsum("nk,nk->n", self.user_factors_[u] * self.head_weights_[t], self.item_factors_[i])
-        s += self.intercepts_[t] + self.user_biases_[t, u] + self.item_biases_[t, i]
-        for b, name in enumerate(self.task_index_):
-            if b != t and len(u) and self._cross_active(t, b):
-                x = np.asarray(self.cross_features_[name][u, i]).ravel()
-                s += x * self._cross_weights_at(t, b, u, i)
-        if self.tasks_[t].resolved_head() == "logistic":
-            return sigmoid(s)
-        return s
+        self._task(task)
+        return self._scorer().predict_indices(task, user_indices, item_indices)
 
     def predict(self, task, users, items):
         """Predictions of ``task`` for pairs of external user and item ids.
