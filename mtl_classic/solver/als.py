@@ -212,7 +212,9 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None):
     if config.solver == "cholesky":
         kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side)
     else:
-        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0, side, config.cg_steps)
+        work = X.dtype
+        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv.astype(work, copy=False),
+                              lin.astype(work, copy=False), X, A0.astype(work), side, config.cg_steps)
 
 
 def _update_heads(tasks, params, config, n_chunks, offsets=None):

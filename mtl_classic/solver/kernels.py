@@ -43,17 +43,20 @@ def kernel_threads(n_jobs=None):
 def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
     """Update ``out[u]`` by ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from ``out[u]``.
 
-    CG from a warm start never increases the row's quadratic objective, so the sweep stays monotone.
+    CG from a warm start never increases the row's quadratic objective, so the sweep stays monotone. The work is
+    done in ``X``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin`` and
+    ``A0`` in that type too.
     """
     n_rows = indptr.shape[0] - 1
     k = X.shape[1]
+    zero = X[0, 0] - X[0, 0]  # a zero of X's type, for the accumulators
     for u in prange(n_rows):
         start, end = indptr[u], indptr[u + 1]
-        x = out[u].copy()
+        x = out[u].astype(X.dtype)
         # r = b - A x
-        r = np.zeros(k)
+        r = np.zeros(k, X.dtype)
         for j in range(k):
-            acc = 0.0
+            acc = zero
             for m in range(k):
                 acc += A0[j, m] * x[m]
             r[j] = -acc
@@ -62,7 +65,7 @@ def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
             coef = lin[e]
             c = curv[e]
             if c != 0.0:
-                dot = 0.0
+                dot = zero
                 for m in range(k):
                     dot += X[col, m] * x[m]
                 coef -= c * dot
@@ -70,15 +73,15 @@ def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
                 for m in range(k):
                     r[m] += coef * X[col, m]
         p = r.copy()
-        rs_old = 0.0
+        rs_old = zero
         for m in range(k):
             rs_old += r[m] * r[m]
         if rs_old < 1e-20:
             continue
-        Ap = np.empty(k)
+        Ap = np.empty(k, X.dtype)
         for _ in range(cg_steps):
             for j in range(k):
-                acc = 0.0
+                acc = zero
                 for m in range(k):
                     acc += A0[j, m] * p[m]
                 Ap[j] = acc
@@ -86,19 +89,19 @@ def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
                 c = curv[e]
                 if c != 0.0:
                     col = indices[e]
-                    dot = 0.0
+                    dot = zero
                     for m in range(k):
                         dot += X[col, m] * p[m]
                     dot *= c
                     for m in range(k):
                         Ap[m] += dot * X[col, m]
-            pAp = 0.0
+            pAp = zero
             for m in range(k):
                 pAp += p[m] * Ap[m]
             if pAp <= 0.0:
                 break
             step = rs_old / pAp
-            rs_new = 0.0
+            rs_new = zero
             for m in range(k):
                 x[m] += step * p[m]
                 r[m] -= step * Ap[m]
