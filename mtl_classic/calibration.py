@@ -27,21 +27,13 @@ import os
 
 import numpy as np
 
+from .heads import sigmoid as _sigmoid
+
 __all__ = ["TaskCalibrator", "validation_pairs", "fit_calibrator", "reliability_curve", "save_calibrators",
            "load_calibrators", "CALIBRATION_NAME"]
 
 CALIBRATION_NAME = "calibration.json"
 _METHODS = ("platt", "isotonic")
-
-
-def _sigmoid(z):
-    z = np.asarray(z, dtype=np.float64)
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    e = np.exp(z[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
 
 
 def _check_fit_inputs(scores, labels, sample_weight):
