@@ -199,11 +199,23 @@ def _dense_term(tasks, params, gram, reg, by_item):
     return A0
 
 
-def _update_rows(tasks, params, stacked, by_item, config, offsets=None):
+def _all_entry_terms(tasks, params, offsets=None, fixed=None):
+    """(curv, lin) of every task; ``fixed`` holds those computed earlier in the sweep for squared-loss tasks (they
+    depend on the offsets only), logistic tasks are always recomputed (their bound follows the scores)."""
+    offsets = offsets or [None] * len(tasks)
+    fixed = fixed or {}
+    return [fixed[t] if t in fixed else _entry_terms(task, t, params, offsets[t]) for t, task in enumerate(tasks)]
+
+
+def _fixed_entry_terms(tasks, params, offsets):
+    """The squared-loss tasks' (curv, lin) for a sweep: constant until the offsets change."""
+    return {t: _entry_terms(task, t, params, offsets[t]) for t, task in enumerate(tasks) if task.kind != "binary"}
+
+
+def _update_rows(tasks, params, stacked, by_item, config, offsets=None, fixed=None):
     side = params.item_factors if by_item else params.user_factors
     other = params.user_factors if by_item else params.item_factors
-    offsets = offsets or [None] * len(tasks)
-    terms = [_entry_terms(task, t, params, offsets[t]) for t, task in enumerate(tasks)]
+    terms = _all_entry_terms(tasks, params, offsets, fixed)
     curv = np.concatenate([c for c, _ in terms])[stacked.order]
     lin = np.concatenate([g for _, g in terms])[stacked.order]
     X = np.vstack([other * params.head_weights[t] for t in range(len(tasks))]).astype(other.dtype)
@@ -217,14 +229,13 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None):
                               lin.astype(work, copy=False), X, A0.astype(work), side, config.cg_steps)
 
 
-def _update_heads(tasks, params, config, n_chunks, offsets=None):
+def _update_heads(tasks, params, config, n_chunks, offsets=None, fixed=None):
     """Heads w_t: k-dimensional least squares (DESIGN.md section 2, step 3), solved by warm-started CG when
     ``config.solver == "cg"`` (matrix-free, O(nnz k) per step) or exactly otherwise."""
     P, Q = params.user_factors, params.item_factors
     GPQ = _gram(P) * _gram(Q)
     k = P.shape[1]
-    for t, task in enumerate(tasks):
-        curv, lin = _entry_terms(task, t, params, None if offsets is None else offsets[t])
+    for t, (task, (curv, lin)) in enumerate(zip(tasks, _all_entry_terms(tasks, params, offsets, fixed))):
         dense = task.weight * task.negative_weight * GPQ + config.head_regularization * np.eye(k)
         if config.solver == "cholesky":
             H, g = kernels.head_normal_equations(task.rows, task.cols, curv, lin, P, Q, n_chunks)
@@ -419,10 +430,11 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
     start = time.perf_counter()
     n_iter = 0
     for it in range(config.iterations):
-        _update_rows(tasks, params, user_side, False, config, offsets)
-        _update_rows(tasks, params, item_side, True, config, offsets)
+        fixed = _fixed_entry_terms(tasks, params, offsets)
+        _update_rows(tasks, params, user_side, False, config, offsets, fixed)
+        _update_rows(tasks, params, item_side, True, config, offsets, fixed)
         if config.fit_heads:
-            _update_heads(tasks, params, config, n_chunks, offsets)
+            _update_heads(tasks, params, config, n_chunks, offsets, fixed)
         offsets = _update_offsets(tasks, params, config)
         n_iter = it + 1
         total, per_task = objective(tasks, params, config, offsets)
