@@ -416,7 +416,6 @@ def model_specs(bench, quick=False, only=None):
 
     t = bench.target
     aux = AUX_TASKS[bench.name]
-    others = [x for x in bench.train.task_names if x != t]
     refine = {"factors": [32, 64], "regularization": [0.01, 1.0]}
     base_f = {"factors": 32, "regularization": 0.01}
 

@@ -892,7 +892,6 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
             old = sp.coo_matrix((old.data, (known[old.row], old.col)), shape=matrices[t.name].shape)
             # implicit counts add up; fresh labels / values replace the stored ones
             matrices[t.name] = _merge(old, matrices[t.name], add=t.kind == "implicit")
-    n = len(interactions)
     counts = sum(np.diff(m.indptr) for m in matrices.values())
     cold = counts == 0
     solved = model.fold_in(matrices, n_sweeps=n_sweeps)      # (factors, biases[, per-user cross deviations])

@@ -2,7 +2,7 @@
 
 A :class:`Task` is configuration only (no learned state). See DESIGN.md section 1 for the kinds.
 """
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, asdict
 import numbers
 
 KINDS = ("implicit", "binary", "regression")

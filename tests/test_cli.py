@@ -1,6 +1,5 @@
 """The mtl-classic command line: fit -> recommend / evaluate / serve, --help, one-line errors with exit status 2."""
 import json
-import os
 import shutil
 import subprocess
 import sys

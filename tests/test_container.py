@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from mtl_classic.data import IdMap, MultiTaskData
+from mtl_classic.data import MultiTaskData
 
 
 def _events():

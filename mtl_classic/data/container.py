@@ -6,7 +6,6 @@ observations: explicit zeros (a 0/1 label of 0, a rating of 0) are kept. Nothing
 ``eliminate_zeros`` or scipy's ``sum_duplicates`` (which drops zeros); matrices are assembled from
 ``(data, indices, indptr)`` directly.
 """
-import numbers
 
 import numpy as np
 import pandas as pd

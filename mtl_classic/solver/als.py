@@ -6,7 +6,7 @@ history. Each sweep updates, in order, user rows, item rows, heads, then interce
 every block is an exact (Cholesky), monotone (warm-started CG) or bound-tightened (logistic, Jaakkola-Jordan)
 minimisation, so the objective never increases beyond round-off.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import time
 
 import numpy as np
