@@ -302,7 +302,7 @@ def _update_task_offsets(task, t, params, config, side=None):
             params.item_biases[t] = _coordinate_update(task, f, o, ones, params.item_biases[t], task.cols, n_items,
                                                        reg)
     if not task.cross.shape[1]:
-        return o
+        return o, f
     beta_idx = task.cross_tasks
     Xc = task.cross
     if do_shared:
@@ -320,7 +320,7 @@ def _update_task_offsets(task, t, params, config, side=None):
                                       (params.cross_user_weights, task.rows, n_users, do_users)):
             if wanted and dev is not None:
                 dev[t, b] = _coordinate_update(task, f, o, Xc[:, j], dev[t, b], index, n, config.cross_regularization)
-    return o
+    return o, f
 
 
 def update_user_offsets(tasks, params, config):
@@ -339,12 +339,20 @@ def update_item_offsets(tasks, params, config):
 def _update_offsets(tasks, params, config):
     """Exact coordinate updates of intercepts, user biases, item biases, cross weights and their deviations.
 
-    Returns the new offsets of every task on its entries."""
-    return [_update_task_offsets(task, t, params, config) for t, task in enumerate(tasks)]
+    Returns
+    -------
+    offsets, factor_scores : lists (one array per task) of the new offsets and the (unchanged) factor scores on
+        the task's entries.
+    """
+    pairs = [_update_task_offsets(task, t, params, config) for t, task in enumerate(tasks)]
+    return [o for o, _ in pairs], [f for _, f in pairs]
 
 
-def objective(tasks, params, config, offsets=None):
+def objective(tasks, params, config, offsets=None, factor_scores=None):
     """Exact objective L of DESIGN.md section 1 (plus the L2 penalties on biases and cross weights).
+
+    ``offsets`` / ``factor_scores``: each task's current offsets and factor scores on its entries, when the caller
+    has them (computed here otherwise).
 
     Returns
     -------
@@ -356,7 +364,7 @@ def objective(tasks, params, config, offsets=None):
     GP, GQ = _gram(P), _gram(Q)
     per_task = []
     for t, task in enumerate(tasks):
-        f = _factor_scores(task, t, params)
+        f = _factor_scores(task, t, params) if factor_scores is None else factor_scores[t]
         s = f + (_offsets(task, t, params) if offsets is None else offsets[t])
         if task.kind == "implicit":
             w = params.head_weights[t]
@@ -435,9 +443,9 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
         _update_rows(tasks, params, item_side, True, config, offsets, fixed)
         if config.fit_heads:
             _update_heads(tasks, params, config, n_chunks, offsets, fixed)
-        offsets = _update_offsets(tasks, params, config)
+        offsets, factor_scores = _update_offsets(tasks, params, config)
         n_iter = it + 1
-        total, per_task = objective(tasks, params, config, offsets)
+        total, per_task = objective(tasks, params, config, offsets, factor_scores)
         history.append(total)
         if callback is not None and callback(n_iter, total, per_task, time.perf_counter() - start):
             break
