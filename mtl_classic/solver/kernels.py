@@ -243,16 +243,3 @@ def head_rhs(rows, cols, lin, P, Q, n_chunks):
             for m in range(k):
                 g[c, m] += le * P[u, m] * Q[i, m]
     return g.sum(axis=0)
-
-
-@njit(parallel=True, cache=True, fastmath=True)
-def segment_sums(indptr, values):
-    """Row sums of a CSR-ordered entry array."""
-    n = indptr.shape[0] - 1
-    out = np.zeros(n)
-    for r in prange(n):
-        acc = 0.0
-        for e in range(indptr[r], indptr[r + 1]):
-            acc += values[e]
-        out[r] = acc
-    return out
