@@ -39,6 +39,8 @@ def _sift_down(hv, hi, size, s, j):
 
 @njit(parallel=True, cache=True)
 def top_k_heap(scores, k, out_idx, out_val):  # pragma: no cover - compiled
+    """Fill ``out_idx`` / ``out_val`` with each row's ``k`` largest scores, best first, through a bounded min-heap
+    per row (rows in parallel); ties go to the lower item index."""
     n_rows, n_items = scores.shape
     for row in prange(n_rows):
         hv = np.empty(k, dtype=np.float64)

@@ -51,6 +51,8 @@ class Params:
 
 @dataclass
 class SolverConfig:
+    """Settings of :func:`fit_alternating` (the estimator builds it from its parameters)."""
+
     regularization: float = 0.01
     head_regularization: float = 0.1
     fit_heads: bool = True
