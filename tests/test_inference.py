@@ -6,36 +6,18 @@ import textwrap
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
-from mtl_classic.data import MultiTaskData
 from mtl_classic.inference import InferenceModel, recommend_blended
 from mtl_classic.model import MultiTaskMF
 from mtl_classic.persistence import save_model
 from mtl_classic.ranking import blend_scores
-from mtl_classic.tasks import Task
 
-TASKS = [Task("view", weight=0.5), Task("buy"), Task("rating", kind="regression"), Task("liked", kind="binary")]
-
-
-def _data(n_users=50, n_items=30, seed=0):
-    rng = np.random.default_rng(seed)
-    P, Q = rng.normal(size=(n_users, 3)), rng.normal(size=(n_items, 3))
-    S = P @ Q.T
-    view = sp.csr_matrix((S > 0.3).astype(float) * rng.integers(1, 4, size=S.shape))
-    buy = sp.csr_matrix((S > 1.4).astype(float))
-    rating = sp.random(n_users, n_items, density=0.2, random_state=seed, format="csr")
-    rating.data = np.round(rng.uniform(0.5, 5, rating.nnz) * 2) / 2
-    liked = rating.copy()
-    liked.data = (rating.data >= 3.5).astype(float)
-    return MultiTaskData.from_matrices({"view": view, "buy": buy, "rating": rating, "liked": liked},
-                                       user_ids=[f"user-{i}" for i in range(n_users)],
-                                       item_ids=list(range(500, 500 + n_items)))
+from _synthetic import TASKS, four_task_data
 
 
 @pytest.fixture(scope="module")
 def fitted():
-    return MultiTaskMF(tasks=TASKS, factors=5, iterations=4, random_state=0).fit(_data())
+    return MultiTaskMF(tasks=TASKS, factors=5, iterations=4, random_state=0).fit(four_task_data())
 
 
 @pytest.fixture(scope="module")

@@ -6,36 +6,18 @@ import zipfile
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from mtl_classic import persistence
 from mtl_classic.data import MultiTaskData
 from mtl_classic.model import MultiTaskMF
 from mtl_classic.persistence import ModelFormatError, load_model, read_arrays, read_manifest, save_model
-from mtl_classic.tasks import Task
 
-
-def _data(n_users=50, n_items=30, seed=0, str_users=True):
-    rng = np.random.default_rng(seed)
-    P, Q = rng.normal(size=(n_users, 3)), rng.normal(size=(n_items, 3))
-    S = P @ Q.T
-    view = sp.csr_matrix((S > 0.3).astype(float) * rng.integers(1, 4, size=S.shape))
-    buy = sp.csr_matrix((S > 1.4).astype(float))
-    rating = sp.random(n_users, n_items, density=0.2, random_state=seed, format="csr")
-    rating.data = np.round(rng.uniform(0.5, 5, rating.nnz) * 2) / 2
-    liked = rating.copy()
-    liked.data = (rating.data >= 3.5).astype(float)   # explicit zeros are observations
-    users = [f"user-{i}" for i in range(n_users)] if str_users else list(range(1000, 1000 + n_users))
-    return MultiTaskData.from_matrices({"view": view, "buy": buy, "rating": rating, "liked": liked},
-                                       user_ids=users, item_ids=list(range(500, 500 + n_items)))
-
-
-TASKS = [Task("view", weight=0.5), Task("buy"), Task("rating", kind="regression"), Task("liked", kind="binary")]
+from _synthetic import TASKS, four_task_data
 
 
 @pytest.fixture(scope="module")
 def fitted():
-    data = _data()
+    data = four_task_data()
     return MultiTaskMF(tasks=TASKS, factors=5, iterations=4, random_state=0).fit(data)
 
 
@@ -202,7 +184,7 @@ def test_slim_artifact_and_save_errors(fitted, tmp_path):
 
 def test_float32_model_without_per_item_cross_weights_round_trips(tmp_path):
     model = MultiTaskMF(tasks=TASKS, factors=4, iterations=2, dtype="float32", cross_per_item=False,
-                        random_state=0).fit(_data(seed=3))
+                        random_state=0).fit(four_task_data(seed=3))
     assert model.cross_item_weights_ is None
     loaded = load_model(save_model(model, tmp_path / "m"))
     assert loaded.cross_item_weights_ is None and loaded.user_factors_.dtype == model.user_factors_.dtype
