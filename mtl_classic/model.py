@@ -226,7 +226,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         if cross_tasks is None:
             cross_tasks = getattr(self, "cross_tasks_", None)
         if cross_tasks is None:  # a model restored without it: the tasks with a learned cross weight
-            cross_tasks = {t.name: [b for j, b in enumerate(names) if j != i and self._cross_active(i, j)]
+            scorer = self._scorer()
+            cross_tasks = {t.name: [b for j, b in enumerate(names) if j != i and scorer._cross_active(i, j)]
                            for i, t in enumerate(tasks)}
         arrays = []
         for t in tasks:
@@ -368,12 +369,6 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         if task not in self.task_index_:
             raise ValueError(f"unknown task {task!r}; the model has tasks {list(self.task_index_)}.")
         return self.task_index_[task]
-
-    def _cross_active(self, t, b):
-        if self.cross_weights_[t, b] != 0.0:
-            return True
-        return any(dev is not None and np.any(dev[t, b] != 0.0)
-                   for dev in (self.cross_item_weights_, getattr(self, "cross_user_weights_", None)))
 
     def _scorer(self):
         """The numpy-only scorer over this model's arrays (shared, not copied): the one implementation of the score
