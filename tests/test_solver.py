@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from mtl_classic.solver import als, kernels
-from mtl_classic.solver.reference import solve_rows_reference
+from mtl_classic.solver.reference import row_system, solve_rows_reference
 
 N_USERS, N_ITEMS = 40, 30
 
@@ -67,19 +67,19 @@ def test_row_kernels_match_numpy_reference(by_item):
     tasks = _task_mix(rng, ALL)
     p = _random_params(tasks, rng)
     n_rows, n_other = (N_ITEMS, N_USERS) if by_item else (N_USERS, N_ITEMS)
-    stacked = als._Stacked(tasks, n_rows, n_other, by_item)
+    layout = als._PairLayout(tasks, n_rows, n_other, by_item)
     terms = [als._entry_terms(t, i, p) for i, t in enumerate(tasks)]
-    curv = np.concatenate([c for c, _ in terms])[stacked.order]
-    lin = np.concatenate([g for _, g in terms])[stacked.order]
+    curv = np.concatenate([c for c, _ in terms])
+    lin = np.concatenate([g for _, g in terms])
     other = p.user_factors if by_item else p.item_factors
-    X = np.vstack([other * p.head_weights[t] for t in range(len(tasks))])
+    W = p.head_weights
     A0 = als._dense_term(tasks, p, other.T @ other, 0.05, by_item)
-    expected = solve_rows_reference(stacked.indptr, stacked.indices, curv, lin, X, A0)
+    expected = solve_rows_reference(layout, curv, lin, other, W, A0)
     out = np.zeros_like(expected)
-    kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, out)
+    kernels.solve_rows_cholesky(layout.indptr, layout.indices, layout.entry_map, curv, lin, other, W, A0, out)
     np.testing.assert_allclose(out, expected, rtol=1e-8, atol=1e-10)
     out_cg = np.zeros_like(expected)
-    kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0, out_cg, 50)
+    kernels.solve_rows_cg(layout.indptr, layout.indices, layout.entry_map, curv, lin, other, W, A0, out_cg, 50)
     np.testing.assert_allclose(out_cg, expected, rtol=1e-6, atol=1e-8)
 
 
@@ -110,19 +110,15 @@ def test_row_and_head_gradients_match_finite_differences(mix):
         side = p.item_factors if by_item else p.user_factors
         other = p.user_factors if by_item else p.item_factors
         n_rows, n_other = side.shape[0], other.shape[0]
-        stacked = als._Stacked(tasks, n_rows, n_other, by_item)
+        layout = als._PairLayout(tasks, n_rows, n_other, by_item)
         terms = [als._entry_terms(t, i, p) for i, t in enumerate(tasks)]
-        curv = np.concatenate([c for c, _ in terms])[stacked.order]
-        lin = np.concatenate([g for _, g in terms])[stacked.order]
-        X = np.vstack([other * p.head_weights[t] for t in range(len(tasks))])
+        curv = np.concatenate([c for c, _ in terms])
+        lin = np.concatenate([g for _, g in terms])
         A0 = als._dense_term(tasks, p, other.T @ other, cfg.regularization, by_item)
         coords = [(r, j) for r in rng.choice(n_rows, 4, replace=False) for j in range(side.shape[1])]
         analytic = []
         for r, j in coords:
-            sl = slice(stacked.indptr[r], stacked.indptr[r + 1])
-            Xr = X[stacked.indices[sl]]
-            A = A0 + (Xr * curv[sl, None]).T @ Xr
-            b = Xr.T @ lin[sl]
+            A, b = row_system(layout, r, curv, lin, other, p.head_weights, A0)
             analytic.append(2 * (A @ side[r] - b)[j])
         np.testing.assert_allclose(analytic, _fd_gradient(f, side, coords), rtol=1e-5, atol=1e-5)
 
@@ -137,11 +133,18 @@ def test_row_and_head_gradients_match_finite_differences(mix):
         coords = [(t, j) for j in range(k)]
         np.testing.assert_allclose(analytic, _fd_gradient(f, p.head_weights, coords), rtol=1e-5, atol=1e-5)
         # the matrix-free products agree with the assembled normal equations
-        Hv = kernels.head_matvec(task.rows, task.cols, curv, P, Q, p.head_weights[t], 3)
-        g2 = kernels.head_rhs(task.rows, task.cols, lin, P, Q, 3)
-        np.testing.assert_allclose(Hv + (H - kernels.head_normal_equations(
-            task.rows, task.cols, curv, lin, P, Q, 4)[0]) @ p.head_weights[t], H @ p.head_weights[t], rtol=1e-9)
-        np.testing.assert_allclose(g2 + cfg.head_regularization, g, rtol=1e-9)
+        H_entries, g_entries = kernels.head_normal_equations(task.rows, task.cols, curv, lin, P, Q, 4)
+        # the matrix-free products of the CG head step (all tasks at once, on the user-side pair layout) agree
+        # with the assembled normal equations
+        lay = als._PairLayout(tasks, P.shape[0], Q.shape[0], by_item=False)
+        all_curv, all_lin = als._stacked_terms(tasks, p)
+        V = rng.normal(size=p.head_weights.shape)
+        residual = kernels.head_products(lay.indptr, lay.indices, lay.entry_map, all_curv, all_lin, P, Q,
+                                         p.head_weights, True, 3)
+        np.testing.assert_allclose(residual[t], g_entries - H_entries @ p.head_weights[t], rtol=1e-9, atol=1e-12)
+        minus_Hv = kernels.head_products(lay.indptr, lay.indices, lay.entry_map, all_curv, all_lin, P, Q, V,
+                                         False, 3)
+        np.testing.assert_allclose(-minus_Hv[t], H_entries @ V[t], rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("per_item", [False, True])

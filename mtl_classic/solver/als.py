@@ -109,7 +109,7 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
         confidence = np.ones(n_entries)
         target = values
         w0 = 0.0
-    cross = np.zeros((n_entries, len(cross_patterns)))
+    cross = np.zeros((n_entries, len(cross_patterns)), order="F")  # columns contiguous for the kernels
     for b, pat in enumerate(cross_patterns):
         hit = union + 2.0 * union.multiply(_ones(pat))
         hit.sort_indices()
@@ -132,16 +132,25 @@ def _ones(matrix):
     return sp.csr_matrix((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
 
 
-class _Stacked:
-    """All tasks' entries as one CSR over rows (users or items) with augmented columns t * n_other + col."""
+class _PairLayout:
+    """All tasks' entries grouped by (row, other) pair, as one CSR over rows (users, or items when ``by_item``).
+
+    ``indices[e]`` is pair e's other index (item, or user when ``by_item``); ``entry_map[e, t]`` is the position of
+    task t's entry on that pair in the tasks' concatenated entry arrays (-1: task t has none), so the row kernels
+    read each factor row once per pair for all tasks.
+    """
 
     def __init__(self, tasks, n_rows, n_other, by_item):
-        rows = np.concatenate([t.cols if by_item else t.rows for t in tasks])
-        cols = np.concatenate([(t.rows if by_item else t.cols) + ti * n_other for ti, t in enumerate(tasks)])
-        self.order = np.argsort(rows, kind="stable")
+        rows = np.concatenate([t.cols if by_item else t.rows for t in tasks]).astype(np.int64)
+        others = np.concatenate([t.rows if by_item else t.cols for t in tasks]).astype(np.int64)
+        task_of = np.repeat(np.arange(len(tasks)), [len(t.rows) for t in tasks])
+        keys, pair = np.unique(rows * n_other + others, return_inverse=True)
+        index_type = np.int32 if len(rows) < np.iinfo(np.int32).max else np.int64
+        self.entry_map = np.full((len(keys), len(tasks)), -1, dtype=index_type)
+        self.entry_map[pair.ravel(), task_of] = np.arange(len(rows), dtype=index_type)
+        self.indices = (keys % n_other).astype(np.int64)
         self.indptr = np.zeros(n_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n_rows), out=self.indptr[1:])
-        self.indices = cols[self.order].astype(np.int64)
+        np.cumsum(np.bincount(keys // n_other, minlength=n_rows), out=self.indptr[1:])
 
 
 def _offsets(task, t, params):
@@ -201,113 +210,140 @@ def _dense_term(tasks, params, gram, reg, by_item):
     return A0
 
 
-def _all_entry_terms(tasks, params, offsets=None, fixed=None):
-    """(curv, lin) of every task; ``fixed`` holds those computed earlier in the sweep for squared-loss tasks (they
-    depend on the offsets only), logistic tasks are always recomputed (their bound follows the scores)."""
-    offsets = offsets or [None] * len(tasks)
-    fixed = fixed or {}
-    return [fixed[t] if t in fixed else _entry_terms(task, t, params, offsets[t]) for t, task in enumerate(tasks)]
+class _EntryTerms:
+    """Every task's (curv, lin) concatenated in task order (the entry order of :class:`_PairLayout`).
+
+    Squared-loss tasks' terms depend on the offsets only, so they are filled once per sweep (:meth:`refresh`);
+    logistic tasks' are refilled before every block (:meth:`refresh_bounds`), their bound following the scores.
+    """
+
+    def __init__(self, tasks):
+        self.tasks = tasks
+        self.bounds = np.concatenate([[0], np.cumsum([len(t.rows) for t in tasks])])
+        self.curv = np.empty(self.bounds[-1])
+        self.lin = np.empty(self.bounds[-1])
+        self._cast = {}
+
+    def refresh(self, params, offsets=None, binary_only=False):
+        offsets = offsets or [None] * len(self.tasks)
+        for t, task in enumerate(self.tasks):
+            if binary_only and task.kind != "binary":
+                continue
+            sl = slice(self.bounds[t], self.bounds[t + 1])
+            self.curv[sl], self.lin[sl] = _entry_terms(task, t, params, offsets[t])
+            self._cast = {}
+        return self
+
+    def refresh_bounds(self, params, offsets=None):
+        """Refill the logistic tasks' terms (a no-op without logistic tasks)."""
+        return self.refresh(params, offsets, binary_only=True)
+
+    def astype(self, dtype):
+        """(curv, lin) in ``dtype`` (cast once until the next refresh)."""
+        dtype = np.dtype(dtype)
+        if dtype == np.float64:
+            return self.curv, self.lin
+        if dtype not in self._cast:
+            self._cast[dtype] = (self.curv.astype(dtype), self.lin.astype(dtype))
+        return self._cast[dtype]
 
 
-def _fixed_entry_terms(tasks, params, offsets):
-    """The squared-loss tasks' (curv, lin) for a sweep: constant until the offsets change."""
-    return {t: _entry_terms(task, t, params, offsets[t]) for t, task in enumerate(tasks) if task.kind != "binary"}
+def _stacked_terms(tasks, params, offsets=None):
+    """(curv, lin) of every task at the current parameters, concatenated in task order."""
+    terms = _EntryTerms(tasks).refresh(params, offsets)
+    return terms.curv, terms.lin
 
 
-def _update_rows(tasks, params, stacked, by_item, config, offsets=None, fixed=None):
+def _update_rows(tasks, params, layout, by_item, config, offsets=None, terms=None):
+    """Solve every user row (or item row, ``by_item``) with the other side, heads and offsets fixed.
+
+    ``terms``: the sweep's :class:`_EntryTerms` (built here when not given)."""
     side = params.item_factors if by_item else params.user_factors
     other = params.user_factors if by_item else params.item_factors
-    terms = _all_entry_terms(tasks, params, offsets, fixed)
-    curv = np.concatenate([c for c, _ in terms])[stacked.order]
-    lin = np.concatenate([g for _, g in terms])[stacked.order]
-    X = np.vstack([other * params.head_weights[t] for t in range(len(tasks))]).astype(other.dtype)
-    gram = _gram(other)
-    A0 = _dense_term(tasks, params, gram, config.regularization, by_item)
+    terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
+    work = other.dtype if config.solver == "cg" else np.float64
+    curv, lin = terms.astype(work)
+    A0 = _dense_term(tasks, params, _gram(other), config.regularization, by_item).astype(work)
+    W = params.head_weights.astype(work)
     if config.solver == "cholesky":
-        kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side)
+        kernels.solve_rows_cholesky(layout.indptr, layout.indices, layout.entry_map, curv, lin, other, W, A0, side)
     else:
-        work = X.dtype
-        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv.astype(work, copy=False),
-                              lin.astype(work, copy=False), X, A0.astype(work), side, config.cg_steps)
+        kernels.solve_rows_cg(layout.indptr, layout.indices, layout.entry_map, curv, lin, other, W, A0, side,
+                              config.cg_steps)
 
 
-def _update_heads(tasks, params, config, n_chunks, offsets=None, fixed=None):
+def _update_heads(tasks, params, config, n_chunks, user_layout, offsets=None, terms=None):
     """Heads w_t: k-dimensional least squares (DESIGN.md section 2, step 3), solved by warm-started CG when
-    ``config.solver == "cg"`` (matrix-free, O(nnz k) per step) or exactly otherwise."""
+    ``config.solver == "cg"`` (matrix-free, O(nnz k) per step, all tasks in one pass over the user-side pairs) or
+    exactly otherwise."""
     P, Q = params.user_factors, params.item_factors
     GPQ = _gram(P) * _gram(Q)
     k = P.shape[1]
-    for t, (task, (curv, lin)) in enumerate(zip(tasks, _all_entry_terms(tasks, params, offsets, fixed))):
-        dense = task.weight * task.negative_weight * GPQ + config.head_regularization * np.eye(k)
-        if config.solver == "cholesky":
-            H, g = kernels.head_normal_equations(task.rows, task.cols, curv, lin, P, Q, n_chunks)
-            params.head_weights[t] = np.linalg.solve(H + dense, g + config.head_regularization)
-            continue
-        w = params.head_weights[t].copy()
-        Hw = kernels.head_matvec(task.rows, task.cols, curv, P, Q, w, n_chunks)
-        g = kernels.head_rhs(task.rows, task.cols, lin, P, Q, n_chunks)
-        r = g + config.head_regularization - Hw - dense @ w
-        d = r.copy()
-        rs = r @ r
-        for _ in range(1):  # one warm-started CG step (exact line search): monotone; heads move slowly
-            if rs < 1e-20:
-                break
-            Hd = kernels.head_matvec(task.rows, task.cols, curv, P, Q, d, n_chunks) + dense @ d
-            dHd = d @ Hd
-            if dHd <= 0:
-                break
-            step = rs / dHd
-            w += step * d
-            r -= step * Hd
-            rs_new = r @ r
-            d = r + (rs_new / rs) * d
-            rs = rs_new
-        params.head_weights[t] = w
+    reg = config.head_regularization
+    dense = [task.weight * task.negative_weight * GPQ + reg * np.eye(k) for task in tasks]
+    terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
+    curv, lin = terms.curv, terms.lin
+    if config.solver == "cholesky":
+        start = 0
+        for t, task in enumerate(tasks):
+            sl = slice(start, start + len(task.rows))
+            start = sl.stop
+            H, g = kernels.head_normal_equations(task.rows, task.cols, curv[sl], lin[sl], P, Q, n_chunks)
+            params.head_weights[t] = np.linalg.solve(H + dense[t], g + reg)
+        return
+    # one warm-started CG step per head (exact line search along the residual): monotone; heads move slowly
+    lay = user_layout
+    W = params.head_weights
+    R = kernels.head_products(lay.indptr, lay.indices, lay.entry_map, curv, lin, P, Q, W, True, n_chunks)
+    R += reg - np.einsum("tij,tj->ti", np.asarray(dense), W)
+    HR = -kernels.head_products(lay.indptr, lay.indices, lay.entry_map, curv, lin, P, Q, R, False, n_chunks)
+    HR += np.einsum("tij,tj->ti", np.asarray(dense), R)
+    for t in range(len(tasks)):
+        rs, rHr = R[t] @ R[t], R[t] @ HR[t]
+        if rs >= 1e-20 and rHr > 0:
+            W[t] += (rs / rHr) * R[t]
 
 
-def _coordinate_update(task, f, o, contribution, values, index, n, reg):
+def _coordinate_update(task, f, o, contribution, values, index, reg):
     """Exact minimisation over one block of per-entry offsets ``values[index_e] * contribution_e``.
 
     ``o`` is the current offset on the task's entries; it is updated in place to the new block value, and the new
     block is returned. The logistic bound is re-tightened at the current scores first.
     """
     a, z = (logistic_bound(task.target, f + o) if task.kind == "binary" else (task.confidence, task.target))
-    old = values[index] * contribution
-    r = z - f - (o - old)
-    lam = task.weight
-    ac = a * contribution
-    new_values = lam * np.bincount(index, weights=ac * r, minlength=n) / (
-        lam * np.bincount(index, weights=ac * contribution, minlength=n) + reg)
-    o += new_values[index] * contribution - old
-    return new_values
+    return kernels.coordinate_update(a, z, f, o, contribution, np.asarray(values, dtype=np.float64), index,
+                                     task.weight, float(reg))
 
 
-def _update_task_offsets(task, t, params, config, side=None):
+def _update_task_offsets(task, t, params, config, side=None, o=None):
     """Exact coordinate updates of one task's intercept, biases, cross weights and their deviations.
 
-    ``side="user"`` / ``"item"`` updates only the per-user / per-item offsets (fold-in of new rows)."""
+    ``side="user"`` / ``"item"`` updates only the per-user / per-item offsets (fold-in of new rows). ``o``: the
+    task's current offsets on its entries when the caller has them (updated in place)."""
     do_users, do_items, do_shared = side in (None, "user"), side in (None, "item"), side is None
-    n_users, n_items = params.user_biases.shape[1], params.item_biases.shape[1]
     f = _factor_scores(task, t, params)
-    o = _offsets(task, t, params)
+    o = _offsets(task, t, params) if o is None else o
     ones = np.ones(len(f))
     reg = config.regularization
     if task.biases:
         if do_shared:
             # intercept (unpenalised): a single value indexed by entry 0 everywhere
             params.intercepts[t] = _coordinate_update(task, f, o, ones, params.intercepts[t:t + 1],
-                                                      np.zeros(len(f), dtype=np.int64), 1, 0.0)[0]
+                                                      np.zeros(len(f), dtype=np.int64), 0.0)[0]
         if do_users:
-            params.user_biases[t] = _coordinate_update(task, f, o, ones, params.user_biases[t], task.rows, n_users,
-                                                       reg)
+            params.user_biases[t] = _coordinate_update(task, f, o, ones, params.user_biases[t], task.rows, reg)
         if do_items:
-            params.item_biases[t] = _coordinate_update(task, f, o, ones, params.item_biases[t], task.cols, n_items,
-                                                       reg)
+            params.item_biases[t] = _coordinate_update(task, f, o, ones, params.item_biases[t], task.cols, reg)
     if not task.cross.shape[1]:
         return o, f
     beta_idx = task.cross_tasks
     Xc = task.cross
-    if do_shared:
+    if do_shared and len(beta_idx) == 1:
+        # one feature: its weight is a single offset block like the intercept
+        params.cross_weights[t, beta_idx[0]] = _coordinate_update(
+            task, f, o, Xc[:, 0], params.cross_weights[t, beta_idx], np.zeros(len(f), dtype=np.int64),
+            config.cross_regularization)[0]
+    elif do_shared:
         a, z = (logistic_bound(task.target, f + o) if task.kind == "binary" else (task.confidence, task.target))
         old = Xc @ params.cross_weights[t, beta_idx]
         r = z - f - (o - old)
@@ -318,10 +354,10 @@ def _update_task_offsets(task, t, params, config, side=None):
     # per-item and per-user deviations on the pairs where task b observed (u, i): how much more (or less) this
     # item's / this user's evidence predicts task t; exact coordinate updates, shrunk towards 0
     for j, b in enumerate(beta_idx):
-        for dev, index, n, wanted in ((params.cross_item_weights, task.cols, n_items, do_items),
-                                      (params.cross_user_weights, task.rows, n_users, do_users)):
+        for dev, index, wanted in ((params.cross_item_weights, task.cols, do_items),
+                                   (params.cross_user_weights, task.rows, do_users)):
             if wanted and dev is not None:
-                dev[t, b] = _coordinate_update(task, f, o, Xc[:, j], dev[t, b], index, n, config.cross_regularization)
+                dev[t, b] = _coordinate_update(task, f, o, Xc[:, j], dev[t, b], index, config.cross_regularization)
     return o, f
 
 
@@ -338,15 +374,18 @@ def update_item_offsets(tasks, params, config):
         _update_task_offsets(task, t, params, config, side="item")
 
 
-def _update_offsets(tasks, params, config):
+def _update_offsets(tasks, params, config, offsets=None):
     """Exact coordinate updates of intercepts, user biases, item biases, cross weights and their deviations.
+
+    ``offsets``: every task's current offsets, when the caller carries them (updated in place).
 
     Returns
     -------
     offsets, factor_scores : lists (one array per task) of the new offsets and the (unchanged) factor scores on
         the task's entries.
     """
-    pairs = [_update_task_offsets(task, t, params, config) for t, task in enumerate(tasks)]
+    offsets = offsets or [None] * len(tasks)
+    pairs = [_update_task_offsets(task, t, params, config, o=offsets[t]) for t, task in enumerate(tasks)]
     return [o for o, _ in pairs], [f for _, f in pairs]
 
 
@@ -433,19 +472,20 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
     n_iter : int
     """
     n_users, n_items = params.user_factors.shape[0], params.item_factors.shape[0]
-    user_side = _Stacked(tasks, n_users, n_items, by_item=False)
-    item_side = _Stacked(tasks, n_items, n_users, by_item=True)
+    user_side = _PairLayout(tasks, n_users, n_items, by_item=False)
+    item_side = _PairLayout(tasks, n_items, n_users, by_item=True)
+    terms = _EntryTerms(tasks)
     offsets = [_offsets(task, t, params) for t, task in enumerate(tasks)]
     history = [objective(tasks, params, config, offsets)[0]]
     start = time.perf_counter()
     n_iter = 0
     for it in range(config.iterations):
-        fixed = _fixed_entry_terms(tasks, params, offsets)
-        _update_rows(tasks, params, user_side, False, config, offsets, fixed)
-        _update_rows(tasks, params, item_side, True, config, offsets, fixed)
+        terms.refresh(params, offsets)
+        _update_rows(tasks, params, user_side, False, config, offsets, terms)
+        _update_rows(tasks, params, item_side, True, config, offsets, terms)
         if config.fit_heads:
-            _update_heads(tasks, params, config, n_chunks, offsets, fixed)
-        offsets, factor_scores = _update_offsets(tasks, params, config)
+            _update_heads(tasks, params, config, n_chunks, user_side, offsets, terms)
+        offsets, factor_scores = _update_offsets(tasks, params, config, offsets)
         n_iter = it + 1
         total, per_task = objective(tasks, params, config, offsets, factor_scores)
         history.append(total)

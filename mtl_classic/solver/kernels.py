@@ -39,62 +39,86 @@ def kernel_threads(n_jobs=None):
         numba.set_num_threads(old_threads)
 
 
-@njit(parallel=True, cache=True, fastmath=True)
-def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
-    """Update ``out[u]`` by ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from ``out[u]``.
-
-    CG from a warm start never increases the row's quadratic objective, so the sweep stays monotone. The work is
-    done in ``X``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin`` and
-    ``A0`` in that type too.
-    """
-    n_rows = indptr.shape[0] - 1
-    k = X.shape[1]
-    zero = X[0, 0] - X[0, 0]  # a zero of X's type, for the accumulators
-    for u in prange(n_rows):
-        start, end = indptr[u], indptr[u + 1]
-        x = out[u].astype(X.dtype)
-        # r = b - A x
-        r = np.zeros(k, X.dtype)
-        for j in range(k):
-            acc = zero
-            for m in range(k):
-                acc += A0[j, m] * x[m]
-            r[j] = -acc
-        for e in range(start, end):
-            col = indices[e]
-            coef = lin[e]
-            c = curv[e]
+@njit(cache=True, fastmath=True)
+def _entry_pass(start, end, indices, entry_map, curv, lin, Q, V, acc, with_lin):
+    """acc[t] = sum over the row's pairs e with an entry j of task t of (lin_j - curv_j q.V[t]) q  (lin left out
+    when ``with_lin`` is False), q = Q[indices[e]]: the product of every task's entry terms with V[t] = w_t * v,
+    reading each q once per pair for all tasks."""
+    k = Q.shape[1]
+    T = entry_map.shape[1]
+    zero = Q[0, 0] - Q[0, 0]
+    for t in range(T):
+        for m in range(k):
+            acc[t, m] = zero
+    for e in range(start, end):
+        col = indices[e]
+        for t in range(T):
+            j = entry_map[e, t]
+            if j < 0:
+                continue
+            c = curv[j]
+            coef = lin[j] if with_lin else zero
             if c != 0.0:
                 dot = zero
                 for m in range(k):
-                    dot += X[col, m] * x[m]
+                    dot += Q[col, m] * V[t, m]
                 coef -= c * dot
             if coef != 0.0:
                 for m in range(k):
-                    r[m] += coef * X[col, m]
+                    acc[t, m] += coef * Q[col, m]
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def solve_rows_cg(indptr, indices, entry_map, curv, lin, Q, W, A0, out, cg_steps):
+    """Update ``out[u]`` by ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from ``out[u]``.
+
+    The row's pairs are ``indices[indptr[u]:indptr[u + 1]]`` (rows of ``Q``); ``entry_map[e, t]`` is the entry of
+    task t on pair e in ``curv`` / ``lin`` (-1: none), and the task's augmented column is x = W[t] * Q[col].
+    CG from a warm start never increases the row's quadratic objective, so the sweep stays monotone. The work is
+    done in ``Q``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin``,
+    ``W`` and ``A0`` in that type too.
+    """
+    n_rows = indptr.shape[0] - 1
+    k = Q.shape[1]
+    T = W.shape[0]
+    zero = Q[0, 0] - Q[0, 0]  # a zero of Q's type, for the accumulators
+    for u in prange(n_rows):
+        start, end = indptr[u], indptr[u + 1]
+        x = out[u].astype(Q.dtype)
+        V = np.empty((T, k), Q.dtype)
+        acc = np.empty((T, k), Q.dtype)
+        for t in range(T):
+            for m in range(k):
+                V[t, m] = W[t, m] * x[m]
+        _entry_pass(start, end, indices, entry_map, curv, lin, Q, V, acc, True)
+        # r = b - A x
+        r = np.empty(k, Q.dtype)
+        for j in range(k):
+            s = zero
+            for m in range(k):
+                s -= A0[j, m] * x[m]
+            for t in range(T):
+                s += W[t, j] * acc[t, j]
+            r[j] = s
         p = r.copy()
         rs_old = zero
         for m in range(k):
             rs_old += r[m] * r[m]
         if rs_old < 1e-20:
             continue
-        Ap = np.empty(k, X.dtype)
+        Ap = np.empty(k, Q.dtype)
         for _ in range(cg_steps):
-            for j in range(k):
-                acc = zero
+            for t in range(T):
                 for m in range(k):
-                    acc += A0[j, m] * p[m]
-                Ap[j] = acc
-            for e in range(start, end):
-                c = curv[e]
-                if c != 0.0:
-                    col = indices[e]
-                    dot = zero
-                    for m in range(k):
-                        dot += X[col, m] * p[m]
-                    dot *= c
-                    for m in range(k):
-                        Ap[m] += dot * X[col, m]
+                    V[t, m] = W[t, m] * p[m]
+            _entry_pass(start, end, indices, entry_map, curv, lin, Q, V, acc, False)
+            for j in range(k):
+                s = zero
+                for m in range(k):
+                    s += A0[j, m] * p[m]
+                for t in range(T):
+                    s -= W[t, j] * acc[t, j]   # acc holds -sum c (x.p) x
+                Ap[j] = s
             pAp = zero
             for m in range(k):
                 pAp += p[m] * Ap[m]
@@ -116,27 +140,35 @@ def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out):
-    """Exact update ``out[u] = A_u^{-1} b_u`` for every row (assembly O(nnz_u k^2), solve O(k^3))."""
+def solve_rows_cholesky(indptr, indices, entry_map, curv, lin, Q, W, A0, out):
+    """Exact update ``out[u] = A_u^{-1} b_u`` for every row (assembly O(nnz_u k^2), solve O(k^3)); arguments as in
+    :func:`solve_rows_cg`."""
     n_rows = indptr.shape[0] - 1
-    k = X.shape[1]
+    k = Q.shape[1]
+    T = W.shape[0]
     for u in prange(n_rows):
-        A = A0.copy()
+        A = A0.astype(np.float64)
         b = np.zeros(k)
+        x = np.empty(k)
         for e in range(indptr[u], indptr[u + 1]):
             col = indices[e]
-            c = curv[e]
-            g = lin[e]
-            for j in range(k):
-                xj = X[col, j]
-                b[j] += g * xj
-                if c != 0.0:
-                    cxj = c * xj
-                    for m in range(j + 1):
-                        A[j, m] += cxj * X[col, m]
-        for j in range(k):
-            for m in range(j + 1, k):
-                A[j, m] = A[m, j]
+            for t in range(T):
+                j = entry_map[e, t]
+                if j < 0:
+                    continue
+                c = curv[j]
+                g = lin[j]
+                for m in range(k):
+                    x[m] = W[t, m] * Q[col, m]
+                for i in range(k):
+                    b[i] += g * x[i]
+                    if c != 0.0:
+                        cxi = c * x[i]
+                        for m in range(i + 1):
+                            A[i, m] += cxi * x[m]
+        for i in range(k):
+            for m in range(i + 1, k):
+                A[i, m] = A[m, i]
         out[u] = np.linalg.solve(A, b)
 
 
@@ -201,45 +233,64 @@ def head_normal_equations(rows, cols, curv, lin, P, Q, n_chunks):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def head_matvec(rows, cols, curv, P, Q, v, n_chunks):
-    """Matrix-free head product (sum_e curv_e z_e z_e^T) v, z_e = P[u] * Q[i]; O(nnz k), entries with zero
-    curvature skipped, so the heads can be solved by conjugate gradients without the O(nnz k^2) assembly."""
+def head_products(indptr, indices, entry_map, curv, lin, P, Q, V, with_lin, n_chunks):
+    """Per task t, sum over its entries of (lin_e - curv_e z_e . V[t]) z_e with z_e = P[u] * Q[i] (``lin`` left out
+    when ``with_lin`` is False), on the user-side pair layout of :func:`solve_rows_cg`: z is formed once per pair for
+    all tasks. With V = heads this is the entries' part of the heads' residuals g - H w; with V = directions and
+    ``with_lin=False`` it is minus the entries' part of H d. O(nnz k), no k x k assembly."""
     k = P.shape[1]
-    n = rows.shape[0]
-    Hv = np.zeros((n_chunks, k))
-    size = (n + n_chunks - 1) // n_chunks
+    T = entry_map.shape[1]
+    n_rows = indptr.shape[0] - 1
+    out = np.zeros((n_chunks, T, k))
+    size = (n_rows + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
         z = np.empty(k)
-        for e in range(c * size, min(n, (c + 1) * size)):
-            ce = curv[e]
-            if ce == 0.0:
-                continue
-            u = rows[e]
-            i = cols[e]
-            dot = 0.0
-            for m in range(k):
-                z[m] = P[u, m] * Q[i, m]
-                dot += z[m] * v[m]
-            dot *= ce
-            for m in range(k):
-                Hv[c, m] += dot * z[m]
-    return Hv.sum(axis=0)
+        for u in range(c * size, min(n_rows, (c + 1) * size)):
+            for e in range(indptr[u], indptr[u + 1]):
+                i = indices[e]
+                for m in range(k):
+                    z[m] = P[u, m] * Q[i, m]
+                for t in range(T):
+                    j = entry_map[e, t]
+                    if j < 0:
+                        continue
+                    dot = 0.0
+                    for m in range(k):
+                        dot += z[m] * V[t, m]
+                    coef = (lin[j] if with_lin else 0.0) - curv[j] * dot
+                    if coef != 0.0:
+                        for m in range(k):
+                            out[c, t, m] += coef * z[m]
+    return out.sum(axis=0)
 
 
-@njit(parallel=True, cache=True, fastmath=True)
-def head_rhs(rows, cols, lin, P, Q, n_chunks):
-    """sum_e lin_e z_e with z_e = P[u] * Q[i]."""
-    k = P.shape[1]
-    n = rows.shape[0]
-    g = np.zeros((n_chunks, k))
-    size = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        for e in range(c * size, min(n, (c + 1) * size)):
-            le = lin[e]
-            if le == 0.0:
-                continue
-            u = rows[e]
-            i = cols[e]
-            for m in range(k):
-                g[c, m] += le * P[u, m] * Q[i, m]
-    return g.sum(axis=0)
+@njit(cache=True)
+def coordinate_update(a, z, f, o, contribution, values, index, lam, reg):
+    """Exact minimisation over one block of per-entry offsets ``values[index_e] * contribution_e`` of the weighted
+    squared loss sum_e lam a_e (z_e - f_e - o_e)^2 + reg |values|^2 (DESIGN.md section 2, step 4).
+
+    ``o`` (the current offsets) is updated in place to the new block; the new block is returned. Rows of the block
+    that no entry touches get 0.
+    """
+    n = values.shape[0]
+    num = np.zeros(n)
+    den = np.zeros(n)
+    for e in range(f.shape[0]):
+        c = contribution[e]
+        if c == 0.0:
+            continue
+        i = index[e]
+        ac = a[e] * c
+        num[i] += ac * (z[e] - f[e] - o[e] + values[i] * c)
+        den[i] += ac * c
+    new = np.zeros(n)
+    for i in range(n):
+        d = lam * den[i] + reg
+        if d > 0.0:
+            new[i] = lam * num[i] / d
+    for e in range(f.shape[0]):
+        c = contribution[e]
+        if c != 0.0:
+            i = index[e]
+            o[e] += (new[i] - values[i]) * c
+    return new
