@@ -254,16 +254,18 @@ def _stacked_terms(tasks, params, offsets=None):
     return terms.curv, terms.lin
 
 
-def _update_rows(tasks, params, layout, by_item, config, offsets=None, terms=None):
+def _update_rows(tasks, params, layout, by_item, config, offsets=None, terms=None, gram=None):
     """Solve every user row (or item row, ``by_item``) with the other side, heads and offsets fixed.
 
-    ``terms``: the sweep's :class:`_EntryTerms` (built here when not given)."""
+    ``terms``: the sweep's :class:`_EntryTerms` (built here when not given); ``gram``: the other side's Gram
+    matrix when the caller has it."""
     side = params.item_factors if by_item else params.user_factors
     other = params.user_factors if by_item else params.item_factors
     terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
     work = other.dtype if config.solver == "cg" else np.float64
     curv, lin = terms.astype(work)
-    A0 = _dense_term(tasks, params, _gram(other), config.regularization, by_item).astype(work)
+    gram = _gram(other) if gram is None else gram
+    A0 = _dense_term(tasks, params, gram, config.regularization, by_item).astype(work)
     W = params.head_weights.astype(work)
     if config.solver == "cholesky":
         kernels.solve_rows_cholesky(layout.indptr, layout.indices, layout.entry_map, curv, lin, other, W, A0, side)
@@ -272,12 +274,13 @@ def _update_rows(tasks, params, layout, by_item, config, offsets=None, terms=Non
                               config.cg_steps)
 
 
-def _update_heads(tasks, params, config, n_chunks, user_layout, offsets=None, terms=None):
+def _update_heads(tasks, params, config, n_chunks, user_layout, offsets=None, terms=None, grams=None):
     """Heads w_t: k-dimensional least squares (DESIGN.md section 2, step 3), solved by warm-started CG when
     ``config.solver == "cg"`` (matrix-free, O(nnz k) per step, all tasks in one pass over the user-side pairs) or
     exactly otherwise."""
     P, Q = params.user_factors, params.item_factors
-    GPQ = _gram(P) * _gram(Q)
+    GP, GQ = (_gram(P), _gram(Q)) if grams is None else grams
+    GPQ = GP * GQ
     k = P.shape[1]
     reg = config.head_regularization
     dense = [task.weight * task.negative_weight * GPQ + reg * np.eye(k) for task in tasks]
@@ -315,6 +318,34 @@ def _coordinate_update(task, f, o, contribution, values, index, reg):
                                      task.weight, float(reg))
 
 
+#: parallel chunks of the offset updates (each with its own sums: chunks x block size memory)
+OFFSET_CHUNKS = 8
+
+
+def _run_blocks(task, f, o, blocks):
+    """Exact coordinate updates of ``blocks`` in order: (feature column or -1 for a constant 1, index kind 0 / 1 / 2
+    for one value / per user / per item, penalty, current values, setter). Squared-loss tasks run them in one
+    compiled routine; logistic tasks re-tighten their bound before each block."""
+    if not blocks:
+        return
+    if task.kind == "binary":
+        index = {0: np.zeros(len(f), dtype=np.int64), 1: task.rows, 2: task.cols}
+        for feat, kind, reg, values, setter in blocks:
+            contribution = np.ones(len(f)) if feat < 0 else task.cross[:, feat]
+            setter(_coordinate_update(task, f, o, contribution, np.atleast_1d(values), index[kind], reg))
+        return
+    sizes = [len(np.atleast_1d(values)) for _, _, _, values, _ in blocks]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    new = kernels.coordinate_blocks(
+        task.confidence, task.target, f, o, task.cross, task.rows, task.cols,
+        np.array([b[0] for b in blocks], dtype=np.int64), np.array([b[1] for b in blocks], dtype=np.int64),
+        np.array([b[2] for b in blocks], dtype=np.float64), starts,
+        np.concatenate([np.atleast_1d(np.asarray(b[3], dtype=np.float64)) for b in blocks]), task.weight,
+        OFFSET_CHUNKS)
+    for b, (_, _, _, _, setter) in enumerate(blocks):
+        setter(new[starts[b]:starts[b + 1]])
+
+
 def _update_task_offsets(task, t, params, config, side=None, o=None):
     """Exact coordinate updates of one task's intercept, biases, cross weights and their deviations.
 
@@ -323,41 +354,43 @@ def _update_task_offsets(task, t, params, config, side=None, o=None):
     do_users, do_items, do_shared = side in (None, "user"), side in (None, "item"), side is None
     f = _factor_scores(task, t, params)
     o = _offsets(task, t, params) if o is None else o
-    ones = np.ones(len(f))
-    reg = config.regularization
+    reg, cross_reg = config.regularization, config.cross_regularization
+
+    def setter(array, index):
+        def set_values(new):
+            array[index] = new[0] if np.ndim(array[index]) == 0 else new
+        return set_values
+
+    blocks = []
     if task.biases:
-        if do_shared:
-            # intercept (unpenalised): a single value indexed by entry 0 everywhere
-            params.intercepts[t] = _coordinate_update(task, f, o, ones, params.intercepts[t:t + 1],
-                                                      np.zeros(len(f), dtype=np.int64), 0.0)[0]
+        if do_shared:  # intercept (unpenalised): one value on every entry
+            blocks.append((-1, 0, 0.0, params.intercepts[t], setter(params.intercepts, t)))
         if do_users:
-            params.user_biases[t] = _coordinate_update(task, f, o, ones, params.user_biases[t], task.rows, reg)
+            blocks.append((-1, 1, reg, params.user_biases[t], setter(params.user_biases, t)))
         if do_items:
-            params.item_biases[t] = _coordinate_update(task, f, o, ones, params.item_biases[t], task.cols, reg)
-    if not task.cross.shape[1]:
-        return o, f
+            blocks.append((-1, 2, reg, params.item_biases[t], setter(params.item_biases, t)))
     beta_idx = task.cross_tasks
-    Xc = task.cross
-    if do_shared and len(beta_idx) == 1:
-        # one feature: its weight is a single offset block like the intercept
-        params.cross_weights[t, beta_idx[0]] = _coordinate_update(
-            task, f, o, Xc[:, 0], params.cross_weights[t, beta_idx], np.zeros(len(f), dtype=np.int64),
-            config.cross_regularization)[0]
-    elif do_shared:
+    if do_shared and len(beta_idx) == 1:  # one feature: its weight is one value, like the intercept
+        blocks.append((0, 0, cross_reg, params.cross_weights[t, beta_idx[0]],
+                       setter(params.cross_weights, (t, beta_idx[0]))))
+    elif do_shared and len(beta_idx) > 1:  # several: solved jointly (a small dense system)
+        _run_blocks(task, f, o, blocks)
+        blocks = []
+        Xc = task.cross
         a, z = (logistic_bound(task.target, f + o) if task.kind == "binary" else (task.confidence, task.target))
         old = Xc @ params.cross_weights[t, beta_idx]
         r = z - f - (o - old)
-        H = task.weight * (Xc * a[:, None]).T @ Xc + config.cross_regularization * np.eye(len(beta_idx))
+        H = task.weight * (Xc * a[:, None]).T @ Xc + cross_reg * np.eye(len(beta_idx))
         g = task.weight * Xc.T @ (a * r)
         params.cross_weights[t, beta_idx] = np.linalg.solve(H, g)
         o += Xc @ params.cross_weights[t, beta_idx] - old
     # per-item and per-user deviations on the pairs where task b observed (u, i): how much more (or less) this
     # item's / this user's evidence predicts task t; exact coordinate updates, shrunk towards 0
     for j, b in enumerate(beta_idx):
-        for dev, index, wanted in ((params.cross_item_weights, task.cols, do_items),
-                                   (params.cross_user_weights, task.rows, do_users)):
+        for dev, kind, wanted in ((params.cross_item_weights, 2, do_items), (params.cross_user_weights, 1, do_users)):
             if wanted and dev is not None:
-                dev[t, b] = _coordinate_update(task, f, o, Xc[:, j], dev[t, b], index, config.cross_regularization)
+                blocks.append((j, kind, cross_reg, dev[t, b], setter(dev, (t, b))))
+    _run_blocks(task, f, o, blocks)
     return o, f
 
 
@@ -389,11 +422,11 @@ def _update_offsets(tasks, params, config, offsets=None):
     return [o for o, _ in pairs], [f for _, f in pairs]
 
 
-def objective(tasks, params, config, offsets=None, factor_scores=None):
+def objective(tasks, params, config, offsets=None, factor_scores=None, grams=None):
     """Exact objective L of DESIGN.md section 1 (plus the L2 penalties on biases and cross weights).
 
     ``offsets`` / ``factor_scores``: each task's current offsets and factor scores on its entries, when the caller
-    has them (computed here otherwise).
+    has them (computed here otherwise); ``grams``: (P^T P, Q^T Q) likewise.
 
     Returns
     -------
@@ -402,20 +435,19 @@ def objective(tasks, params, config, offsets=None, factor_scores=None):
         lambda_t * L_t for every task.
     """
     P, Q = params.user_factors, params.item_factors
-    GP, GQ = _gram(P), _gram(Q)
+    GP, GQ = (_gram(P), _gram(Q)) if grams is None else grams
     per_task = []
     for t, task in enumerate(tasks):
         f = _factor_scores(task, t, params) if factor_scores is None else factor_scores[t]
-        s = f + (_offsets(task, t, params) if offsets is None else offsets[t])
-        if task.kind == "implicit":
-            w = params.head_weights[t]
-            total_f2 = float(np.sum((w[:, None] * GP * w[None, :]) * GQ))
-            loss = task.negative_weight * total_f2 + float(
-                np.sum(task.confidence * (task.target - s) ** 2 - task.negative_weight * f ** 2))
-        elif task.kind == "regression":
-            loss = float(np.sum((task.target - s) ** 2))
+        o = _offsets(task, t, params) if offsets is None else offsets[t]
+        if task.kind == "binary":
+            loss = logistic_loss(task.target, f + o)
         else:
-            loss = logistic_loss(task.target, s)
+            # implicit: sum over all pairs of w0 f^2 (Gram matrices) + the entries' correction; regression: w0 = 0
+            w = params.head_weights[t]
+            total_f2 = float(np.sum((w[:, None] * GP * w[None, :]) * GQ)) if task.negative_weight else 0.0
+            loss = task.negative_weight * total_f2 + kernels.squared_loss(task.confidence, task.target, f, o,
+                                                                          task.negative_weight)
         per_task.append(task.weight * loss)
     reg = config.regularization
     penalty = reg * (np.sum(P.astype(np.float64) ** 2) + np.sum(Q.astype(np.float64) ** 2)
@@ -476,18 +508,21 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
     item_side = _PairLayout(tasks, n_items, n_users, by_item=True)
     terms = _EntryTerms(tasks)
     offsets = [_offsets(task, t, params) for t, task in enumerate(tasks)]
-    history = [objective(tasks, params, config, offsets)[0]]
+    gram_q = _gram(params.item_factors)
+    history = [objective(tasks, params, config, offsets, grams=(_gram(params.user_factors), gram_q))[0]]
     start = time.perf_counter()
     n_iter = 0
     for it in range(config.iterations):
         terms.refresh(params, offsets)
-        _update_rows(tasks, params, user_side, False, config, offsets, terms)
-        _update_rows(tasks, params, item_side, True, config, offsets, terms)
+        _update_rows(tasks, params, user_side, False, config, offsets, terms, gram=gram_q)
+        gram_p = _gram(params.user_factors)
+        _update_rows(tasks, params, item_side, True, config, offsets, terms, gram=gram_p)
+        gram_q = _gram(params.item_factors)  # (also the next sweep's user-side Gram matrix)
         if config.fit_heads:
-            _update_heads(tasks, params, config, n_chunks, user_side, offsets, terms)
+            _update_heads(tasks, params, config, n_chunks, user_side, offsets, terms, grams=(gram_p, gram_q))
         offsets, factor_scores = _update_offsets(tasks, params, config, offsets)
         n_iter = it + 1
-        total, per_task = objective(tasks, params, config, offsets, factor_scores)
+        total, per_task = objective(tasks, params, config, offsets, factor_scores, grams=(gram_p, gram_q))
         history.append(total)
         if callback is not None and callback(n_iter, total, per_task, time.perf_counter() - start):
             break

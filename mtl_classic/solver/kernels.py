@@ -294,3 +294,62 @@ def coordinate_update(a, z, f, o, contribution, values, index, lam, reg):
             i = index[e]
             o[e] += (new[i] - values[i]) * c
     return new
+
+
+@njit(parallel=True, cache=True)
+def coordinate_blocks(a, z, f, o, cross, rows, cols, feats, kinds, regs, starts, values, lam, n_chunks):
+    """:func:`coordinate_update` over a sequence of blocks, each pass over the entries applying the previous
+    block's change to ``o`` while it gathers the next block's sums (B + 1 passes for B blocks, not 2B), the entries
+    split into ``n_chunks`` parallel chunks with their own sums.
+
+    Block b holds ``values[starts[b]:starts[b + 1]]``; its contribution on entry e is ``cross[e, feats[b]]``
+    (``feats[b] < 0``: 1) and its index is 0, ``rows[e]`` or ``cols[e]`` for ``kinds[b]`` 0, 1 or 2. Returns the
+    new values; ``o`` is updated in place.
+    """
+    n_entries = f.shape[0]
+    size = (n_entries + n_chunks - 1) // n_chunks
+    new = values.copy()
+    prev = -1
+    for b in range(feats.shape[0] + 1):
+        last = b == feats.shape[0]
+        n = 0 if last else starts[b + 1] - starts[b]
+        num = np.zeros((n_chunks, n))
+        den = np.zeros((n_chunks, n))
+        for chunk in prange(n_chunks):
+            for e in range(chunk * size, min(n_entries, (chunk + 1) * size)):
+                if prev >= 0:
+                    c = 1.0 if feats[prev] < 0 else cross[e, feats[prev]]
+                    if c != 0.0:
+                        kind = kinds[prev]
+                        i = starts[prev] + (0 if kind == 0 else (rows[e] if kind == 1 else cols[e]))
+                        o[e] += (new[i] - values[i]) * c
+                if last:
+                    continue
+                c = 1.0 if feats[b] < 0 else cross[e, feats[b]]
+                if c == 0.0:
+                    continue
+                kind = kinds[b]
+                i = 0 if kind == 0 else (rows[e] if kind == 1 else cols[e])
+                ac = a[e] * c
+                num[chunk, i] += ac * (z[e] - f[e] - o[e] + values[starts[b] + i] * c)
+                den[chunk, i] += ac * c
+        if last:
+            break
+        total_num = num.sum(axis=0)
+        total_den = den.sum(axis=0)
+        for i in range(n):
+            d = lam * total_den[i] + regs[b]
+            new[starts[b] + i] = lam * total_num[i] / d if d > 0.0 else 0.0
+        prev = b
+    return new
+
+
+@njit(parallel=True, cache=True)
+def squared_loss(confidence, target, f, o, negative_weight):
+    """sum_e confidence_e (target_e - f_e - o_e)^2 - negative_weight f_e^2: the entries' part of a squared-loss
+    task's objective (the whole-data negatives w0 f^2 are added back through the Gram matrices)."""
+    total = 0.0
+    for e in prange(f.shape[0]):
+        d = target[e] - f[e] - o[e]
+        total += confidence[e] * d * d - negative_weight * f[e] * f[e]
+    return total
