@@ -479,7 +479,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                             None if params.cross_user_weights is None else np.zeros((len(names), len(names), n_new)))
         config = self._config()
         config.solver = "cholesky"
-        stacked = als._PairLayout(arrays, n_new, n_items, by_item=False)
+        stacked = als._Stacked(arrays, n_new, n_items, by_item=False)
         with kernel_threads(self.n_jobs):
             for _ in range(int(n_sweeps)):
                 als._update_rows(arrays, params, stacked, False, config)

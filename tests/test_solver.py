@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from mtl_classic.solver import als, kernels
-from mtl_classic.solver.reference import row_system, solve_rows_reference
+from mtl_classic.solver.reference import solve_rows_reference
 
 N_USERS, N_ITEMS = 40, 30
 
@@ -67,19 +67,18 @@ def test_row_kernels_match_numpy_reference(by_item):
     tasks = _task_mix(rng, ALL)
     p = _random_params(tasks, rng)
     n_rows, n_other = (N_ITEMS, N_USERS) if by_item else (N_USERS, N_ITEMS)
-    layout = als._PairLayout(tasks, n_rows, n_other, by_item)
-    terms = [als._entry_terms(t, i, p) for i, t in enumerate(tasks)]
-    curv = np.concatenate([c for c, _ in terms])
-    lin = np.concatenate([g for _, g in terms])
+    stacked = als._Stacked(tasks, n_rows, n_other, by_item)
+    curv, lin = als._stacked_terms(tasks, p)
+    curv, lin = curv[stacked.order], lin[stacked.order]
     other = p.user_factors if by_item else p.item_factors
-    W = p.head_weights
+    X = np.vstack([other * p.head_weights[t] for t in range(len(tasks))])
     A0 = als._dense_term(tasks, p, other.T @ other, 0.05, by_item)
-    expected = solve_rows_reference(layout, curv, lin, other, W, A0)
+    expected = solve_rows_reference(stacked.indptr, stacked.indices, curv, lin, X, A0)
     out = np.zeros_like(expected)
-    kernels.solve_rows_cholesky(layout.indptr, layout.indices, layout.entry_map, curv, lin, other, W, A0, out)
+    kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, out)
     np.testing.assert_allclose(out, expected, rtol=1e-8, atol=1e-10)
     out_cg = np.zeros_like(expected)
-    kernels.solve_rows_cg(layout.indptr, layout.indices, layout.entry_map, curv, lin, other, W, A0, out_cg, 50)
+    kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0, out_cg, 50)
     np.testing.assert_allclose(out_cg, expected, rtol=1e-6, atol=1e-8)
 
 
@@ -110,15 +109,18 @@ def test_row_and_head_gradients_match_finite_differences(mix):
         side = p.item_factors if by_item else p.user_factors
         other = p.user_factors if by_item else p.item_factors
         n_rows, n_other = side.shape[0], other.shape[0]
-        layout = als._PairLayout(tasks, n_rows, n_other, by_item)
-        terms = [als._entry_terms(t, i, p) for i, t in enumerate(tasks)]
-        curv = np.concatenate([c for c, _ in terms])
-        lin = np.concatenate([g for _, g in terms])
+        stacked = als._Stacked(tasks, n_rows, n_other, by_item)
+        curv, lin = als._stacked_terms(tasks, p)
+        curv, lin = curv[stacked.order], lin[stacked.order]
+        X = np.vstack([other * p.head_weights[t] for t in range(len(tasks))])
         A0 = als._dense_term(tasks, p, other.T @ other, cfg.regularization, by_item)
         coords = [(r, j) for r in rng.choice(n_rows, 4, replace=False) for j in range(side.shape[1])]
         analytic = []
         for r, j in coords:
-            A, b = row_system(layout, r, curv, lin, other, p.head_weights, A0)
+            sl = slice(stacked.indptr[r], stacked.indptr[r + 1])
+            Xr = X[stacked.indices[sl]]
+            A = A0 + (Xr * curv[sl, None]).T @ Xr
+            b = Xr.T @ lin[sl]
             analytic.append(2 * (A @ side[r] - b)[j])
         np.testing.assert_allclose(analytic, _fd_gradient(f, side, coords), rtol=1e-5, atol=1e-5)
 

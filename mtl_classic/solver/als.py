@@ -132,12 +132,26 @@ def _ones(matrix):
     return sp.csr_matrix((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
 
 
+class _Stacked:
+    """All tasks' entries as one CSR over rows (users or items) with augmented columns t * n_other + col, for the
+    row kernels; ``order`` takes the tasks' concatenated entries to this layout."""
+
+    def __init__(self, tasks, n_rows, n_other, by_item):
+        rows = np.concatenate([t.cols if by_item else t.rows for t in tasks])
+        cols = np.concatenate([(t.rows if by_item else t.cols) + ti * n_other for ti, t in enumerate(tasks)])
+        self.order = np.argsort(rows, kind="stable")
+        self.indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_rows), out=self.indptr[1:])
+        self.indices = cols[self.order].astype(np.int64)
+
+
 class _PairLayout:
     """All tasks' entries grouped by (row, other) pair, as one CSR over rows (users, or items when ``by_item``).
 
     ``indices[e]`` is pair e's other index (item, or user when ``by_item``); ``entry_map[e, t]`` is the position of
-    task t's entry on that pair in the tasks' concatenated entry arrays (-1: task t has none), so the row kernels
-    read each factor row once per pair for all tasks.
+    task t's entry on that pair in the tasks' concatenated entry arrays (-1: task t has none), so the head kernel
+    forms each z = p_u * q_i once per pair for all tasks. (The row kernels use :class:`_Stacked`: measured faster
+    there, their inner loop being one dot and one axpy on contiguous rows.)
     """
 
     def __init__(self, tasks, n_rows, n_other, by_item):
@@ -238,14 +252,13 @@ class _EntryTerms:
         """Refill the logistic tasks' terms (a no-op without logistic tasks)."""
         return self.refresh(params, offsets, binary_only=True)
 
-    def astype(self, dtype):
-        """(curv, lin) in ``dtype`` (cast once until the next refresh)."""
-        dtype = np.dtype(dtype)
-        if dtype == np.float64:
-            return self.curv, self.lin
-        if dtype not in self._cast:
-            self._cast[dtype] = (self.curv.astype(dtype), self.lin.astype(dtype))
-        return self._cast[dtype]
+    def for_rows(self, stacked, dtype):
+        """(curv, lin) in ``stacked``'s order and in ``dtype`` (gathered once per side until the next refresh)."""
+        key = (id(stacked), np.dtype(dtype))
+        if key not in self._cast:
+            self._cast[key] = (self.curv[stacked.order].astype(dtype, copy=False),
+                               self.lin[stacked.order].astype(dtype, copy=False))
+        return self._cast[key]
 
 
 def _stacked_terms(tasks, params, offsets=None):
@@ -254,7 +267,7 @@ def _stacked_terms(tasks, params, offsets=None):
     return terms.curv, terms.lin
 
 
-def _update_rows(tasks, params, layout, by_item, config, offsets=None, terms=None, gram=None):
+def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None, gram=None):
     """Solve every user row (or item row, ``by_item``) with the other side, heads and offsets fixed.
 
     ``terms``: the sweep's :class:`_EntryTerms` (built here when not given); ``gram``: the other side's Gram
@@ -263,15 +276,14 @@ def _update_rows(tasks, params, layout, by_item, config, offsets=None, terms=Non
     other = params.user_factors if by_item else params.item_factors
     terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
     work = other.dtype if config.solver == "cg" else np.float64
-    curv, lin = terms.astype(work)
+    curv, lin = terms.for_rows(stacked, work)
+    X = np.vstack([other * params.head_weights[t] for t in range(len(tasks))]).astype(work)
     gram = _gram(other) if gram is None else gram
     A0 = _dense_term(tasks, params, gram, config.regularization, by_item).astype(work)
-    W = params.head_weights.astype(work)
     if config.solver == "cholesky":
-        kernels.solve_rows_cholesky(layout.indptr, layout.indices, layout.entry_map, curv, lin, other, W, A0, side)
+        kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side)
     else:
-        kernels.solve_rows_cg(layout.indptr, layout.indices, layout.entry_map, curv, lin, other, W, A0, side,
-                              config.cg_steps)
+        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0, side, config.cg_steps)
 
 
 def _update_heads(tasks, params, config, n_chunks, user_layout, offsets=None, terms=None, grams=None):
@@ -504,8 +516,9 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
     n_iter : int
     """
     n_users, n_items = params.user_factors.shape[0], params.item_factors.shape[0]
-    user_side = _PairLayout(tasks, n_users, n_items, by_item=False)
-    item_side = _PairLayout(tasks, n_items, n_users, by_item=True)
+    user_side = _Stacked(tasks, n_users, n_items, by_item=False)
+    item_side = _Stacked(tasks, n_items, n_users, by_item=True)
+    user_pairs = _PairLayout(tasks, n_users, n_items, by_item=False) if config.fit_heads else None
     terms = _EntryTerms(tasks)
     offsets = [_offsets(task, t, params) for t, task in enumerate(tasks)]
     gram_q = _gram(params.item_factors)
@@ -519,7 +532,7 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
         _update_rows(tasks, params, item_side, True, config, offsets, terms, gram=gram_p)
         gram_q = _gram(params.item_factors)  # (also the next sweep's user-side Gram matrix)
         if config.fit_heads:
-            _update_heads(tasks, params, config, n_chunks, user_side, offsets, terms, grams=(gram_p, gram_q))
+            _update_heads(tasks, params, config, n_chunks, user_pairs, offsets, terms, grams=(gram_p, gram_q))
         offsets, factor_scores = _update_offsets(tasks, params, config, offsets)
         n_iter = it + 1
         total, per_task = objective(tasks, params, config, offsets, factor_scores, grams=(gram_p, gram_q))

@@ -39,86 +39,62 @@ def kernel_threads(n_jobs=None):
         numba.set_num_threads(old_threads)
 
 
-@njit(cache=True, fastmath=True)
-def _entry_pass(start, end, indices, entry_map, curv, lin, Q, V, acc, with_lin):
-    """acc[t] = sum over the row's pairs e with an entry j of task t of (lin_j - curv_j q.V[t]) q  (lin left out
-    when ``with_lin`` is False), q = Q[indices[e]]: the product of every task's entry terms with V[t] = w_t * v,
-    reading each q once per pair for all tasks."""
-    k = Q.shape[1]
-    T = entry_map.shape[1]
-    zero = Q[0, 0] - Q[0, 0]
-    for t in range(T):
-        for m in range(k):
-            acc[t, m] = zero
-    for e in range(start, end):
-        col = indices[e]
-        for t in range(T):
-            j = entry_map[e, t]
-            if j < 0:
-                continue
-            c = curv[j]
-            coef = lin[j] if with_lin else zero
+@njit(parallel=True, cache=True, fastmath=True)
+def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
+    """Update ``out[u]`` by ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from ``out[u]``.
+
+    CG from a warm start never increases the row's quadratic objective, so the sweep stays monotone. The work is
+    done in ``X``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin`` and
+    ``A0`` in that type too.
+    """
+    n_rows = indptr.shape[0] - 1
+    k = X.shape[1]
+    zero = X[0, 0] - X[0, 0]  # a zero of X's type, for the accumulators
+    for u in prange(n_rows):
+        start, end = indptr[u], indptr[u + 1]
+        x = out[u].astype(X.dtype)
+        # r = b - A x
+        r = np.zeros(k, X.dtype)
+        for j in range(k):
+            acc = zero
+            for m in range(k):
+                acc += A0[j, m] * x[m]
+            r[j] = -acc
+        for e in range(start, end):
+            col = indices[e]
+            coef = lin[e]
+            c = curv[e]
             if c != 0.0:
                 dot = zero
                 for m in range(k):
-                    dot += Q[col, m] * V[t, m]
+                    dot += X[col, m] * x[m]
                 coef -= c * dot
             if coef != 0.0:
                 for m in range(k):
-                    acc[t, m] += coef * Q[col, m]
-
-
-@njit(parallel=True, cache=True, fastmath=True)
-def solve_rows_cg(indptr, indices, entry_map, curv, lin, Q, W, A0, out, cg_steps):
-    """Update ``out[u]`` by ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from ``out[u]``.
-
-    The row's pairs are ``indices[indptr[u]:indptr[u + 1]]`` (rows of ``Q``); ``entry_map[e, t]`` is the entry of
-    task t on pair e in ``curv`` / ``lin`` (-1: none), and the task's augmented column is x = W[t] * Q[col].
-    CG from a warm start never increases the row's quadratic objective, so the sweep stays monotone. The work is
-    done in ``Q``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin``,
-    ``W`` and ``A0`` in that type too.
-    """
-    n_rows = indptr.shape[0] - 1
-    k = Q.shape[1]
-    T = W.shape[0]
-    zero = Q[0, 0] - Q[0, 0]  # a zero of Q's type, for the accumulators
-    for u in prange(n_rows):
-        start, end = indptr[u], indptr[u + 1]
-        x = out[u].astype(Q.dtype)
-        V = np.empty((T, k), Q.dtype)
-        acc = np.empty((T, k), Q.dtype)
-        for t in range(T):
-            for m in range(k):
-                V[t, m] = W[t, m] * x[m]
-        _entry_pass(start, end, indices, entry_map, curv, lin, Q, V, acc, True)
-        # r = b - A x
-        r = np.empty(k, Q.dtype)
-        for j in range(k):
-            s = zero
-            for m in range(k):
-                s -= A0[j, m] * x[m]
-            for t in range(T):
-                s += W[t, j] * acc[t, j]
-            r[j] = s
+                    r[m] += coef * X[col, m]
         p = r.copy()
         rs_old = zero
         for m in range(k):
             rs_old += r[m] * r[m]
         if rs_old < 1e-20:
             continue
-        Ap = np.empty(k, Q.dtype)
+        Ap = np.empty(k, X.dtype)
         for _ in range(cg_steps):
-            for t in range(T):
-                for m in range(k):
-                    V[t, m] = W[t, m] * p[m]
-            _entry_pass(start, end, indices, entry_map, curv, lin, Q, V, acc, False)
             for j in range(k):
-                s = zero
+                acc = zero
                 for m in range(k):
-                    s += A0[j, m] * p[m]
-                for t in range(T):
-                    s -= W[t, j] * acc[t, j]   # acc holds -sum c (x.p) x
-                Ap[j] = s
+                    acc += A0[j, m] * p[m]
+                Ap[j] = acc
+            for e in range(start, end):
+                c = curv[e]
+                if c != 0.0:
+                    col = indices[e]
+                    dot = zero
+                    for m in range(k):
+                        dot += X[col, m] * p[m]
+                    dot *= c
+                    for m in range(k):
+                        Ap[m] += dot * X[col, m]
             pAp = zero
             for m in range(k):
                 pAp += p[m] * Ap[m]
@@ -140,35 +116,27 @@ def solve_rows_cg(indptr, indices, entry_map, curv, lin, Q, W, A0, out, cg_steps
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def solve_rows_cholesky(indptr, indices, entry_map, curv, lin, Q, W, A0, out):
-    """Exact update ``out[u] = A_u^{-1} b_u`` for every row (assembly O(nnz_u k^2), solve O(k^3)); arguments as in
-    :func:`solve_rows_cg`."""
+def solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out):
+    """Exact update ``out[u] = A_u^{-1} b_u`` for every row (assembly O(nnz_u k^2), solve O(k^3))."""
     n_rows = indptr.shape[0] - 1
-    k = Q.shape[1]
-    T = W.shape[0]
+    k = X.shape[1]
     for u in prange(n_rows):
-        A = A0.astype(np.float64)
+        A = A0.copy()
         b = np.zeros(k)
-        x = np.empty(k)
         for e in range(indptr[u], indptr[u + 1]):
             col = indices[e]
-            for t in range(T):
-                j = entry_map[e, t]
-                if j < 0:
-                    continue
-                c = curv[j]
-                g = lin[j]
-                for m in range(k):
-                    x[m] = W[t, m] * Q[col, m]
-                for i in range(k):
-                    b[i] += g * x[i]
-                    if c != 0.0:
-                        cxi = c * x[i]
-                        for m in range(i + 1):
-                            A[i, m] += cxi * x[m]
-        for i in range(k):
-            for m in range(i + 1, k):
-                A[i, m] = A[m, i]
+            c = curv[e]
+            g = lin[e]
+            for j in range(k):
+                xj = X[col, j]
+                b[j] += g * xj
+                if c != 0.0:
+                    cxj = c * xj
+                    for m in range(j + 1):
+                        A[j, m] += cxj * X[col, m]
+        for j in range(k):
+            for m in range(j + 1, k):
+                A[j, m] = A[m, j]
         out[u] = np.linalg.solve(A, b)
 
 
