@@ -139,9 +139,7 @@ class _Stacked:
     def __init__(self, tasks, n_rows, n_other, by_item):
         rows = np.concatenate([t.cols if by_item else t.rows for t in tasks])
         cols = np.concatenate([(t.rows if by_item else t.cols) + ti * n_other for ti, t in enumerate(tasks)])
-        self.order = np.argsort(rows, kind="stable")
-        self.indptr = np.zeros(n_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n_rows), out=self.indptr[1:])
+        self.order, self.indptr = kernels.counting_order(rows.astype(np.int64), n_rows)
         self.indices = cols[self.order].astype(np.int64)
 
 
@@ -256,8 +254,9 @@ class _EntryTerms:
         """(curv, lin) in ``stacked``'s order and in ``dtype`` (gathered once per side until the next refresh)."""
         key = (id(stacked), np.dtype(dtype))
         if key not in self._cast:
-            self._cast[key] = (self.curv[stacked.order].astype(dtype, copy=False),
-                               self.lin[stacked.order].astype(dtype, copy=False))
+            n = len(stacked.order)
+            self._cast[key] = (kernels.gather(self.curv, stacked.order, np.empty(n, dtype)),
+                               kernels.gather(self.lin, stacked.order, np.empty(n, dtype)))
         return self._cast[key]
 
 
@@ -277,7 +276,8 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=No
     terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
     work = other.dtype if config.solver == "cg" else np.float64
     curv, lin = terms.for_rows(stacked, work)
-    X = np.vstack([other * params.head_weights[t] for t in range(len(tasks))]).astype(work)
+    X = kernels.scaled_copies(other, params.head_weights.astype(work),
+                              np.empty((len(tasks) * other.shape[0], other.shape[1]), work))
     gram = _gram(other) if gram is None else gram
     A0 = _dense_term(tasks, params, gram, config.regularization, by_item).astype(work)
     if config.solver == "cholesky":

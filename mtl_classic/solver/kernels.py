@@ -321,3 +321,39 @@ def squared_loss(confidence, target, f, o, negative_weight):
         d = target[e] - f[e] - o[e]
         total += confidence[e] * d * d - negative_weight * f[e] * f[e]
     return total
+
+
+@njit(parallel=True, cache=True)
+def gather(values, order, out):
+    """out[e] = values[order[e]] (cast to ``out``'s type), in parallel."""
+    for e in prange(order.shape[0]):
+        out[e] = values[order[e]]
+    return out
+
+
+@njit(parallel=True, cache=True)
+def scaled_copies(M, W, out):
+    """out[t * n + r] = W[t] * M[r] for every task t and row r of M (n rows): the stacked augmented columns."""
+    n, k = M.shape
+    for r in prange(n):
+        for t in range(W.shape[0]):
+            for m in range(k):
+                out[t * n + r, m] = W[t, m] * M[r, m]
+    return out
+
+
+@njit(cache=True)
+def counting_order(keys, n_keys):
+    """The stable sorting permutation of integer ``keys`` in [0, n_keys) (a counting sort, O(n + n_keys)), and
+    the CSR pointer of the sorted keys."""
+    indptr = np.zeros(n_keys + 1, dtype=np.int64)
+    for e in range(keys.shape[0]):
+        indptr[keys[e] + 1] += 1
+    for r in range(n_keys):
+        indptr[r + 1] += indptr[r]
+    fill = indptr[:-1].copy()
+    order = np.empty(keys.shape[0], dtype=np.int64)
+    for e in range(keys.shape[0]):
+        order[fill[keys[e]]] = e
+        fill[keys[e]] += 1
+    return order, indptr
