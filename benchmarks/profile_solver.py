@@ -1,0 +1,75 @@
+"""Where a MultiTaskMF sweep spends its time: seconds per sweep of each solver part, on a multi-behaviour dataset.
+
+Wraps the solver's functions and compiled kernels with wall-clock timers (nested parts are counted in their callers
+too: ``_update_rows`` includes ``solve_rows_cg``), fits once to warm up, then fits ``--iterations`` sweeps and
+prints a markdown table. The variants are those of ``speed.py``.
+
+    python benchmarks/profile_solver.py --data-dir ../shared/datasets/beibei --variant ours-nocross
+"""
+import argparse
+import collections
+import functools
+import time
+from pathlib import Path
+
+from mtl_classic import MultiTaskMF, Task
+from mtl_classic.datasets import load_ghcf, load_pairs
+from mtl_classic.solver import als, kernels
+
+SOLVER_PARTS = ["_update_rows", "_update_heads", "_update_offsets", "objective", "_gram", "_Stacked",
+                "_PairLayout"]
+KERNEL_PARTS = ["solve_rows_cg", "solve_rows_cholesky", "head_products", "coordinate_blocks", "gather",
+                "entry_dots", "squared_loss", "scaled_copies"]
+
+
+def _timed(function, name, totals):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            totals[name] += time.perf_counter() - start
+    return wrapper
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default="../shared/datasets/beibei")
+    parser.add_argument("--variant", default="ours", choices=["ours", "ours-nocross", "ours-plain"])
+    parser.add_argument("--factors", type=int, default=64)
+    parser.add_argument("--iterations", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtype", default="float32")
+    args = parser.parse_args(argv)
+
+    loader = load_ghcf if (Path(args.data_dir) / "train.txt").exists() else load_pairs
+    data = loader(args.data_dir).data
+    totals = collections.defaultdict(float)
+    for module, names in ((als, SOLVER_PARTS), (kernels, KERNEL_PARTS)):
+        for name in names:
+            setattr(module, name, _timed(getattr(module, name), name, totals))
+    refresh = als._EntryTerms.refresh
+    als._EntryTerms.refresh = _timed(refresh, "_EntryTerms.refresh", totals)
+
+    cross = "all" if args.variant == "ours" else None
+    tasks = [Task(t, cross_tasks=cross) for t in data.task_names]
+
+    def fit(iterations):
+        return MultiTaskMF(tasks, factors=args.factors, iterations=iterations, n_jobs=args.threads, random_state=0,
+                           dtype=args.dtype, fit_heads=args.variant != "ours-plain").fit(data)
+
+    fit(2)  # compile and warm up
+    totals.clear()
+    start = time.perf_counter()
+    fit(args.iterations)
+    total = time.perf_counter() - start
+    print(f"{args.variant} on {args.data_dir}: k={args.factors}, {args.iterations} sweeps, {args.threads} threads, "
+          f"{args.dtype}; whole fit {total:.2f} s ({total / args.iterations:.4f} s per sweep, setup included)\n")
+    print("| part | s / sweep |\n|---|---|")
+    for name, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"| {name} | {seconds / args.iterations:.4f} |")
+
+
+if __name__ == "__main__":
+    main()
