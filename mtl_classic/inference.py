@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._ids import as_query
+from ._sparse import observation_pattern
 
 from .heads import sigmoid
 from .persistence import ModelFormatError, decode_ids, read_arrays, read_manifest
@@ -126,11 +127,6 @@ def _int_query(query):
         if isinstance(v, numbers.Integral) and not isinstance(v, bool) and -2**63 <= int(v) < 2**63:
             valid[j], out[j] = True, int(v)
     return valid, out
-
-
-def _pattern(matrix):
-    m = sp.csr_matrix(matrix)
-    return sp.csr_matrix((np.ones(len(m.indices)), m.indices.copy(), m.indptr.copy()), shape=m.shape)
 
 
 def _blas_limit(blas_threads, n_batches):
@@ -360,7 +356,7 @@ class InferenceModel:
         InferenceModel
         """
         n = np.shape(user_factors)[0]
-        pats = {name: _pattern(patterns[name]) if name in patterns else sp.csr_matrix((n, self.n_items))
+        pats = {name: observation_pattern(patterns[name]) if name in patterns else sp.csr_matrix((n, self.n_items))
                 for name in self.task_names}
         ids = np.arange(n, dtype=np.int64) if user_ids is None else (
             np.asarray(user_ids, dtype=np.int64) if all(isinstance(u, numbers.Integral) for u in user_ids)
@@ -964,7 +960,7 @@ def fold_in_items(model, interactions, n_sweeps=3, cross_item_weights=None):
     n_new = widths.pop()
     matrices = {n: sp.csr_matrix(interactions[n], dtype=np.float64) if n in interactions
                 else sp.csr_matrix((n_users, n_new)) for n in names}
-    patterns = {n: _pattern(m) for n, m in matrices.items()}
+    patterns = {n: observation_pattern(m) for n, m in matrices.items()}
     arrays = model._task_arrays(model.tasks_, matrices, patterns)
     k = model.item_factors_.shape[1]
     T = len(names)

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
+from ._sparse import observation_pattern
 from .base import RecommenderMixin
 from .solver import als
 from .solver.kernels import kernel_threads
@@ -23,12 +24,6 @@ def _check_number(value, name, low, integer=False, low_inclusive=True, allow_non
             value < low if low_inclusive else value <= low):
         op = ">=" if low_inclusive else ">"
         raise ValueError(f"The {name!r} parameter of MultiTaskMF must be {kind} {op} {low}. Got {value!r}.")
-
-
-def _pattern(matrix):
-    """0/1 matrix with the observation pattern of ``matrix`` (explicit zeros are observations)."""
-    m = sp.csr_matrix(matrix)
-    return sp.csr_matrix((np.ones(len(m.indices)), m.indices.copy(), m.indptr.copy()), shape=m.shape)
 
 
 class MultiTaskMF(RecommenderMixin, BaseEstimator):
@@ -271,7 +266,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         val_task, val_matrix = self._check_validation(validation, data, names)
 
         rng = np.random.default_rng(self.random_state)
-        patterns = {n: _pattern(data.matrices[n]) for n in names}
+        patterns = {n: observation_pattern(data.matrices[n]) for n in names}
         self.cross_tasks_, self.dropped_cross_tasks_ = self._resolve_cross_tasks(tasks, patterns)
         if self.dropped_cross_tasks_:
             warnings.warn("MultiTaskMF: cross-task features left out because both tasks record the same pairs: "
@@ -470,7 +465,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         names = list(self.task_index_)
         matrices = {n: sp.csr_matrix(interactions[n]) if n in interactions else sp.csr_matrix((n_new, n_items))
                     for n in names}
-        patterns = {n: _pattern(m) for n, m in matrices.items()}
+        patterns = {n: observation_pattern(m) for n, m in matrices.items()}
         arrays = [a for a in self._task_arrays(self.tasks_, matrices, patterns)]
         params = self._params()
         params = als.Params(np.zeros((n_new, self.item_factors_.shape[1])), params.item_factors,

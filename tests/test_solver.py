@@ -187,3 +187,16 @@ def test_objective_never_increases(mix, solver):
     assert history[-1] < 0.9 * history[0]
     # the offsets the solver carries from sweep to sweep are the parameters' offsets
     assert history[-1] == pytest.approx(als.objective(tasks, p, cfg)[0], rel=1e-9)
+
+
+def test_observation_pattern_keeps_explicit_zeros_merges_duplicates_and_leaves_input_alone():
+    from mtl_classic._sparse import observation_pattern
+    # row 0 holds an explicit zero at column 2 and a duplicated entry at column 1 (values 0 and 2); row 1 one entry
+    m = sp.csr_matrix((np.array([0.0, 2.0, 0.0, 5.0]), np.array([1, 1, 2, 0]), np.array([0, 3, 4])), shape=(2, 3))
+    before = (m.data.copy(), m.indices.copy(), m.indptr.copy())
+    p = observation_pattern(m)
+    np.testing.assert_array_equal(p.toarray(), [[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    assert p.nnz == 3
+    for a, b in zip(before, (m.data, m.indices, m.indptr)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.shares_memory(p.indices, m.indices)

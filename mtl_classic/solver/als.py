@@ -12,6 +12,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from .._sparse import observation_pattern
 from ..heads import logistic_bound, logistic_loss
 from . import kernels
 
@@ -82,12 +83,12 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
     obs = sp.csr_matrix(observations, dtype=np.float64)
     obs.sum_duplicates()
     shape = obs.shape
-    union = _ones(obs)
+    union = observation_pattern(obs)
     if kind == "implicit":
         # entries = observations  U  the cross patterns (all values >= 1, so sparse sums drop nothing)
         for pat in cross_patterns:
-            union = union + _ones(pat)
-        union = _ones(union)
+            union = union + observation_pattern(pat)
+        union = observation_pattern(union)
     union.sort_indices()
     n_entries = union.nnz
     # tag every entry: 1 where unobserved, 2 * (position in obs) + 3 where observed
@@ -111,7 +112,7 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
         w0 = 0.0
     cross = np.zeros((n_entries, len(cross_patterns)), order="F")  # columns contiguous for the kernels
     for b, pat in enumerate(cross_patterns):
-        hit = union + 2.0 * union.multiply(_ones(pat))
+        hit = union + 2.0 * union.multiply(observation_pattern(pat))
         hit.sort_indices()
         cross[:, b] = hit.data > 1.5
     return TaskArrays(name=name, kind=kind, weight=float(weight), negative_weight=w0, biases=bool(biases),
@@ -123,13 +124,6 @@ def _gram(M):
     """M^T M in float64 (BLAS; mixed float32/float64 products would leave BLAS)."""
     M = M.astype(np.float64, copy=False)
     return M.T @ M
-
-
-def _ones(matrix):
-    """CSR with value 1 on every stored entry of ``matrix`` (its observation pattern, explicit zeros included)."""
-    m = sp.csr_matrix(matrix)
-    m.sum_duplicates()
-    return sp.csr_matrix((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
 
 
 class _Stacked:

@@ -1,0 +1,20 @@
+"""Sparse helpers shared by the solver, the estimator and the numpy-only inference path (numpy and scipy only)."""
+import numpy as np
+import scipy.sparse as sp
+
+
+def observation_pattern(matrix):
+    """CSR with value 1 on every stored entry of ``matrix``: its observation pattern, explicit zeros included.
+
+    Parameters
+    ----------
+    matrix : sparse matrix or array-like
+
+    Returns
+    -------
+    csr_matrix
+        Duplicate entries merged into one; the index arrays belong to the result (``matrix`` is not touched).
+    """
+    m = sp.csr_matrix(matrix, copy=True)
+    m.sum_duplicates()
+    return sp.csr_matrix((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
