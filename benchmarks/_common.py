@@ -416,7 +416,7 @@ def model_specs(bench, quick=False, only=None):
 
     t = bench.target
     aux = AUX_TASKS[bench.name]
-    refine = {"factors": [32, 64], "regularization": [0.01, 1.0]}
+    refine = {"factors": [32, 64, 128], "regularization": [0.01, 1.0]}
     base_f = {"factors": 32, "regularization": 0.01}
 
     def g(full, small):
