@@ -10,11 +10,8 @@ import argparse
 import collections
 import functools
 import time
-from pathlib import Path
-
-from mtl_classic import MultiTaskMF, Task
-from mtl_classic.datasets import load_ghcf, load_pairs
 from mtl_classic.solver import als, kernels
+from speed import VARIANTS, load_data, our_model
 
 SOLVER_PARTS = ["_update_rows", "_update_heads", "_update_offsets", "objective", "_gram", "_Stacked",
                 "_PairLayout"]
@@ -36,15 +33,16 @@ def _timed(function, name, totals):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="../shared/datasets/beibei")
-    parser.add_argument("--variant", default="ours", choices=["ours", "ours-nocross", "ours-plain"])
+    parser.add_argument("--variant", default="ours", choices=[v for v in VARIANTS if v.startswith("ours")])
+    parser.add_argument("--target", default="buy")
+    parser.add_argument("--aux-weight", type=float, default=1.0)
     parser.add_argument("--factors", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", default="float32")
     args = parser.parse_args(argv)
 
-    loader = load_ghcf if (Path(args.data_dir) / "train.txt").exists() else load_pairs
-    data = loader(args.data_dir).data
+    data = load_data(args.data_dir)
     totals = collections.defaultdict(float)
     for module, names in ((als, SOLVER_PARTS), (kernels, KERNEL_PARTS)):
         for name in names:
@@ -52,17 +50,10 @@ def main(argv=None):
     refresh = als._EntryTerms.refresh
     als._EntryTerms.refresh = _timed(refresh, "_EntryTerms.refresh", totals)
 
-    cross = "all" if args.variant == "ours" else None
-    tasks = [Task(t, cross_tasks=cross) for t in data.task_names]
-
-    def fit(iterations):
-        return MultiTaskMF(tasks, factors=args.factors, iterations=iterations, n_jobs=args.threads, random_state=0,
-                           dtype=args.dtype, fit_heads=args.variant != "ours-plain").fit(data)
-
-    fit(2)  # compile and warm up
+    our_model(args.variant, data.task_names, args).set_params(iterations=2).fit(data)  # compile and warm up
     totals.clear()
     start = time.perf_counter()
-    fit(args.iterations)
+    our_model(args.variant, data.task_names, args).fit(data)
     total = time.perf_counter() - start
     print(f"{args.variant} on {args.data_dir}: k={args.factors}, {args.iterations} sweeps, {args.threads} threads, "
           f"{args.dtype}; whole fit {total:.2f} s ({total / args.iterations:.4f} s per sweep, setup included)\n")

@@ -27,6 +27,25 @@ VARIANTS = {
 }
 
 
+def load_data(data_dir):
+    """The dataset in ``data_dir``: GHCF format (beibei) when it has ``train.txt``, pair format (tmall) otherwise."""
+    from mtl_classic.datasets import load_ghcf, load_pairs
+
+    loader = load_ghcf if (Path(data_dir) / "train.txt").exists() else load_pairs
+    return loader(data_dir).data
+
+
+def our_model(variant, task_names, args):
+    """The unfitted MultiTaskMF of one of our ``VARIANTS`` (``args``: target, aux_weight, factors, iterations,
+    threads, dtype)."""
+    from mtl_classic import MultiTaskMF, Task
+
+    cross = None if variant in ("ours-nocross", "ours-plain") else "all"
+    tasks = [Task(t, weight=(1.0 if t == args.target else args.aux_weight), cross_tasks=cross) for t in task_names]
+    return MultiTaskMF(tasks, factors=args.factors, iterations=args.iterations, n_jobs=args.threads,
+                       random_state=0, dtype=args.dtype, fit_heads=variant != "ours-plain")
+
+
 def _child(args):
     """Run one model in this process and print a JSON line with its timings."""
     import resource
@@ -35,12 +54,10 @@ def _child(args):
     import scipy.sparse as sp
     from threadpoolctl import threadpool_limits
 
-    from mtl_classic import MultiTaskMF, Task
-    from mtl_classic.datasets import load_ghcf, load_pairs
+    from mtl_classic import MultiTaskMF
 
     t0 = time.perf_counter()
-    loader = load_ghcf if (Path(args.data_dir) / "train.txt").exists() else load_pairs
-    data = loader(args.data_dir).data
+    data = load_data(args.data_dir)
     load_seconds = time.perf_counter() - t0
     out = {"model": args.child, "load_seconds": load_seconds,
            "nnz": {t: int(data.nnz(t)) for t in data.task_names}}
@@ -50,11 +67,7 @@ def _child(args):
         from mtl_classic import MultiTaskData
         MultiTaskMF(factors=4, iterations=1, n_jobs=args.threads).fit(MultiTaskData.from_matrices(tiny))
         out["compile_seconds"] = time.perf_counter() - compile_start
-        cross = None if args.child in ("ours-nocross", "ours-plain") else "all"
-        tasks = [Task(t, weight=(1.0 if t == args.target else args.aux_weight), cross_tasks=cross)
-                 for t in data.task_names]
-        model = MultiTaskMF(tasks, factors=args.factors, iterations=args.iterations, n_jobs=args.threads,
-                            random_state=0, dtype=args.dtype, fit_heads=args.child != "ours-plain")
+        model = our_model(args.child, data.task_names, args)
         start = time.perf_counter()
         model.fit(data)
         fit = time.perf_counter() - start
