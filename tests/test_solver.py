@@ -71,7 +71,7 @@ def test_row_kernels_match_numpy_reference(by_item):
     curv, lin = als._stacked_terms(tasks, p)
     curv, lin = curv[stacked.order], lin[stacked.order]
     other = p.user_factors if by_item else p.item_factors
-    X = np.vstack([other * p.head_weights[t] for t in range(len(tasks))])
+    X = kernels.scaled_copies(other, p.head_weights, np.empty((len(tasks) * other.shape[0], other.shape[1])))
     A0 = als._dense_term(tasks, p, other.T @ other, 0.05, by_item)
     expected = solve_rows_reference(stacked.indptr, stacked.indices, curv, lin, X, A0)
     out = np.zeros_like(expected)
@@ -112,7 +112,7 @@ def test_row_and_head_gradients_match_finite_differences(mix):
         stacked = als._Stacked(tasks, n_rows, n_other, by_item)
         curv, lin = als._stacked_terms(tasks, p)
         curv, lin = curv[stacked.order], lin[stacked.order]
-        X = np.vstack([other * p.head_weights[t] for t in range(len(tasks))])
+        X = kernels.scaled_copies(other, p.head_weights, np.empty((len(tasks) * other.shape[0], other.shape[1])))
         A0 = als._dense_term(tasks, p, other.T @ other, cfg.regularization, by_item)
         coords = [(r, j) for r in rng.choice(n_rows, 4, replace=False) for j in range(side.shape[1])]
         analytic = []

@@ -127,14 +127,23 @@ def _gram(M):
 
 
 class _Stacked:
-    """All tasks' entries as one CSR over rows (users or items) with augmented columns t * n_other + col, for the
-    row kernels; ``order`` takes the tasks' concatenated entries to this layout."""
+    """All tasks' entries as one CSR over rows (users or items) with augmented columns col * T + t, for the row
+    kernels; ``order`` takes the tasks' concatenated entries to this layout.
+
+    Within a row the entries run by column, the T tasks' entries on one (row, col) pair side by side, so the row
+    kernels read the T adjacent rows ``w_t * q_col`` of :func:`kernels.scaled_copies` together (measured faster
+    than task-major columns t * n_other + col on Beibei, whose purchases are all carted)."""
 
     def __init__(self, tasks, n_rows, n_other, by_item):
-        rows = np.concatenate([t.cols if by_item else t.rows for t in tasks])
-        cols = np.concatenate([(t.rows if by_item else t.cols) + ti * n_other for ti, t in enumerate(tasks)])
-        self.order, self.indptr = kernels.counting_order(rows.astype(np.int64), n_rows)
-        self.indices = cols[self.order].astype(np.int64)
+        n_tasks = len(tasks)
+        rows = np.concatenate([t.cols if by_item else t.rows for t in tasks]).astype(np.int64)
+        cols = np.concatenate([(t.rows if by_item else t.cols) * n_tasks + ti for ti, t in enumerate(tasks)])
+        cols = cols.astype(np.int64)
+        # two stable counting sorts: by augmented column, then by row
+        by_col, _ = kernels.counting_order(cols, n_other * n_tasks)
+        by_row, self.indptr = kernels.counting_order(rows[by_col], n_rows)
+        self.order = by_col[by_row]
+        self.indices = cols[self.order]
 
 
 class _PairLayout:

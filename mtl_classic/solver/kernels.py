@@ -1,7 +1,7 @@
 """Compiled kernels of the alternating solver (numba), on plain arrays only.
 
 Every row solve has the form of DESIGN.md section 2, written once for all tasks by stacking them side by side:
-the "augmented" columns j = t * n_cols + i carry x_j = w_t * q_i, and for row u
+the "augmented" columns j = i * T + t (T tasks) carry x_j = w_t * q_i, and for row u
 
     A_u = A0 + sum_j curv_uj x_j x_j^T        (A0 = sum_t lambda_t w0_t D_t G D_t + reg I, from the Gram matrix)
     b_u = sum_j lin_uj x_j
@@ -333,12 +333,13 @@ def gather(values, order, out):
 
 @njit(parallel=True, cache=True)
 def scaled_copies(M, W, out):
-    """out[t * n + r] = W[t] * M[r] for every task t and row r of M (n rows): the stacked augmented columns."""
+    """out[r * T + t] = W[t] * M[r] for every row r of M and task t of T: the stacked augmented columns."""
     n, k = M.shape
+    n_tasks = W.shape[0]
     for r in prange(n):
-        for t in range(W.shape[0]):
+        for t in range(n_tasks):
             for m in range(k):
-                out[t * n + r, m] = W[t, m] * M[r, m]
+                out[r * n_tasks + t, m] = W[t, m] * M[r, m]
     return out
 
 
