@@ -183,12 +183,15 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     # ------------------------------------------------------------------ fitting
     @staticmethod
     def _resolve_cross_tasks(tasks, patterns, same_events=0.99):
-        """Cross tasks feeding each head, leaving out tasks that record the very same pairs.
+        """Cross tasks feeding each head, leaving out tasks that carry no evidence about its unobserved pairs.
 
         A task b whose observed pairs coincide with task t's (>= ``same_events`` of each side's pairs in the other,
         e.g. MovieLens 'rated', 'liked' and 'rating', three views of one rating event) carries no evidence about
         t's *unobserved* pairs, yet on t's observed pairs it equals t's own target: the head would explain every
-        positive by it and the shared factors would learn nothing. Such pairs are dropped and reported.
+        positive by it and the shared factors would learn nothing. For an implicit task t it is enough that b's
+        pairs lie inside t's (>= ``same_events`` of b's pairs are t's, e.g. Beibei's purchases, every one of them
+        also carted, as a feature of 'cart'): x_b is then 0 on every pair t could recommend, and its weight can only
+        take the positives it covers away from the shared factors. Such pairs are dropped and reported.
 
         Returns
         -------
@@ -207,7 +210,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             keep = []
             for b in wanted:
                 both = patterns[t.name].multiply(patterns[b]).nnz
-                if both >= same_events * patterns[t.name].nnz and both >= same_events * patterns[b].nnz:
+                b_inside_t = both >= same_events * patterns[b].nnz
+                if b_inside_t and (t.kind == "implicit" or both >= same_events * patterns[t.name].nnz):
                     dropped.setdefault(t.name, []).append(b)
                 else:
                     keep.append(b)
@@ -269,7 +273,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         patterns = {n: observation_pattern(data.matrices[n]) for n in names}
         self.cross_tasks_, self.dropped_cross_tasks_ = self._resolve_cross_tasks(tasks, patterns)
         if self.dropped_cross_tasks_:
-            warnings.warn("MultiTaskMF: cross-task features left out because both tasks record the same pairs: "
+            warnings.warn("MultiTaskMF: cross-task features left out because the feeding task's pairs are (almost) "
+                          "all pairs the fed task records itself, so they say nothing about its other pairs: "
                           + "; ".join(f"{t} <- {b}" for t, b in self.dropped_cross_tasks_.items())
                           + " (see dropped_cross_tasks_).", UserWarning, stacklevel=2)
         arrays = self._task_arrays(tasks, data.matrices, patterns)

@@ -44,7 +44,9 @@ class Task:
     cross_tasks : "all", list of str or None, default="all"
         Which other tasks' observed training entries feed this head as features (DESIGN.md section 1,
         "cross-task evidence"). ``x_b(u, i)`` is 1 where task b has an observation for (u, i) and 0 elsewhere.
-        None disables the feature.
+        None disables the feature. Tasks that carry no evidence about this task's unobserved pairs are left out
+        at fit time and reported in ``MultiTaskMF.dropped_cross_tasks_``: those recording the same pairs, and for
+        an implicit task those whose pairs all lie inside its own.
     """
 
     name: str

@@ -303,7 +303,7 @@ def test_cross_features_from_tasks_recording_the_same_pairs_are_dropped():
     # 'liked' and 'rating' observe exactly the pairs of 'rated': as features of 'rated' they would equal its target
     data = _mixed_data()
     tasks = [Task("rated"), Task("rating", kind="regression"), Task("liked", kind="binary")]
-    with pytest.warns(UserWarning, match="record the same pairs"):
+    with pytest.warns(UserWarning, match="say nothing about its other pairs"):
         m = MultiTaskMF(tasks, factors=4, iterations=2, random_state=0).fit(data)
     assert m.dropped_cross_tasks_ == {"rated": ["rating", "liked"], "rating": ["rated", "liked"],
                                       "liked": ["rated", "rating"]}
@@ -313,3 +313,24 @@ def test_cross_features_from_tasks_recording_the_same_pairs_are_dropped():
     small = _small_data()
     m = MultiTaskMF(factors=4, iterations=2, random_state=0).fit(small)
     assert m.cross_tasks_ == {"view": ["buy"], "buy": ["view"]} and m.dropped_cross_tasks_ == {}
+
+
+def test_cross_features_inside_an_implicit_task_are_dropped_for_it_only():
+    # every 'buy' pair is also a 'view' pair (as every Beibei purchase is carted): x_buy is 0 on every pair 'view'
+    # could recommend, so it is dropped from 'view' but still feeds 'buy' <- 'view' and the regression task 'score'
+    rng = np.random.default_rng(4)
+    pairs = np.unique(np.c_[rng.integers(0, 50, 900), rng.integers(0, 40, 900)], axis=0)
+    bought = pairs[rng.random(len(pairs)) < 0.3]
+    frames = [pd.DataFrame({"user": pairs[:, 0], "item": pairs[:, 1], "task": "view", "value": 1.0}),
+              pd.DataFrame({"user": bought[:, 0], "item": bought[:, 1], "task": "buy", "value": 1.0}),
+              pd.DataFrame({"user": pairs[:, 0], "item": pairs[:, 1], "task": "score",
+                            "value": rng.normal(size=len(pairs))})]
+    data = MultiTaskData.from_events(pd.concat(frames), user_col="user", item_col="item", task_col="task",
+                                     value_col="value")
+    tasks = [Task("view"), Task("buy"), Task("score", kind="regression")]
+    with pytest.warns(UserWarning, match="view <- \\['buy', 'score'\\]"):
+        m = MultiTaskMF(tasks, factors=4, iterations=2, random_state=0).fit(data)
+    assert m.cross_tasks_ == {"view": [], "buy": ["view", "score"], "score": ["buy"]}
+    assert m.dropped_cross_tasks_ == {"view": ["buy", "score"], "score": ["view"]}
+    t = m.task_index_
+    assert np.all(m.cross_weights_[t["view"]] == 0) and m.cross_weights_[t["buy"], t["view"]] != 0
