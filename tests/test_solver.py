@@ -136,15 +136,16 @@ def test_row_and_head_gradients_match_finite_differences(mix):
         np.testing.assert_allclose(analytic, _fd_gradient(f, p.head_weights, coords), rtol=1e-5, atol=1e-5)
         # the matrix-free products agree with the assembled normal equations
         H_entries, g_entries = kernels.head_normal_equations(task.rows, task.cols, curv, lin, P, Q, 4)
-        # the matrix-free products of the CG head step (all tasks at once, on the user-side pair layout) agree
+        # the matrix-free products of the CG head step (all tasks at once, on the user-side stacked layout) agree
         # with the assembled normal equations
-        lay = als._PairLayout(tasks, P.shape[0], Q.shape[0], by_item=False)
+        lay = als._Stacked(tasks, P.shape[0], Q.shape[0], by_item=False)
         all_curv, all_lin = als._stacked_terms(tasks, p)
         V = rng.normal(size=p.head_weights.shape)
-        residual = kernels.head_products(lay.indptr, lay.indices, lay.entry_map, all_curv, all_lin, P, Q,
+        T = len(tasks)
+        residual = kernels.head_products(lay.indptr, lay.indices, lay.order, T, all_curv, all_lin, P, Q,
                                          p.head_weights, True, 3)
         np.testing.assert_allclose(residual[t], g_entries - H_entries @ p.head_weights[t], rtol=1e-9, atol=1e-12)
-        minus_Hv = kernels.head_products(lay.indptr, lay.indices, lay.entry_map, all_curv, all_lin, P, Q, V,
+        minus_Hv = kernels.head_products(lay.indptr, lay.indices, lay.order, T, all_curv, all_lin, P, Q, V,
                                          False, 3)
         np.testing.assert_allclose(-minus_Hv[t], H_entries @ V[t], rtol=1e-9, atol=1e-12)
 

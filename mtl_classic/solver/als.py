@@ -132,7 +132,8 @@ class _Stacked:
 
     Within a row the entries run by column, the T tasks' entries on one (row, col) pair side by side, so the row
     kernels read the T adjacent rows ``w_t * q_col`` of :func:`kernels.scaled_copies` together (measured faster
-    than task-major columns t * n_other + col on Beibei, whose purchases are all carted)."""
+    than task-major columns t * n_other + col on Beibei, whose purchases are all carted). The head kernel walks the
+    user side too, forming p_u * q_i once per pair."""
 
     def __init__(self, tasks, n_rows, n_other, by_item):
         n_tasks = len(tasks)
@@ -144,28 +145,6 @@ class _Stacked:
         by_row, self.indptr = kernels.counting_order(rows[by_col], n_rows)
         self.order = by_col[by_row]
         self.indices = cols[self.order]
-
-
-class _PairLayout:
-    """All tasks' entries grouped by (row, other) pair, as one CSR over rows (users, or items when ``by_item``).
-
-    ``indices[e]`` is pair e's other index (item, or user when ``by_item``); ``entry_map[e, t]`` is the position of
-    task t's entry on that pair in the tasks' concatenated entry arrays (-1: task t has none), so the head kernel
-    forms each z = p_u * q_i once per pair for all tasks. (The row kernels use :class:`_Stacked`: measured faster
-    there, their inner loop being one dot and one axpy on contiguous rows.)
-    """
-
-    def __init__(self, tasks, n_rows, n_other, by_item):
-        rows = np.concatenate([t.cols if by_item else t.rows for t in tasks]).astype(np.int64)
-        others = np.concatenate([t.rows if by_item else t.cols for t in tasks]).astype(np.int64)
-        task_of = np.repeat(np.arange(len(tasks)), [len(t.rows) for t in tasks])
-        keys, pair = np.unique(rows * n_other + others, return_inverse=True)
-        index_type = np.int32 if len(rows) < np.iinfo(np.int32).max else np.int64
-        self.entry_map = np.full((len(keys), len(tasks)), -1, dtype=index_type)
-        self.entry_map[pair.ravel(), task_of] = np.arange(len(rows), dtype=index_type)
-        self.indices = (keys % n_other).astype(np.int64)
-        self.indptr = np.zeros(n_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(keys // n_other, minlength=n_rows), out=self.indptr[1:])
 
 
 def _offsets(task, t, params):
@@ -226,7 +205,7 @@ def _dense_term(tasks, params, gram, reg, by_item):
 
 
 class _EntryTerms:
-    """Every task's (curv, lin) concatenated in task order (the entry order of :class:`_PairLayout`).
+    """Every task's (curv, lin) concatenated in task order (the entry order that :class:`_Stacked` permutes).
 
     Squared-loss tasks' terms depend on the offsets only, so they are filled once per sweep (:meth:`refresh`);
     logistic tasks' are refilled before every block (:meth:`refresh_bounds`), their bound following the scores.
@@ -289,7 +268,7 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=No
         kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0, side, config.cg_steps)
 
 
-def _update_heads(tasks, params, config, n_chunks, user_layout, offsets=None, terms=None, grams=None):
+def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, terms=None, grams=None):
     """Heads w_t: k-dimensional least squares (DESIGN.md section 2, step 3), solved by warm-started CG when
     ``config.solver == "cg"`` (matrix-free, O(nnz k) per step, all tasks in one pass over the user-side pairs) or
     exactly otherwise."""
@@ -310,11 +289,12 @@ def _update_heads(tasks, params, config, n_chunks, user_layout, offsets=None, te
             params.head_weights[t] = np.linalg.solve(H + dense[t], g + reg)
         return
     # one warm-started CG step per head (exact line search along the residual): monotone; heads move slowly
-    lay = user_layout
+    lay = user_side
     W = params.head_weights
-    R = kernels.head_products(lay.indptr, lay.indices, lay.entry_map, curv, lin, P, Q, W, True, n_chunks)
+    T = len(tasks)
+    R = kernels.head_products(lay.indptr, lay.indices, lay.order, T, curv, lin, P, Q, W, True, n_chunks)
     R += reg - np.einsum("tij,tj->ti", np.asarray(dense), W)
-    HR = -kernels.head_products(lay.indptr, lay.indices, lay.entry_map, curv, lin, P, Q, R, False, n_chunks)
+    HR = -kernels.head_products(lay.indptr, lay.indices, lay.order, T, curv, lin, P, Q, R, False, n_chunks)
     HR += np.einsum("tij,tj->ti", np.asarray(dense), R)
     for t in range(len(tasks)):
         rs, rHr = R[t] @ R[t], R[t] @ HR[t]
@@ -521,7 +501,6 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
     n_users, n_items = params.user_factors.shape[0], params.item_factors.shape[0]
     user_side = _Stacked(tasks, n_users, n_items, by_item=False)
     item_side = _Stacked(tasks, n_items, n_users, by_item=True)
-    user_pairs = _PairLayout(tasks, n_users, n_items, by_item=False) if config.fit_heads else None
     terms = _EntryTerms(tasks)
     offsets = [_offsets(task, t, params) for t, task in enumerate(tasks)]
     gram_q = _gram(params.item_factors)
@@ -535,7 +514,7 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
         _update_rows(tasks, params, item_side, True, config, offsets, terms, gram=gram_p)
         gram_q = _gram(params.item_factors)  # (also the next sweep's user-side Gram matrix)
         if config.fit_heads:
-            _update_heads(tasks, params, config, n_chunks, user_pairs, offsets, terms, grams=(gram_p, gram_q))
+            _update_heads(tasks, params, config, n_chunks, user_side, offsets, terms, grams=(gram_p, gram_q))
         offsets, factor_scores = _update_offsets(tasks, params, config, offsets)
         n_iter = it + 1
         total, per_task = objective(tasks, params, config, offsets, factor_scores, grams=(gram_p, gram_q))

@@ -201,34 +201,38 @@ def head_normal_equations(rows, cols, curv, lin, P, Q, n_chunks):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def head_products(indptr, indices, entry_map, curv, lin, P, Q, V, with_lin, n_chunks):
+def head_products(indptr, indices, order, n_tasks, curv, lin, P, Q, V, with_lin, n_chunks):
     """Per task t, sum over its entries of (lin_e - curv_e z_e . V[t]) z_e with z_e = P[u] * Q[i] (``lin`` left out
-    when ``with_lin`` is False), on the user-side pair layout of :func:`solve_rows_cg`: z is formed once per pair for
-    all tasks. With V = heads this is the entries' part of the heads' residuals g - H w; with V = directions and
-    ``with_lin=False`` it is minus the entries' part of H d. O(nnz k), no k x k assembly."""
+    when ``with_lin`` is False), on the user-side stacked layout of :func:`solve_rows_cg` (augmented columns
+    i * n_tasks + t, a row's entries by item): z is formed once per pair for all its tasks. ``order[e]`` is entry
+    e's position in ``curv`` / ``lin`` (the tasks' concatenated entries). With V = heads this is the entries' part of
+    the heads' residuals g - H w; with V = directions and ``with_lin=False`` it is minus the entries' part of H d.
+    O(nnz k), no k x k assembly."""
     k = P.shape[1]
-    T = entry_map.shape[1]
     n_rows = indptr.shape[0] - 1
-    out = np.zeros((n_chunks, T, k))
+    out = np.zeros((n_chunks, n_tasks, k))
     size = (n_rows + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
         z = np.empty(k)
         for u in range(c * size, min(n_rows, (c + 1) * size)):
+            i = 0
+            pair_end = -1  # augmented columns [i * n_tasks, pair_end) belong to the current pair
             for e in range(indptr[u], indptr[u + 1]):
-                i = indices[e]
-                for m in range(k):
-                    z[m] = P[u, m] * Q[i, m]
-                for t in range(T):
-                    j = entry_map[e, t]
-                    if j < 0:
-                        continue
-                    dot = 0.0
+                col = indices[e]
+                if col >= pair_end:
+                    i = col // n_tasks
+                    pair_end = (i + 1) * n_tasks
                     for m in range(k):
-                        dot += z[m] * V[t, m]
-                    coef = (lin[j] if with_lin else 0.0) - curv[j] * dot
-                    if coef != 0.0:
-                        for m in range(k):
-                            out[c, t, m] += coef * z[m]
+                        z[m] = P[u, m] * Q[i, m]
+                t = col - i * n_tasks
+                j = order[e]
+                dot = 0.0
+                for m in range(k):
+                    dot += z[m] * V[t, m]
+                coef = (lin[j] if with_lin else 0.0) - curv[j] * dot
+                if coef != 0.0:
+                    for m in range(k):
+                        out[c, t, m] += coef * z[m]
     return out.sum(axis=0)
 
 
