@@ -216,7 +216,9 @@ class _EntryTerms:
         self.bounds = np.concatenate([[0], np.cumsum([len(t.rows) for t in tasks])])
         self.curv = np.empty(self.bounds[-1])
         self.lin = np.empty(self.bounds[-1])
-        self._cast = {}
+        # only a logistic task's curvature moves (its bound follows the scores); the others' is fixed by the data
+        self._curv_fixed = all(t.kind != "binary" for t in tasks)
+        self._cast_curv, self._cast_lin = {}, {}
 
     def refresh(self, params, offsets=None, binary_only=False):
         offsets = offsets or [None] * len(self.tasks)
@@ -225,7 +227,9 @@ class _EntryTerms:
                 continue
             sl = slice(self.bounds[t], self.bounds[t + 1])
             self.curv[sl], self.lin[sl] = _entry_terms(task, t, params, offsets[t])
-            self._cast = {}
+            self._cast_lin = {}
+            if not self._curv_fixed:
+                self._cast_curv = {}
         return self
 
     def refresh_bounds(self, params, offsets=None):
@@ -233,13 +237,15 @@ class _EntryTerms:
         return self.refresh(params, offsets, binary_only=True)
 
     def for_rows(self, stacked, dtype):
-        """(curv, lin) in ``stacked``'s order and in ``dtype`` (gathered once per side until the next refresh)."""
+        """(curv, lin) in ``stacked``'s order and in ``dtype``: lin gathered once per side until the next refresh,
+        curv once per fit unless a logistic task moves it."""
         key = (id(stacked), np.dtype(dtype))
-        if key not in self._cast:
-            n = len(stacked.order)
-            self._cast[key] = (kernels.gather(self.curv, stacked.order, np.empty(n, dtype)),
-                               kernels.gather(self.lin, stacked.order, np.empty(n, dtype)))
-        return self._cast[key]
+        n = len(stacked.order)
+        if key not in self._cast_curv:
+            self._cast_curv[key] = kernels.gather(self.curv, stacked.order, np.empty(n, dtype))
+        if key not in self._cast_lin:
+            self._cast_lin[key] = kernels.gather(self.lin, stacked.order, np.empty(n, dtype))
+        return self._cast_curv[key], self._cast_lin[key]
 
 
 def _stacked_terms(tasks, params, offsets=None):
