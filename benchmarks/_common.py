@@ -292,18 +292,37 @@ def _values_at(m, pairs):
     return sp.csr_matrix((vals[present], (rows[present], pairs.indices[present])), shape=pairs.shape)
 
 
-def _aux_share(data, pairs, aux):
-    """Share of ``pairs`` present in any auxiliary task of ``data`` (the exact-pair evidence available)."""
+def _aux_hit(data, pairs, aux):
+    """Boolean per stored pair of ``pairs``: present in any auxiliary task of ``data``."""
     from mtl_classic.baselines._common import pair_lookup
-    if pairs.nnz == 0:
-        return None
     rows = np.repeat(np.arange(pairs.shape[0], dtype=np.int64), np.diff(pairs.indptr))
     hit = np.zeros(pairs.nnz, dtype=bool)
     for t in aux:
         hit |= pair_lookup(sp.csr_matrix((np.ones(data.matrices[t].nnz), data.matrices[t].indices,
                                           data.matrices[t].indptr), shape=data.matrices[t].shape),
                            rows, pairs.indices) > 0
-    return float(hit.mean())
+    return hit
+
+
+def _aux_share(data, pairs, aux):
+    """Share of ``pairs`` present in any auxiliary task of ``data`` (the exact-pair evidence available)."""
+    if pairs.nnz == 0:
+        return None
+    return float(_aux_hit(data, pairs, aux).mean())
+
+
+def split_by_aux(data, pairs, aux):
+    """``pairs`` (csr) split into (present in an auxiliary task of ``data``, absent from all of them)."""
+    pairs = sp.csr_matrix(pairs)
+    pairs.sort_indices()
+    hit = _aux_hit(data, pairs, aux)
+    parts = []
+    for keep in (hit, ~hit):
+        part = pairs.copy()
+        part.data = keep.astype(pairs.dtype)
+        part.eliminate_zeros()
+        parts.append(part)
+    return tuple(parts)
 
 
 def subsample_users(test, max_users, seed):

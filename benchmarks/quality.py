@@ -3,7 +3,8 @@
 For each dataset: hyper-parameters are chosen on a validation split carved from the training data (two-stage grid,
 see ``_common.model_specs`` / ``_common.tune``), the chosen configuration is refitted on the full training data, and
 the test split is evaluated once (full ranking, the user's training items of the target filtered, HR@K / NDCG@K for
-K = 10, 50). On MovieLens the multi-task model's pointwise metrics (RMSE of ``rating``, AUC / log loss of ``liked``)
+K = 10, 50), also split by whether a held-out pair is in one of the user's auxiliary behaviours (e.g. carted) or
+not. On MovieLens the multi-task model's pointwise metrics (RMSE of ``rating``, AUC / log loss of ``liked``)
 on the held-out pairs are reported too.
 
 Usage::
@@ -34,6 +35,8 @@ def run_dataset(name, args):
     C.log(f"loading {name}")
     bench = C.load_bench(name, args.data_dir, seed=args.seed)
     specs = C.model_specs(bench, quick=args.quick, only=args.models)
+    # test pairs with / without auxiliary evidence for the same (user, item), scored separately too
+    test_parts = C.split_by_aux(bench.train, bench.test, C.AUX_TASKS[name])
     results = []
     for spec in specs:
         C.log(f"[{name}] tuning {spec.name}")
@@ -46,8 +49,11 @@ def run_dataset(name, args):
         fit_s = time.perf_counter() - t0
         test = C.evaluate(model, bench.train, bench.test, bench.target)
         C.log(f"[{name}] {spec.name} chosen {best}: test NDCG@10 {test['ndcg@10']:.4f} HR@10 {test['hr@10']:.4f}")
+        by_aux = {part: C.evaluate(model, bench.train, pairs, bench.target)
+                  for part, pairs in zip(("with", "without"), test_parts) if pairs.nnz}
         res = {"model": spec.name, "family": spec.family, "chosen": best, "test": test, "fit_seconds": fit_s,
-               "tune_seconds": tune_s, "validation": rows, "val_ndcg@10": best_val["ndcg@10"]}
+               "tune_seconds": tune_s, "validation": rows, "val_ndcg@10": best_val["ndcg@10"],
+               "test_by_aux": by_aux}
         if name == "movielens" and spec.name == "MultiTaskMF multi-task":
             res["pointwise"] = pointwise(model, bench)
         results.append(res)
@@ -87,6 +93,25 @@ def table(results):
                      "NDCG@50": t["ndcg@50"], "val NDCG@10": r["val_ndcg@10"], "fit s": r["fit_seconds"],
                      "grid": len(r["validation"]), "chosen": _fmt_params(r["chosen"])})
     return C.markdown_table(rows, COLUMNS, {"fit s": ".1f"})
+
+
+def aux_table(results):
+    """Test NDCG@10 (HR@10) on the held-out pairs the user has in an auxiliary behaviour, and on the others."""
+    if not any(r["test_by_aux"].get("with") for r in results):
+        return ""
+    rows = []
+    for r in results:
+        row = {"model": r["model"]}
+        for part in ("with", "without"):
+            m = r["test_by_aux"].get(part)
+            row[f"{part} aux evidence"] = f"{m['ndcg@10']:.4f} ({m['hr@10']:.4f})" if m else "-"
+        rows.append(row)
+    n = {part: results[0]["test_by_aux"][part]["n_users"] for part in ("with", "without")
+         if part in results[0]["test_by_aux"]}
+    return "\n".join([f"Test NDCG@10 (HR@10) split by whether a held-out pair is in an auxiliary behaviour of the "
+                      "training data (users evaluated: "
+                      + ", ".join(f"{v} {part}" for part, v in n.items()) + "):", "",
+                      C.markdown_table(rows, ["model", "with aux evidence", "without aux evidence"]), ""])
 
 
 def plot(all_results, path):
@@ -145,7 +170,7 @@ def main(argv=None):
                f"{info['n_users']} users, {info['n_items']} items, nnz {info['nnz']}; test: {info['test']} "
                f"({info['n_test_users']} users, {info['n_test_pairs']} pairs); validation: {info['validation']} "
                f"({info['n_val_users']} users). Share of held-out pairs present in an auxiliary task "
-               f"{aux_note(info)}.", "", table(results), ""]
+               f"{aux_note(info)}.", "", table(results), "", aux_table(results)]
         md += [pointwise_table(r) for r in results if "pointwise" in r]
     total = time.perf_counter() - start
     md.append(f"Total wall time {total / 60:.1f} min. Grids (stage 1, then stage 2 = factors x regularization "
