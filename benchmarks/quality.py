@@ -108,7 +108,7 @@ def aux_table(results):
         rows.append(row)
     n = {part: results[0]["test_by_aux"][part]["n_users"] for part in ("with", "without")
          if part in results[0]["test_by_aux"]}
-    return "\n".join([f"Test NDCG@10 (HR@10) split by whether a held-out pair is in an auxiliary behaviour of the "
+    return "\n".join(["Test NDCG@10 (HR@10) split by whether a held-out pair is in an auxiliary behaviour of the "
                       "training data (users evaluated: "
                       + ", ".join(f"{v} {part}" for part, v in n.items()) + "):", "",
                       C.markdown_table(rows, ["model", "with aux evidence", "without aux evidence"]), ""])
