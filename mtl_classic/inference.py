@@ -938,28 +938,15 @@ def fold_in_items(model, interactions, n_sweeps=3, cross_item_weights=None):
     item_factors : ndarray (n_new_items, k)
     item_biases : ndarray (T, n_new_items)
     """
+    from .model import fold_in_matrices
     from .solver import als
 
     where = "fold_in_items"
     if not hasattr(model, "user_factors_"):
         raise ValueError(f"{where}: the model is not fitted.")
-    if not isinstance(interactions, dict) or not interactions:
-        raise ValueError(f"{where}: expects a non-empty dict {{task: sparse matrix (n_users, n_new_items)}}.")
     names = [t.name for t in model.tasks_]
     n_users = model.user_factors_.shape[0]
-    widths = set()
-    for name, m in interactions.items():
-        if name not in names:
-            raise ValueError(f"{where}: unknown task {name!r}; the model has tasks {names}.")
-        if not sp.issparse(m) or m.shape[0] != n_users:
-            raise ValueError(f"{where}: interactions[{name!r}] must be a sparse matrix with {n_users} rows (the "
-                             f"model's users); got {getattr(m, 'shape', type(m).__name__)}.")
-        widths.add(m.shape[1])
-    if len(widths) != 1:
-        raise ValueError(f"{where}: every matrix needs the same number of columns; got {sorted(widths)}.")
-    n_new = widths.pop()
-    matrices = {n: sp.csr_matrix(interactions[n], dtype=np.float64) if n in interactions
-                else sp.csr_matrix((n_users, n_new)) for n in names}
+    matrices, n_new = fold_in_matrices(model.tasks_, interactions, n_users, by_item=True, where=where)
     patterns = {n: observation_pattern(m) for n, m in matrices.items()}
     arrays = model._task_arrays(model.tasks_, matrices, patterns)
     k = model.item_factors_.shape[1]

@@ -26,6 +26,55 @@ def _check_number(value, name, low, integer=False, low_inclusive=True, allow_non
         raise ValueError(f"The {name!r} parameter of MultiTaskMF must be {kind} {op} {low}. Got {value!r}.")
 
 
+def fold_in_matrices(tasks, interactions, n_fixed, by_item, where):
+    """Check the interactions given to a fold-in and lay them out as one float CSR matrix per task.
+
+    Parameters
+    ----------
+    tasks : list of Task
+        The fitted model's tasks (``tasks_``).
+    interactions : dict {task: sparse matrix}
+        Any subset of the tasks. New users: shape (n_new, n_items), ``by_item=False``. New items: shape
+        (n_users, n_new), ``by_item=True``. ``n_fixed`` is the fitted side's size (n_items, or n_users).
+    where : str
+        The caller's name, for the messages.
+
+    Returns
+    -------
+    matrices : dict {task: csr_matrix}
+        Every task, empty where not given.
+    n_new : int
+    """
+    names = [t.name for t in tasks]
+    fixed_axis = 0 if by_item else 1
+    fixed, dim, other = ("users", "rows", "columns") if by_item else ("items", "columns", "rows")
+    if not isinstance(interactions, dict) or not interactions:
+        shape = "(n_users, n_new_items)" if by_item else "(n_new_users, n_items)"
+        raise ValueError(f"{where}: expects a non-empty dict {{task: sparse matrix {shape}}}.")
+    sizes = set()
+    for name, m in interactions.items():
+        if name not in names:
+            raise ValueError(f"{where}: unknown task {name!r}; the model has tasks {names}.")
+        if not sp.issparse(m) or m.shape[fixed_axis] != n_fixed:
+            raise ValueError(f"{where}: interactions[{name!r}] must be a sparse matrix with {n_fixed} {dim} (the "
+                             f"model's {fixed}); got {getattr(m, 'shape', type(m).__name__)}.")
+        sizes.add(m.shape[1 - fixed_axis])
+    if len(sizes) != 1:
+        raise ValueError(f"{where}: every interactions matrix needs the same number of {other}; got {sorted(sizes)}.")
+    n_new = sizes.pop()
+    empty_shape = (n_fixed, n_new) if by_item else (n_new, n_fixed)
+    matrices = {}
+    for t in tasks:
+        if t.name in interactions:
+            m = sp.csr_matrix(interactions[t.name], dtype=np.float64)
+            m.sum_duplicates()
+            t.check_values(m.data, f"{where}: interactions[{t.name!r}]")
+            matrices[t.name] = m
+        else:
+            matrices[t.name] = sp.csr_matrix(empty_shape)
+    return matrices, n_new
+
+
 class MultiTaskMF(RecommenderMixin, BaseEstimator):
     """Multi-task matrix factorisation with shared factors and per-task linear / logistic heads.
 
@@ -167,17 +216,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             m = data.matrices[t.name]
             if m.nnz == 0:
                 raise ValueError(f"task {t.name!r} has no observations in the data.")
-            values = m.data
-            if not np.all(np.isfinite(values)):
-                raise ValueError(f"task {t.name!r} has {int(np.sum(~np.isfinite(values)))} NaN or infinite values.")
-            if t.kind == "implicit" and np.any(values < 0):
-                raise ValueError(f"task {t.name!r} is implicit but has {int(np.sum(values < 0))} negative values; "
-                                 f"implicit values are counts (confidence 1 + alpha * count) and must be >= 0.")
-            if t.kind == "binary":
-                bad = ~np.isin(values, (0.0, 1.0))
-                if bad.any():
-                    raise ValueError(f"task {t.name!r} is binary but has {int(bad.sum())} labels outside {{0, 1}} "
-                                     f"(first: {values[bad][0]!r}).")
+            t.check_values(m.data)
         return tasks
 
     # ------------------------------------------------------------------ fitting
@@ -454,22 +493,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             Per-user cross-task deviations (None when the model has none).
         """
         self._check_fitted()
-        if not isinstance(interactions, dict) or not interactions:
-            raise ValueError("fold_in expects a non-empty dict {task: sparse matrix (n_users, n_items)}.")
         n_items = self.item_factors_.shape[0]
-        shapes = set()
-        for name, m in interactions.items():
-            self._task(name)
-            if not sp.issparse(m) or m.shape[1] != n_items:
-                raise ValueError(f"fold_in: interactions[{name!r}] must be a sparse matrix with {n_items} columns "
-                                 f"(the model's items); got {getattr(m, 'shape', type(m).__name__)}.")
-            shapes.add(m.shape[0])
-        if len(shapes) != 1:
-            raise ValueError(f"fold_in: every interactions matrix needs the same number of rows; got {sorted(shapes)}.")
-        n_new = shapes.pop()
+        matrices, n_new = fold_in_matrices(self.tasks_, interactions, n_items, by_item=False, where="fold_in")
         names = list(self.task_index_)
-        matrices = {n: sp.csr_matrix(interactions[n]) if n in interactions else sp.csr_matrix((n_new, n_items))
-                    for n in names}
         patterns = {n: observation_pattern(m) for n, m in matrices.items()}
         arrays = [a for a in self._task_arrays(self.tasks_, matrices, patterns)]
         params = self._params()

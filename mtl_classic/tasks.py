@@ -5,6 +5,8 @@ A :class:`Task` is configuration only (no learned state). See DESIGN.md section 
 from dataclasses import dataclass, asdict
 import numbers
 
+import numpy as np
+
 KINDS = ("implicit", "binary", "regression")
 HEADS = ("linear", "logistic")
 
@@ -77,6 +79,23 @@ class Task:
         if self.biases is not None:
             return bool(self.biases)
         return self.kind != "implicit"
+
+    def check_values(self, values, what=None):
+        """Raise ``ValueError`` when observed ``values`` cannot be this task's: NaN or infinite values, negative
+        counts for an implicit task, labels outside {0, 1} for a binary task. ``what`` names the source in the
+        message (default: the task)."""
+        what = what or f"task {self.name!r}"
+        values = np.asarray(values)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{what} has {int(np.sum(~np.isfinite(values)))} NaN or infinite values.")
+        if self.kind == "implicit" and np.any(values < 0):
+            raise ValueError(f"{what} is implicit but has {int(np.sum(values < 0))} negative values; implicit "
+                             f"values are counts (confidence 1 + alpha * count) and must be >= 0.")
+        if self.kind == "binary":
+            bad = ~np.isin(values, (0.0, 1.0))
+            if bad.any():
+                raise ValueError(f"{what} is binary but has {int(bad.sum())} labels outside {{0, 1}} "
+                                 f"(first: {values[bad][0]!r}).")
 
     def validate(self, where="tasks"):
         """Raise ``ValueError`` naming the task and the field when the task is inconsistent."""

@@ -166,3 +166,25 @@ def test_fold_in_errors(mixed_model):
     with pytest.raises(ValueError, match="base_users"):
         fold_in_users(m, [{}, {}], base_users=["u1"])
     assert isinstance(fold_in_users(m, {"view": ["i1"]}), InferenceModel)
+
+
+@pytest.mark.parametrize("task, value, message", [
+    ("view", np.nan, "interactions\\['view'\\] has 1 NaN or infinite values"),
+    ("view", -2.0, "interactions\\['view'\\] is implicit but has 1 negative values"),
+    ("rating", np.inf, "interactions\\['rating'\\] has 1 NaN or infinite values"),
+    ("liked", 2.0, "interactions\\['liked'\\] is binary but has 1 labels outside"),
+])
+def test_fold_in_rejects_bad_values_naming_the_task(mixed_model, task, value, message):
+    # a NaN count used to give NaN factors silently; a negative count, a negative confidence
+    m = mixed_model
+    n_users, n_items = m.user_factors_.shape[0], m.item_factors_.shape[0]
+    new_user = sp.csr_matrix(([1.0, value], ([0, 0], [0, 1])), shape=(1, n_items))
+    with pytest.raises(ValueError, match="fold_in: " + message):
+        m.fold_in({task: new_user})
+    new_item = sp.csr_matrix(([1.0, value], ([0, 1], [0, 0])), shape=(n_users, 1))
+    with pytest.raises(ValueError, match="fold_in_items: " + message):
+        fold_in_items(m, {task: new_item})
+    with pytest.raises(ValueError, match="columns"):
+        m.fold_in({task: new_item})
+    with pytest.raises(ValueError, match="unknown task 'click'"):
+        m.fold_in({"click": new_user})
