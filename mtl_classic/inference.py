@@ -771,14 +771,14 @@ def recommend_blended(model, users, n=10, **kwargs):
 def _interaction_matrices(model, interactions, item_index, where):
     """{task: csr (n_users, n_items)} from a list of per-user dicts {task: item ids | {item id: value}}."""
     names = [t.name for t in model.tasks_]
-    kinds = {t.name: t.kind for t in model.tasks_}
+    tasks = {t.name: t for t in model.tasks_}
     rows = {n: ([], [], []) for n in names}
     for r, user in enumerate(interactions):
         if not isinstance(user, dict):
             raise ValueError(f"{where}: interactions must be a dict {{task: items}} per user; user {r} has "
                              f"{type(user).__name__}.")
         for task, given in user.items():
-            if task not in kinds:
+            if task not in tasks:
                 raise ValueError(f"{where}: unknown task {task!r}; the model has tasks {names}.")
             if isinstance(given, dict):
                 ids, values = list(given), [float(v) for v in given.values()]
@@ -796,12 +796,11 @@ def _interaction_matrices(model, interactions, item_index, where):
     out = {}
     for task, (rr, cc, vv) in rows.items():
         vv = np.asarray(vv, dtype=np.float64)
-        if not np.isfinite(vv).all():
-            raise ValueError(f"{where}: task {task!r} has non-finite values.")
+        tasks[task].check_values(vv, f"{where}: task {task!r}")
         m = sp.coo_matrix((vv, (np.asarray(rr, dtype=np.int64), np.asarray(cc, dtype=np.int64))),
                           shape=(len(interactions), n_items))
         # repeated items: counts add up for implicit tasks; labels / values keep the last one given
-        m = m.tocsr() if kinds[task] == "implicit" else _last_value_csr(m)
+        m = m.tocsr() if tasks[task].kind == "implicit" else _last_value_csr(m)
         m.sort_indices()
         out[task] = m
     return out
