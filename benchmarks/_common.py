@@ -294,13 +294,12 @@ def _values_at(m, pairs):
 
 def _aux_hit(data, pairs, aux):
     """Boolean per stored pair of ``pairs``: present in any auxiliary task of ``data``."""
+    from mtl_classic._sparse import observation_pattern
     from mtl_classic.baselines._common import pair_lookup
     rows = np.repeat(np.arange(pairs.shape[0], dtype=np.int64), np.diff(pairs.indptr))
     hit = np.zeros(pairs.nnz, dtype=bool)
     for t in aux:
-        hit |= pair_lookup(sp.csr_matrix((np.ones(data.matrices[t].nnz), data.matrices[t].indices,
-                                          data.matrices[t].indptr), shape=data.matrices[t].shape),
-                           rows, pairs.indices) > 0
+        hit |= pair_lookup(observation_pattern(data.matrices[t]), rows, pairs.indices) > 0
     return hit
 
 

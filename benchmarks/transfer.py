@@ -27,8 +27,6 @@ import os
 import sys
 import time
 
-import scipy.sparse as sp
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
 
@@ -46,9 +44,10 @@ def _filter_data(data, target, aux):
     """A MultiTaskData whose target matrix holds the training target pairs and every auxiliary pair: passed to
     the evaluation as ``train``, it removes the user's auxiliary items from the ranking as well."""
     from mtl_classic import MultiTaskData
+    from mtl_classic._sparse import observation_pattern
 
-    pattern = sum((sp.csr_matrix(data.matrices[t]) != 0).astype(float) for t in [target, *aux])
-    return MultiTaskData.from_matrices({target: sp.csr_matrix(pattern)})
+    pattern = sum(observation_pattern(data.matrices[t]) for t in [target, *aux])
+    return MultiTaskData.from_matrices({target: pattern})
 
 
 def run_dataset(name, chosen, args):
