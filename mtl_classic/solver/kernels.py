@@ -39,80 +39,139 @@ def kernel_threads(n_jobs=None):
         numba.set_num_threads(old_threads)
 
 
+#: rows per parallel work unit of the CG row solves: each unit allocates its scratch vectors once, and units are
+#: handed to threads one at a time (rows differ wildly in length: popular items)
+ROW_BLOCK = 64
+
+
+@njit(inline="always")
+def _dense_matvec(A0, v, out, k):
+    """out = A0 v for a symmetric A0, as k axpys over A0's rows (vectorises without horizontal sums)."""
+    for j in range(k):
+        out[j] = 0.0
+    for m in range(k):
+        vm = v[m]
+        for j in range(k):
+            out[j] += A0[m, j] * vm
+
+
+@njit(inline="always")
+def _entries_product(start, end, indices, curv, lin, X, v, out, with_lin, zero):
+    """out += sum_e (lin_e - curv_e X[col_e] . v) X[col_e] over entries [start, end) (lin left out unless
+    ``with_lin``), two entries at a time so that v and out are read once for both."""
+    k = X.shape[1]
+    e = start
+    while e + 1 < end:
+        c1 = indices[e]
+        c2 = indices[e + 1]
+        d1 = zero
+        d2 = zero
+        for m in range(k):
+            vm = v[m]
+            d1 += X[c1, m] * vm
+            d2 += X[c2, m] * vm
+        a1 = -curv[e] * d1
+        a2 = -curv[e + 1] * d2
+        if with_lin:
+            a1 += lin[e]
+            a2 += lin[e + 1]
+        for m in range(k):
+            out[m] += a1 * X[c1, m] + a2 * X[c2, m]
+        e += 2
+    if e < end:
+        c1 = indices[e]
+        d1 = zero
+        for m in range(k):
+            d1 += X[c1, m] * v[m]
+        a1 = -curv[e] * d1
+        if with_lin:
+            a1 += lin[e]
+        for m in range(k):
+            out[m] += a1 * X[c1, m]
+
+
+@njit(inline="always")
+def _cg_row(start, end, indices, curv, lin, X, A0, x, r, p, Ap, cg_steps):
+    """``cg_steps`` CG steps on A x = b for one row (A = A0 + sum_e curv_e X_e X_e^T, b = sum_e lin_e X_e),
+    warm-started from ``x`` and updated in place; r, p, Ap are scratch vectors."""
+    k = X.shape[1]
+    zero = X[0, 0] - X[0, 0]  # a zero of X's type, for the accumulators
+    # r = b - A x
+    _dense_matvec(A0, x, r, k)
+    for m in range(k):
+        r[m] = -r[m]
+    _entries_product(start, end, indices, curv, lin, X, x, r, True, zero)
+    rs_old = zero
+    for m in range(k):
+        p[m] = r[m]
+        rs_old += r[m] * r[m]
+    if rs_old < 1e-20:
+        return
+    for _ in range(cg_steps):
+        # Ap = A0 p + sum_e curv_e (X_e . p) X_e
+        _dense_matvec(A0, p, Ap, k)
+        for m in range(k):
+            Ap[m] = -Ap[m]
+        _entries_product(start, end, indices, curv, lin, X, p, Ap, False, zero)
+        pAp = zero
+        for m in range(k):
+            Ap[m] = -Ap[m]
+            pAp += p[m] * Ap[m]
+        if pAp <= 0.0:
+            break
+        step = rs_old / pAp
+        rs_new = zero
+        for m in range(k):
+            x[m] += step * p[m]
+            r[m] -= step * Ap[m]
+            rs_new += r[m] * r[m]
+        if rs_new < 1e-20:
+            break
+        beta = rs_new / rs_old
+        for m in range(k):
+            p[m] = r[m] + beta * p[m]
+        rs_old = rs_new
+
+
 @njit(parallel=True, cache=True, fastmath=True)
+def _solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
+    """The compiled body of :func:`solve_rows_cg`."""
+    n_rows = indptr.shape[0] - 1
+    k = X.shape[1]
+    n_blocks = (n_rows + ROW_BLOCK - 1) // ROW_BLOCK
+    for blk in prange(n_blocks):
+        x = np.empty(k, X.dtype)
+        r = np.empty(k, X.dtype)
+        p = np.empty(k, X.dtype)
+        Ap = np.empty(k, X.dtype)
+        for u in range(blk * ROW_BLOCK, min(n_rows, (blk + 1) * ROW_BLOCK)):
+            for m in range(k):
+                x[m] = out[u, m]
+            _cg_row(indptr[u], indptr[u + 1], indices, curv, lin, X, A0, x, r, p, Ap, cg_steps)
+            for m in range(k):
+                out[u, m] = x[m]
+
+
+@contextmanager
+def _one_block_at_a_time():
+    old = numba.get_parallel_chunksize()
+    numba.set_parallel_chunksize(1)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(old)
+
+
 def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
     """Update ``out[u]`` by ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from ``out[u]``.
 
     CG from a warm start never increases the row's quadratic objective, so the sweep stays monotone. The work is
     done in ``X``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin`` and
-    ``A0`` in that type too.
+    ``A0`` in that type too (A0 symmetric). Rows go to the threads in blocks of :data:`ROW_BLOCK`, one block at a
+    time.
     """
-    n_rows = indptr.shape[0] - 1
-    k = X.shape[1]
-    zero = X[0, 0] - X[0, 0]  # a zero of X's type, for the accumulators
-    for u in prange(n_rows):
-        start, end = indptr[u], indptr[u + 1]
-        x = out[u].astype(X.dtype)
-        # r = b - A x
-        r = np.zeros(k, X.dtype)
-        for j in range(k):
-            acc = zero
-            for m in range(k):
-                acc += A0[j, m] * x[m]
-            r[j] = -acc
-        for e in range(start, end):
-            col = indices[e]
-            coef = lin[e]
-            c = curv[e]
-            if c != 0.0:
-                dot = zero
-                for m in range(k):
-                    dot += X[col, m] * x[m]
-                coef -= c * dot
-            if coef != 0.0:
-                for m in range(k):
-                    r[m] += coef * X[col, m]
-        p = r.copy()
-        rs_old = zero
-        for m in range(k):
-            rs_old += r[m] * r[m]
-        if rs_old < 1e-20:
-            continue
-        Ap = np.empty(k, X.dtype)
-        for _ in range(cg_steps):
-            for j in range(k):
-                acc = zero
-                for m in range(k):
-                    acc += A0[j, m] * p[m]
-                Ap[j] = acc
-            for e in range(start, end):
-                c = curv[e]
-                if c != 0.0:
-                    col = indices[e]
-                    dot = zero
-                    for m in range(k):
-                        dot += X[col, m] * p[m]
-                    dot *= c
-                    for m in range(k):
-                        Ap[m] += dot * X[col, m]
-            pAp = zero
-            for m in range(k):
-                pAp += p[m] * Ap[m]
-            if pAp <= 0.0:
-                break
-            step = rs_old / pAp
-            rs_new = zero
-            for m in range(k):
-                x[m] += step * p[m]
-                r[m] -= step * Ap[m]
-                rs_new += r[m] * r[m]
-            if rs_new < 1e-20:
-                break
-            beta = rs_new / rs_old
-            for m in range(k):
-                p[m] = r[m] + beta * p[m]
-            rs_old = rs_new
-        out[u] = x
+    with _one_block_at_a_time():
+        _solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps)
 
 
 @njit(parallel=True, cache=True, fastmath=True)
