@@ -148,6 +148,13 @@ def test_row_and_head_gradients_match_finite_differences(mix):
         minus_Hv = kernels.head_products(lay.indptr, lay.indices, lay.order, T, all_curv, all_lin, P, Q, V,
                                          False, 3)
         np.testing.assert_allclose(-minus_Hv[t], H_entries @ V[t], rtol=1e-9, atol=1e-12)
+        # the line search's pass: d^T H d's entries part, every entry's factor score and its move along d
+        scores, moves = np.empty(len(task.rows)), np.empty(len(task.rows))
+        vHv = kernels.score_moves(task.rows, task.cols, curv, P, Q * p.head_weights[t], Q * V[t], scores, moves)
+        assert vHv == pytest.approx(V[t] @ H_entries @ V[t], rel=1e-9)
+        np.testing.assert_allclose(scores, als._factor_scores(task, t, p), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(moves, np.sum(P[task.rows] * Q[task.cols] * V[t], axis=1), rtol=1e-9,
+                                   atol=1e-12)
 
 
 @pytest.mark.parametrize("per_item", [False, True])

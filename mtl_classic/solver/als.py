@@ -121,9 +121,9 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
 
 
 def _gram(M):
-    """M^T M in float64 (BLAS; mixed float32/float64 products would leave BLAS)."""
-    M = M.astype(np.float64, copy=False)
-    return M.T @ M
+    """M^T M as float64, by BLAS in M's own type (float32 factors: the float32 product, as implicit's YtY; its
+    rounding is that of the float32 factors themselves; mixed float32/float64 products would leave BLAS)."""
+    return (M.T @ M).astype(np.float64)
 
 
 class _Stacked:
@@ -276,8 +276,14 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=No
 
 def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, terms=None, grams=None):
     """Heads w_t: k-dimensional least squares (DESIGN.md section 2, step 3), solved by warm-started CG when
-    ``config.solver == "cg"`` (matrix-free, O(nnz k) per step, all tasks in one pass over the user-side pairs) or
-    exactly otherwise."""
+    ``config.solver == "cg"`` (matrix-free, O(nnz k) per step: the residual of all tasks in one pass over the
+    user-side pairs, the exact line search in one pass over each task's entries) or exactly otherwise.
+
+    Returns
+    -------
+    factor_scores : list of arrays or None
+        CG: every task's factor scores on its entries at the new heads (the line search's pass computes them);
+        None otherwise."""
     P, Q = params.user_factors, params.item_factors
     GP, GQ = (_gram(P), _gram(Q)) if grams is None else grams
     GPQ = GP * GQ
@@ -293,19 +299,28 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
             start = sl.stop
             H, g = kernels.head_normal_equations(task.rows, task.cols, curv[sl], lin[sl], P, Q, n_chunks)
             params.head_weights[t] = np.linalg.solve(H + dense[t], g + reg)
-        return
-    # one warm-started CG step per head (exact line search along the residual): monotone; heads move slowly
+        return None
+    # one warm-started CG step per head (exact line search along the residual r): monotone; heads move slowly.
+    # r^T H r needs only the scalar sum_e curv_e (z_e . r)^2, whose pass also gives every entry's factor score
+    # z_e . w before the step and its move z_e . r, so the scores at the new heads cost no pass of their own
     lay = user_side
     W = params.head_weights
     T = len(tasks)
     R = kernels.head_products(lay.indptr, lay.indices, lay.order, T, curv, lin, P, Q, W, True, n_chunks)
     R += reg - np.einsum("tij,tj->ti", np.asarray(dense), W)
-    HR = -kernels.head_products(lay.indptr, lay.indices, lay.order, T, curv, lin, P, Q, R, False, n_chunks)
-    HR += np.einsum("tij,tj->ti", np.asarray(dense), R)
-    for t in range(len(tasks)):
-        rs, rHr = R[t] @ R[t], R[t] @ HR[t]
+    factor_scores = []
+    for t, task in enumerate(tasks):
+        n = len(task.rows)
+        f, moves = np.empty(n), np.empty(n)
+        entries_part = kernels.score_moves(task.rows, task.cols, curv[terms.bounds[t]:terms.bounds[t + 1]], P,
+                                           (Q * W[t]).astype(P.dtype), (Q * R[t]).astype(P.dtype), f, moves)
+        rs, rHr = R[t] @ R[t], entries_part + R[t] @ dense[t] @ R[t]
         if rs >= 1e-20 and rHr > 0:
-            W[t] += (rs / rHr) * R[t]
+            step = rs / rHr
+            W[t] += step * R[t]
+            f += step * moves
+        factor_scores.append(f)
+    return factor_scores
 
 
 def _coordinate_update(task, f, o, contribution, values, index, reg):
@@ -347,13 +362,14 @@ def _run_blocks(task, f, o, blocks):
         setter(new[starts[b]:starts[b + 1]])
 
 
-def _update_task_offsets(task, t, params, config, side=None, o=None):
+def _update_task_offsets(task, t, params, config, side=None, o=None, f=None):
     """Exact coordinate updates of one task's intercept, biases, cross weights and their deviations.
 
     ``side="user"`` / ``"item"`` updates only the per-user / per-item offsets (fold-in of new rows). ``o``: the
-    task's current offsets on its entries when the caller has them (updated in place)."""
+    task's current offsets on its entries when the caller has them (updated in place); ``f``: likewise its factor
+    scores."""
     do_users, do_items, do_shared = side in (None, "user"), side in (None, "item"), side is None
-    f = _factor_scores(task, t, params)
+    f = _factor_scores(task, t, params) if f is None else f
     o = _offsets(task, t, params) if o is None else o
     reg, cross_reg = config.regularization, config.cross_regularization
 
@@ -408,10 +424,11 @@ def update_item_offsets(tasks, params, config):
         _update_task_offsets(task, t, params, config, side="item")
 
 
-def _update_offsets(tasks, params, config, offsets=None):
+def _update_offsets(tasks, params, config, offsets=None, factor_scores=None):
     """Exact coordinate updates of intercepts, user biases, item biases, cross weights and their deviations.
 
-    ``offsets``: every task's current offsets, when the caller carries them (updated in place).
+    ``offsets``: every task's current offsets, when the caller carries them (updated in place);
+    ``factor_scores``: every task's factor scores on its entries, when the caller has them.
 
     Returns
     -------
@@ -419,7 +436,9 @@ def _update_offsets(tasks, params, config, offsets=None):
         the task's entries.
     """
     offsets = offsets or [None] * len(tasks)
-    pairs = [_update_task_offsets(task, t, params, config, o=offsets[t]) for t, task in enumerate(tasks)]
+    factor_scores = factor_scores or [None] * len(tasks)
+    pairs = [_update_task_offsets(task, t, params, config, o=offsets[t], f=factor_scores[t])
+             for t, task in enumerate(tasks)]
     return [o for o, _ in pairs], [f for _, f in pairs]
 
 
@@ -451,8 +470,8 @@ def objective(tasks, params, config, offsets=None, factor_scores=None, grams=Non
                                                                           task.negative_weight)
         per_task.append(task.weight * loss)
     reg = config.regularization
-    penalty = reg * (np.sum(P.astype(np.float64) ** 2) + np.sum(Q.astype(np.float64) ** 2)
-                     + np.sum(params.user_biases ** 2) + np.sum(params.item_biases ** 2))
+    # ||P||^2 = trace(P^T P): the Gram matrices carry the factors' squared norms
+    penalty = reg * (np.trace(GP) + np.trace(GQ) + np.sum(params.user_biases ** 2) + np.sum(params.item_biases ** 2))
     penalty += config.cross_regularization * np.sum(params.cross_weights ** 2)
     for dev in (params.cross_item_weights, params.cross_user_weights):
         if dev is not None:
@@ -519,9 +538,11 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
         gram_p = _gram(params.user_factors)
         _update_rows(tasks, params, item_side, True, config, offsets, terms, gram=gram_p)
         gram_q = _gram(params.item_factors)  # (also the next sweep's user-side Gram matrix)
+        factor_scores = None
         if config.fit_heads:
-            _update_heads(tasks, params, config, n_chunks, user_side, offsets, terms, grams=(gram_p, gram_q))
-        offsets, factor_scores = _update_offsets(tasks, params, config, offsets)
+            factor_scores = _update_heads(tasks, params, config, n_chunks, user_side, offsets, terms,
+                                          grams=(gram_p, gram_q))
+        offsets, factor_scores = _update_offsets(tasks, params, config, offsets, factor_scores)
         n_iter = it + 1
         total, per_task = objective(tasks, params, config, offsets, factor_scores, grams=(gram_p, gram_q))
         history.append(total)

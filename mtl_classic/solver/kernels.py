@@ -215,6 +215,31 @@ def entry_dots(rows, cols, P, Qw):
     return out
 
 
+@njit(parallel=True, cache=True, fastmath=True)
+def score_moves(rows, cols, curv, P, Qw, Qd, scores, moves):
+    """For every entry e of one task: its factor score ``scores[e] = P[u] . Qw[i]`` and how the score moves along a
+    head direction d, ``moves[e] = P[u] . Qd[i]`` (Qw = Q * w, Qd = Q * d; u = rows[e], i = cols[e]; accumulated in
+    P's type). Returns sum_e curv_e moves_e^2, the entries' part of d^T H d in the heads' exact line search
+    (DESIGN.md section 2, step 3). One pass, O(nnz k)."""
+    n = rows.shape[0]
+    k = P.shape[1]
+    zero = P[0, 0] - P[0, 0]
+    total = 0.0
+    for e in prange(n):
+        u = rows[e]
+        i = cols[e]
+        f = zero
+        g = zero
+        for m in range(k):
+            pm = P[u, m]
+            f += pm * Qw[i, m]
+            g += pm * Qd[i, m]
+        scores[e] = f
+        moves[e] = g
+        total += curv[e] * g * g
+    return total
+
+
 @njit(cache=True)
 def _weighted_outer_chunk(rows, cols, weights, P, Q, H, start, end):
     k = P.shape[1]
