@@ -1,7 +1,8 @@
 """Seconds per sweep and peak memory: MultiTaskMF (buy + cart) against implicit's ALS on the union.
 
 Each model runs in its own subprocess (so peak RSS is its own) on the same machine, in the same run, with the same
-factors, sweeps and threads. Numba compilation is excluded from our timing (a tiny warm-up fit runs first; the
+factors, sweeps and threads, in rounds: every model once per round, the ratio taken against the same round's implicit
+run. Numba compilation is excluded from our timing (a tiny warm-up fit of the same configuration runs first; the
 compiled kernels are cached on disk) and reported separately.
 
     python benchmarks/speed.py --data-dir ../shared/datasets/beibei --factors 64 --iterations 15 --threads 2
@@ -10,9 +11,11 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -63,9 +66,19 @@ def _child(args):
            "nnz": {t: int(data.nnz(t)) for t in data.task_names}}
     if args.child.startswith("ours"):
         compile_start = time.perf_counter()
-        tiny = {t: sp.random(30, 20, density=0.2, format="csr", random_state=0) for t in data.task_names}
+        # the warm-up runs the timed model's own configuration (dtype, cross features, heads) on tiny data, so that
+        # every kernel specialisation the timed fit calls is compiled (or loaded from numba's disk cache) here
+        rng = np.random.default_rng(0)
+        tiny = {}
+        for t in data.task_names:
+            m = sp.random(30, 20, density=0.2, format="csr", random_state=rng)
+            m.data[:] = 1.0
+            tiny[t] = m
         from mtl_classic import MultiTaskData
-        MultiTaskMF(factors=4, iterations=1, n_jobs=args.threads).fit(MultiTaskData.from_matrices(tiny))
+        warm_args = argparse.Namespace(**dict(vars(args), factors=4, iterations=1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            our_model(args.child, data.task_names, warm_args).fit(MultiTaskData.from_matrices(tiny))
         out["compile_seconds"] = time.perf_counter() - compile_start
         model = our_model(args.child, data.task_names, args)
         start = time.perf_counter()
@@ -106,7 +119,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                         help="floating point type of both models' factors (implicit's default is float32)")
-    parser.add_argument("--repeats", type=int, default=1, help="runs per model; the fastest is reported")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="rounds; every model runs once per round, and the median round ratio is reported")
     parser.add_argument("--out", default=str(HERE / "out"))
     parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -115,10 +129,11 @@ def main(argv=None):
     if not Path(args.data_dir).is_dir():
         parser.error(f"--data-dir {args.data_dir} is not a folder")
 
-    results = {}
-    for model in VARIANTS:
-        runs = []
-        for _ in range(args.repeats):
+    # rounds: every model once per round, in turn, so that each round's ratios compare runs minutes apart at most
+    # (this machine's speed drifts by tens of percent over an hour; "best of" per model would pair unlike moments)
+    runs = {model: [] for model in VARIANTS}
+    for _ in range(args.repeats):
+        for model in VARIANTS:
             cmd = [sys.executable, __file__, "--child", model] + [
                 a for a in (argv if argv is not None else sys.argv[1:])]
             env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -127,12 +142,16 @@ def main(argv=None):
             if proc.returncode != 0 or not line:
                 sys.stderr.write(proc.stdout + proc.stderr)
                 raise SystemExit(f"the {model} run failed (exit {proc.returncode})")
-            runs.append(json.loads(line[0][len("RESULT "):]))
-        results[model] = min(runs, key=lambda r: r["seconds_per_sweep"])
-        results[model]["all_seconds_per_sweep"] = [r["seconds_per_sweep"] for r in runs]
+            runs[model].append(json.loads(line[0][len("RESULT "):]))
+    results = {}
+    for model in VARIANTS:
+        per_sweep = [r["seconds_per_sweep"] for r in runs[model]]
+        results[model] = dict(min(runs[model], key=lambda r: r["seconds_per_sweep"]))
+        results[model]["all_seconds_per_sweep"] = per_sweep
+        results[model]["median_seconds_per_sweep"] = float(statistics.median(per_sweep))
+        results[model]["round_ratios"] = [s / r["seconds_per_sweep"] for s, r in zip(per_sweep, runs["implicit"])]
+    ratios = {m: float(statistics.median(results[m]["round_ratios"])) for m in VARIANTS}
 
-    peer = results["implicit"]["seconds_per_sweep"]
-    ratios = {m: results[m]["seconds_per_sweep"] / peer for m in VARIANTS}
     import implicit
     import numpy
     import numba
@@ -141,17 +160,19 @@ def main(argv=None):
             "python": platform.python_version(), "numpy": numpy.__version__, "numba": numba.__version__,
             "implicit": implicit.__version__, "machine": platform.machine()}
     nnz_ours = sum(results["ours"]["nnz"].values())
-    rows = ["| model | nnz | s / sweep | ratio to implicit | peak RSS (MB) | fit s |", "|---|---|---|---|---|---|"]
+    rows = ["| model | nnz | s / sweep (median) | ratio to implicit (median of rounds) | ratio range | peak RSS (MB) |",
+            "|---|---|---|---|---|---|"]
     for m, what in VARIANTS.items():
         r = results[m]
         nnz = r.get("nnz_union", nnz_ours)
-        rows.append(f"| {what} | {nnz} | {r['seconds_per_sweep']:.3f} | {ratios[m]:.2f}x | {r['peak_rss_mb']:.0f} | "
-                    f"{r['fit_seconds']:.2f} |")
+        rows.append(f"| {what} | {nnz} | {r['median_seconds_per_sweep']:.3f} | {ratios[m]:.2f}x | "
+                    f"{min(r['round_ratios']):.2f}-{max(r['round_ratios']):.2f}x | {r['peak_rss_mb']:.0f} |")
     table = "\n".join(rows) + (
         f"\n\n{Path(args.data_dir).name}: k={args.factors}, {args.iterations} sweeps, {args.threads} threads, "
-        f"{args.dtype}, best of {args.repeats}; our numba compile ({results['ours']['compile_seconds']:.1f}s, cached "
-        f"on disk after the first run) excluded. Ratio of the shipped model (defaults): "
-        f"**{ratios['ours']:.2f}x**.\n")
+        f"{args.dtype}, {args.repeats} rounds (each round runs every model once, in turn, each in its own process; a "
+        f"round's ratio divides by that round's implicit run); our numba compile "
+        f"({results['ours']['compile_seconds']:.1f}s, cached on disk after the first run) excluded. Ratio of the "
+        f"shipped model (defaults): **{ratios['ours']:.2f}x**.\n")
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
