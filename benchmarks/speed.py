@@ -57,8 +57,6 @@ def _child(args):
     import scipy.sparse as sp
     from threadpoolctl import threadpool_limits
 
-    from mtl_classic import MultiTaskMF
-
     t0 = time.perf_counter()
     data = load_data(args.data_dir)
     load_seconds = time.perf_counter() - t0
