@@ -91,16 +91,22 @@ def _entries_product(start, end, indices, curv, lin, X, v, out, with_lin, zero):
 
 
 @njit(inline="always")
+def _b_minus_A_v(start, end, indices, curv, lin, X, A0, v, out, with_b, zero):
+    """out = b - A v (``with_b``) or -A v for one row, A = A0 + sum_e curv_e X_e X_e^T, b = sum_e lin_e X_e."""
+    k = X.shape[1]
+    _dense_matvec(A0, v, out, k)
+    for m in range(k):
+        out[m] = -out[m]
+    _entries_product(start, end, indices, curv, lin, X, v, out, with_b, zero)
+
+
+@njit(inline="always")
 def _cg_row(start, end, indices, curv, lin, X, A0, x, r, p, Ap, cg_steps):
     """``cg_steps`` CG steps on A x = b for one row (A = A0 + sum_e curv_e X_e X_e^T, b = sum_e lin_e X_e),
     warm-started from ``x`` and updated in place; r, p, Ap are scratch vectors."""
     k = X.shape[1]
     zero = X[0, 0] - X[0, 0]  # a zero of X's type, for the accumulators
-    # r = b - A x
-    _dense_matvec(A0, x, r, k)
-    for m in range(k):
-        r[m] = -r[m]
-    _entries_product(start, end, indices, curv, lin, X, x, r, True, zero)
+    _b_minus_A_v(start, end, indices, curv, lin, X, A0, x, r, True, zero)  # r = b - A x
     rs_old = zero
     for m in range(k):
         p[m] = r[m]
@@ -108,11 +114,7 @@ def _cg_row(start, end, indices, curv, lin, X, A0, x, r, p, Ap, cg_steps):
     if rs_old < 1e-20:
         return
     for _ in range(cg_steps):
-        # Ap = A0 p + sum_e curv_e (X_e . p) X_e
-        _dense_matvec(A0, p, Ap, k)
-        for m in range(k):
-            Ap[m] = -Ap[m]
-        _entries_product(start, end, indices, curv, lin, X, p, Ap, False, zero)
+        _b_minus_A_v(start, end, indices, curv, lin, X, A0, p, Ap, False, zero)  # -A p, negated below
         pAp = zero
         for m in range(k):
             Ap[m] = -Ap[m]
