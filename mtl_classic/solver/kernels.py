@@ -154,16 +154,6 @@ def _solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
                 out[u, m] = x[m]
 
 
-@contextmanager
-def _one_block_at_a_time():
-    old = numba.get_parallel_chunksize()
-    numba.set_parallel_chunksize(1)
-    try:
-        yield
-    finally:
-        numba.set_parallel_chunksize(old)
-
-
 def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
     """Update ``out[u]`` by ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from ``out[u]``.
 
@@ -172,7 +162,7 @@ def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
     ``A0`` in that type too (A0 symmetric). Rows go to the threads in blocks of :data:`ROW_BLOCK`, one block at a
     time.
     """
-    with _one_block_at_a_time():
+    with numba.parallel_chunksize(1):  # one block at a time (restores the caller's chunk size)
         _solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps)
 
 
