@@ -101,9 +101,9 @@ def _b_minus_A_v(start, end, indices, curv, lin, X, A0, v, out, with_b, zero):
 
 
 @njit(inline="always")
-def _cg_row(start, end, indices, curv, lin, X, A0, x, r, p, Ap, cg_steps):
+def _cg_row(start, end, indices, curv, lin, X, A0, x, r, p, minus_Ap, cg_steps):
     """``cg_steps`` CG steps on A x = b for one row (A = A0 + sum_e curv_e X_e X_e^T, b = sum_e lin_e X_e),
-    warm-started from ``x`` and updated in place; r, p, Ap are scratch vectors."""
+    warm-started from ``x`` and updated in place; r, p, minus_Ap (-A p) are scratch vectors."""
     k = X.shape[1]
     zero = X[0, 0] - X[0, 0]  # a zero of X's type, for the accumulators
     _b_minus_A_v(start, end, indices, curv, lin, X, A0, x, r, True, zero)  # r = b - A x
@@ -114,18 +114,17 @@ def _cg_row(start, end, indices, curv, lin, X, A0, x, r, p, Ap, cg_steps):
     if rs_old < 1e-20:
         return
     for _ in range(cg_steps):
-        _b_minus_A_v(start, end, indices, curv, lin, X, A0, p, Ap, False, zero)  # -A p, negated below
+        _b_minus_A_v(start, end, indices, curv, lin, X, A0, p, minus_Ap, False, zero)
         pAp = zero
         for m in range(k):
-            Ap[m] = -Ap[m]
-            pAp += p[m] * Ap[m]
+            pAp -= p[m] * minus_Ap[m]
         if pAp <= 0.0:
             break
         step = rs_old / pAp
         rs_new = zero
         for m in range(k):
             x[m] += step * p[m]
-            r[m] -= step * Ap[m]
+            r[m] += step * minus_Ap[m]
             rs_new += r[m] * r[m]
         if rs_new < 1e-20:
             break
@@ -145,11 +144,11 @@ def _solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
         x = np.empty(k, X.dtype)
         r = np.empty(k, X.dtype)
         p = np.empty(k, X.dtype)
-        Ap = np.empty(k, X.dtype)
+        minus_Ap = np.empty(k, X.dtype)
         for u in range(blk * ROW_BLOCK, min(n_rows, (blk + 1) * ROW_BLOCK)):
             for m in range(k):
                 x[m] = out[u, m]
-            _cg_row(indptr[u], indptr[u + 1], indices, curv, lin, X, A0, x, r, p, Ap, cg_steps)
+            _cg_row(indptr[u], indptr[u + 1], indices, curv, lin, X, A0, x, r, p, minus_Ap, cg_steps)
             for m in range(k):
                 out[u, m] = x[m]
 
