@@ -80,6 +80,36 @@ def test_row_kernels_match_numpy_reference(by_item):
     out_cg = np.zeros_like(expected)
     kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0, out_cg, 50)
     np.testing.assert_allclose(out_cg, expected, rtol=1e-6, atol=1e-8)
+    out_pcg = np.random.default_rng(0).normal(size=expected.shape)  # any warm start
+    als._solve_rows_preconditioned(stacked, curv, lin, other, p.head_weights, A0, out_pcg, 50)
+    np.testing.assert_allclose(out_pcg, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_preconditioned_cg_solves_a_row_in_as_many_steps_as_its_entries_span():
+    """Preconditioned by A0, a row's system is I + (its entries' part), whose eigenvalues differ from 1 only on
+    the span of the row's entries: CG is exact after that many steps (plain CG on A0 + entries is not)."""
+    rng = np.random.default_rng(4)
+    n_users, n_items, k = 30, 25, 6
+    counts = np.zeros((n_users, n_items))
+    for u in range(n_users):  # user u has u % 3 + 1 items
+        counts[u, rng.choice(n_items, u % 3 + 1, replace=False)] = rng.integers(1, 4, u % 3 + 1)
+    tasks = [als.prepare_task_arrays("a", "implicit", sp.csr_matrix(counts), alpha=2.0)]
+    p = als.init_params(tasks, n_users, n_items, k, rng, scale=1.0)
+    stacked = als._Stacked(tasks, n_users, n_items, by_item=False)
+    curv, lin = als._stacked_terms(tasks, p)
+    curv, lin = curv[stacked.order], lin[stacked.order]
+    Q = p.item_factors
+    A0 = als._dense_term(tasks, p, Q.T @ Q, 0.05, False)
+    X = kernels.scaled_copies(Q, p.head_weights, np.empty(Q.shape))
+    exact = solve_rows_reference(stacked.indptr, stacked.indices, curv, lin, X, A0)
+    for steps in (1, 2, 3):
+        rows = np.flatnonzero(np.arange(n_users) % 3 + 1 <= steps)  # entries spanning <= steps directions
+        out = np.zeros((n_users, k))
+        als._solve_rows_preconditioned(stacked, curv, lin, Q, p.head_weights, A0, out, steps)
+        np.testing.assert_allclose(out[rows], exact[rows], rtol=1e-7, atol=1e-9)
+        plain = np.zeros((n_users, k))
+        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0, plain, steps)
+        assert np.abs(plain[rows] - exact[rows]).max() > 1e-3  # A0's own spectrum slows plain CG
 
 
 def _fd_gradient(f, array, coords, eps=1e-6):

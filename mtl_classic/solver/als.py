@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import time
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .._sparse import observation_pattern
@@ -62,6 +63,7 @@ class SolverConfig:
     cross_per_user: bool = True
     solver: str = "cg"
     cg_steps: int = 3
+    precondition: bool = True   # CG rows preconditioned by the Gram part (False: plain CG, as implicit's)
     iterations: int = 15
 
 
@@ -264,14 +266,35 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=No
     terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
     work = other.dtype if config.solver == "cg" else np.float64
     curv, lin = terms.for_rows(stacked, work)
-    X = kernels.scaled_copies(other, params.head_weights.astype(work),
-                              np.empty((len(tasks) * other.shape[0], other.shape[1]), work))
     gram = _gram(other) if gram is None else gram
-    A0 = _dense_term(tasks, params, gram, config.regularization, by_item).astype(work)
+    A0 = _dense_term(tasks, params, gram, config.regularization, by_item)
+    n_stacked = len(tasks) * other.shape[0]
     if config.solver == "cholesky":
+        X = kernels.scaled_copies(other, params.head_weights, np.empty((n_stacked, other.shape[1])))
         kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side)
+    elif not config.precondition:
+        X = kernels.scaled_copies(other, params.head_weights.astype(work), np.empty((n_stacked, other.shape[1]), work))
+        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0.astype(work), side, config.cg_steps)
     else:
-        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0, side, config.cg_steps)
+        _solve_rows_preconditioned(stacked, curv, lin, other, params.head_weights, A0, side, config.cg_steps)
+
+
+def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side, cg_steps):
+    """CG on every row preconditioned by the shared dense part A0 = L L^T (DESIGN.md section 2): in the basis
+    y = L^T x the row system becomes (I + sum_e curv_e xt_e xt_e^T) y = sum_e lin_e xt_e with xt_e = L^{-1} x_e, so
+    a CG step costs O(nnz_u k) without A0's O(k^2) product, and the iterates see only the rows' own entries
+    (at most nnz_u eigenvalues differ from 1). The changes of basis are three matrix products per side."""
+    k = other.shape[1]
+    work = other.dtype
+    L = np.linalg.cholesky(A0)
+    L_inv = sla.solve_triangular(L, np.eye(k), lower=True)
+    # block t of the columns is D_t L^{-T}: row i of other @ M holds xt_(i, t) = L^{-1} (w_t * q_i) for every t,
+    # side by side as the stacked augmented columns i * T + t expect
+    M = (head_weights[:, :, None] * L_inv.T[None, :, :]).transpose(1, 0, 2).reshape(k, -1)
+    Xt = (other @ M.astype(work)).reshape(-1, k)
+    Y = side @ L.astype(work)  # warm start in the new basis
+    kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, Xt, None, Y, cg_steps)
+    np.matmul(Y, L_inv.astype(work), out=side)
 
 
 def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, terms=None, grams=None):

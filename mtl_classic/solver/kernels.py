@@ -91,22 +91,27 @@ def _entries_product(start, end, indices, curv, lin, X, v, out, with_lin, zero):
 
 
 @njit(inline="always")
-def _b_minus_A_v(start, end, indices, curv, lin, X, A0, v, out, with_b, zero):
-    """out = b - A v (``with_b``) or -A v for one row, A = A0 + sum_e curv_e X_e X_e^T, b = sum_e lin_e X_e."""
+def _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, v, out, with_b, zero):
+    """out = b - A v (``with_b``) or -A v for one row, A = A0 + sum_e curv_e X_e X_e^T, b = sum_e lin_e X_e
+    (A0 = I when ``identity``)."""
     k = X.shape[1]
-    _dense_matvec(A0, v, out, k)
-    for m in range(k):
-        out[m] = -out[m]
+    if identity:
+        for m in range(k):
+            out[m] = -v[m]
+    else:
+        _dense_matvec(A0, v, out, k)
+        for m in range(k):
+            out[m] = -out[m]
     _entries_product(start, end, indices, curv, lin, X, v, out, with_b, zero)
 
 
 @njit(inline="always")
-def _cg_row(start, end, indices, curv, lin, X, A0, x, r, p, minus_Ap, cg_steps):
+def _cg_row(start, end, indices, curv, lin, X, A0, identity, x, r, p, minus_Ap, cg_steps):
     """``cg_steps`` CG steps on A x = b for one row (A = A0 + sum_e curv_e X_e X_e^T, b = sum_e lin_e X_e),
     warm-started from ``x`` and updated in place; r, p, minus_Ap (-A p) are scratch vectors."""
     k = X.shape[1]
     zero = X[0, 0] - X[0, 0]  # a zero of X's type, for the accumulators
-    _b_minus_A_v(start, end, indices, curv, lin, X, A0, x, r, True, zero)  # r = b - A x
+    _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, x, r, True, zero)  # r = b - A x
     rs_old = zero
     for m in range(k):
         p[m] = r[m]
@@ -114,7 +119,7 @@ def _cg_row(start, end, indices, curv, lin, X, A0, x, r, p, minus_Ap, cg_steps):
     if rs_old < 1e-20:
         return
     for _ in range(cg_steps):
-        _b_minus_A_v(start, end, indices, curv, lin, X, A0, p, minus_Ap, False, zero)
+        _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, p, minus_Ap, False, zero)
         pAp = zero
         for m in range(k):
             pAp -= p[m] * minus_Ap[m]
@@ -135,7 +140,7 @@ def _cg_row(start, end, indices, curv, lin, X, A0, x, r, p, minus_Ap, cg_steps):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def _solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
+def _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, out, cg_steps):
     """The compiled body of :func:`solve_rows_cg`."""
     n_rows = indptr.shape[0] - 1
     k = X.shape[1]
@@ -148,7 +153,7 @@ def _solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
         for u in range(blk * ROW_BLOCK, min(n_rows, (blk + 1) * ROW_BLOCK)):
             for m in range(k):
                 x[m] = out[u, m]
-            _cg_row(indptr[u], indptr[u + 1], indices, curv, lin, X, A0, x, r, p, minus_Ap, cg_steps)
+            _cg_row(indptr[u], indptr[u + 1], indices, curv, lin, X, A0, identity, x, r, p, minus_Ap, cg_steps)
             for m in range(k):
                 out[u, m] = x[m]
 
@@ -158,11 +163,15 @@ def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
 
     CG from a warm start never increases the row's quadratic objective, so the sweep stays monotone. The work is
     done in ``X``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin`` and
-    ``A0`` in that type too (A0 symmetric). Rows go to the threads in blocks of :data:`ROW_BLOCK`, one block at a
-    time.
+    ``A0`` in that type too (A0 symmetric), or ``A0=None`` for the identity (the solver's preconditioned basis,
+    where each CG step costs O(nnz_u k) without the O(k^2) product). Rows go to the threads in blocks of
+    :data:`ROW_BLOCK`, one block at a time.
     """
+    identity = A0 is None
+    if identity:
+        A0 = np.zeros((1, 1), X.dtype)  # unread
     with numba.parallel_chunksize(1):  # one block at a time (restores the caller's chunk size)
-        _solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps)
+        _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, out, cg_steps)
 
 
 @njit(parallel=True, cache=True, fastmath=True)
