@@ -172,17 +172,20 @@ def test_row_and_head_gradients_match_finite_differences(mix):
         all_curv, all_lin = als._stacked_terms(tasks, p)
         V = rng.normal(size=p.head_weights.shape)
         T = len(tasks)
+        scores = np.full(len(all_curv), np.nan)
         residual = kernels.head_products(lay.indptr, lay.indices, lay.order, T, all_curv, all_lin, P, Q,
-                                         p.head_weights, True, 3)
+                                         p.head_weights, True, 3, scores)
         np.testing.assert_allclose(residual[t], g_entries - H_entries @ p.head_weights[t], rtol=1e-9, atol=1e-12)
+        bounds = np.concatenate([[0], np.cumsum([len(x.rows) for x in tasks])])
+        np.testing.assert_allclose(scores[bounds[t]:bounds[t + 1]], als._factor_scores(task, t, p), rtol=1e-9,
+                                   atol=1e-12)  # every entry's factor score, in the tasks' concatenated order
         minus_Hv = kernels.head_products(lay.indptr, lay.indices, lay.order, T, all_curv, all_lin, P, Q, V,
-                                         False, 3)
+                                         False, 3, np.empty(len(all_curv)))
         np.testing.assert_allclose(-minus_Hv[t], H_entries @ V[t], rtol=1e-9, atol=1e-12)
-        # the line search's pass: d^T H d's entries part, every entry's factor score and its move along d
-        scores, moves = np.empty(len(task.rows)), np.empty(len(task.rows))
-        vHv = kernels.score_moves(task.rows, task.cols, curv, P, Q * p.head_weights[t], Q * V[t], scores, moves)
+        # the line search's pass: d^T H d's entries part and every entry's move along d
+        moves = np.empty(len(task.rows))
+        vHv = kernels.score_moves(task.rows, task.cols, curv, P, Q * V[t], moves)
         assert vHv == pytest.approx(V[t] @ H_entries @ V[t], rel=1e-9)
-        np.testing.assert_allclose(scores, als._factor_scores(task, t, p), rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(moves, np.sum(P[task.rows] * Q[task.cols] * V[t], axis=1), rtol=1e-9,
                                    atol=1e-12)
 

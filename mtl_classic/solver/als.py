@@ -324,19 +324,20 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
             params.head_weights[t] = np.linalg.solve(H + dense[t], g + reg)
         return None
     # one warm-started CG step per head (exact line search along the residual r): monotone; heads move slowly.
-    # r^T H r needs only the scalar sum_e curv_e (z_e . r)^2, whose pass also gives every entry's factor score
-    # z_e . w before the step and its move z_e . r, so the scores at the new heads cost no pass of their own
+    # The residual's pass also gives every entry's factor score z_e . w before the step; r^T H r needs only the
+    # scalar sum_e curv_e (z_e . r)^2, whose pass gives the moves z_e . r, so the scores at the new heads
+    # (f + step * move) cost no pass of their own
     lay = user_side
     W = params.head_weights
     T = len(tasks)
-    R = kernels.head_products(lay.indptr, lay.indices, lay.order, T, curv, lin, P, Q, W, True, n_chunks)
+    scores = np.empty(len(curv))
+    R = kernels.head_products(lay.indptr, lay.indices, lay.order, T, curv, lin, P, Q, W, True, n_chunks, scores)
     R += reg - np.einsum("tij,tj->ti", np.asarray(dense), W)
     factor_scores = []
     for t, task in enumerate(tasks):
-        n = len(task.rows)
-        f, moves = np.empty(n), np.empty(n)
-        entries_part = kernels.score_moves(task.rows, task.cols, curv[terms.bounds[t]:terms.bounds[t + 1]], P,
-                                           (Q * W[t]).astype(P.dtype), (Q * R[t]).astype(P.dtype), f, moves)
+        sl = slice(terms.bounds[t], terms.bounds[t + 1])
+        f, moves = scores[sl], np.empty(len(task.rows))
+        entries_part = kernels.score_moves(task.rows, task.cols, curv[sl], P, (Q * R[t]).astype(P.dtype), moves)
         rs, rHr = R[t] @ R[t], entries_part + R[t] @ dense[t] @ R[t]
         if rs >= 1e-20 and rHr > 0:
             step = rs / rHr

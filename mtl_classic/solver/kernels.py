@@ -216,11 +216,11 @@ def entry_dots(rows, cols, P, Qw):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def score_moves(rows, cols, curv, P, Qw, Qd, scores, moves):
-    """For every entry e of one task: its factor score ``scores[e] = P[u] . Qw[i]`` and how the score moves along a
-    head direction d, ``moves[e] = P[u] . Qd[i]`` (Qw = Q * w, Qd = Q * d; u = rows[e], i = cols[e]; accumulated in
-    P's type). Returns sum_e curv_e moves_e^2, the entries' part of d^T H d in the heads' exact line search
-    (DESIGN.md section 2, step 3). One pass, O(nnz k)."""
+def score_moves(rows, cols, curv, P, Qd, moves):
+    """For every entry e of one task: how its factor score moves along a head direction d,
+    ``moves[e] = P[u] . Qd[i]`` (Qd = Q * d; u = rows[e], i = cols[e]; accumulated in P's type). Returns
+    sum_e curv_e moves_e^2, the entries' part of d^T H d in the heads' exact line search (DESIGN.md section 2,
+    step 3). One pass, O(nnz k)."""
     n = rows.shape[0]
     k = P.shape[1]
     zero = P[0, 0] - P[0, 0]
@@ -228,13 +228,9 @@ def score_moves(rows, cols, curv, P, Qw, Qd, scores, moves):
     for e in prange(n):
         u = rows[e]
         i = cols[e]
-        f = zero
         g = zero
         for m in range(k):
-            pm = P[u, m]
-            f += pm * Qw[i, m]
-            g += pm * Qd[i, m]
-        scores[e] = f
+            g += P[u, m] * Qd[i, m]
         moves[e] = g
         total += curv[e] * g * g
     return total
@@ -285,13 +281,14 @@ def head_normal_equations(rows, cols, curv, lin, P, Q, n_chunks):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def head_products(indptr, indices, order, n_tasks, curv, lin, P, Q, V, with_lin, n_chunks):
+def head_products(indptr, indices, order, n_tasks, curv, lin, P, Q, V, with_lin, n_chunks, dots):
     """Per task t, sum over its entries of (lin_e - curv_e z_e . V[t]) z_e with z_e = P[u] * Q[i] (``lin`` left out
     when ``with_lin`` is False), on the user-side stacked layout of :func:`solve_rows_cg` (augmented columns
     i * n_tasks + t, a row's entries by item): z is formed once per pair for all its tasks. ``order[e]`` is entry
     e's position in ``curv`` / ``lin`` (the tasks' concatenated entries). With V = heads this is the entries' part of
     the heads' residuals g - H w; with V = directions and ``with_lin=False`` it is minus the entries' part of H d.
-    O(nnz k), no k x k assembly."""
+    ``dots[order[e]]`` receives z_e . V[t] (with V = heads: every entry's factor score). O(nnz k), no k x k
+    assembly."""
     k = P.shape[1]
     n_rows = indptr.shape[0] - 1
     out = np.zeros((n_chunks, n_tasks, k))
@@ -313,6 +310,7 @@ def head_products(indptr, indices, order, n_tasks, curv, lin, P, Q, V, with_lin,
                 dot = 0.0
                 for m in range(k):
                     dot += z[m] * V[t, m]
+                dots[j] = dot
                 coef = (lin[j] if with_lin else 0.0) - curv[j] * dot
                 if coef != 0.0:
                     for m in range(k):
