@@ -241,3 +241,22 @@ def test_observation_pattern_keeps_explicit_zeros_merges_duplicates_and_leaves_i
     for a, b in zip(before, (m.data, m.indices, m.indptr)):
         np.testing.assert_array_equal(a, b)
     assert not np.shares_memory(p.indices, m.indices)
+
+
+@pytest.mark.parametrize("by_item", [False, True])
+def test_stacked_layout_sorts_every_row_by_augmented_column(by_item):
+    """Row r of the stacked layout holds every task's entries on that row, ordered by col * T + t (a pair's tasks
+    side by side, as the head kernel and the paired row kernel expect), and ``order`` points at those entries."""
+    rng = np.random.default_rng(7)
+    tasks = _task_mix(rng, ALL)
+    T = len(tasks)
+    n_rows, n_other = (N_ITEMS, N_USERS) if by_item else (N_USERS, N_ITEMS)
+    lay = als._Stacked(tasks, n_rows, n_other, by_item)
+    rows = np.concatenate([t.cols if by_item else t.rows for t in tasks])
+    other = np.concatenate([t.rows if by_item else t.cols for t in tasks])
+    task_of = np.repeat(np.arange(T), [len(t.rows) for t in tasks])
+    keys = other * T + task_of
+    expected = np.lexsort((keys, rows))
+    np.testing.assert_array_equal(lay.order, expected)  # the keys are unique: one sorted order
+    np.testing.assert_array_equal(lay.indices, keys[expected])
+    np.testing.assert_array_equal(lay.indptr, np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))]))

@@ -139,14 +139,19 @@ class _Stacked:
 
     def __init__(self, tasks, n_rows, n_other, by_item):
         n_tasks = len(tasks)
-        rows = np.concatenate([t.cols if by_item else t.rows for t in tasks]).astype(np.int64)
-        cols = np.concatenate([(t.rows if by_item else t.cols) * n_tasks + ti for ti, t in enumerate(tasks)])
-        cols = cols.astype(np.int64)
-        # two stable counting sorts: by augmented column, then by row
-        by_col, _ = kernels.counting_order(cols, n_other * n_tasks)
-        by_row, self.indptr = kernels.counting_order(rows[by_col], n_rows)
-        self.order = by_col[by_row]
-        self.indices = cols[self.order]
+        bounds = np.concatenate([[0], np.cumsum([len(t.rows) for t in tasks])]).astype(np.int64)
+        users = np.concatenate([t.rows for t in tasks]).astype(np.int64)
+        items = np.concatenate([t.cols for t in tasks]).astype(np.int64)
+        task_of = np.repeat(np.arange(n_tasks, dtype=np.int64), np.diff(bounds))
+        # every task's entries run user-major, by item: merged, they give the user side (pairs by item, tasks in
+        # order); a stable counting sort of that by item gives the item side (pairs by user, tasks in order)
+        n_users = n_other if by_item else n_rows
+        order, indptr = kernels.merge_rows(users, items, bounds, n_users)
+        if by_item:
+            by_item_order, indptr = kernels.counting_order(kernels.gather(items, order, np.empty_like(order)), n_rows)
+            order = kernels.gather(order, by_item_order, np.empty_like(order))
+        self.order, self.indptr = order, indptr
+        self.indices = kernels.stacked_columns(users if by_item else items, task_of, order, n_tasks)
 
 
 def _offsets(task, t, params):

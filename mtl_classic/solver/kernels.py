@@ -429,6 +429,49 @@ def scaled_copies(M, W, out):
     return out
 
 
+@njit(parallel=True, cache=True)
+def merge_rows(rows, cols, bounds, n_rows):
+    """The row-major order of several tasks' entries, each task's run ``[bounds[t], bounds[t + 1])`` already sorted
+    by (row, col): a T-way merge within every row, by column, ties in task order. Returns the permutation and the
+    CSR pointer of the merged rows. O(n T), rows in parallel."""
+    n_tasks = bounds.shape[0] - 1
+    n = rows.shape[0]
+    starts = np.zeros((n_tasks, n_rows + 1), dtype=np.int64)  # starts[t, u]: task t's first entry of row >= u
+    for t in prange(n_tasks):
+        for e in range(bounds[t], bounds[t + 1]):
+            starts[t, rows[e] + 1] += 1
+        starts[t, 0] = bounds[t]
+        for u in range(n_rows):
+            starts[t, u + 1] += starts[t, u]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    for u in range(n_rows):
+        count = 0
+        for t in range(n_tasks):
+            count += starts[t, u + 1] - starts[t, u]
+        indptr[u + 1] = indptr[u] + count
+    order = np.empty(n, dtype=np.int64)
+    for u in prange(n_rows):
+        heads = starts[:, u].copy()
+        for pos in range(indptr[u], indptr[u + 1]):
+            best = -1
+            for t in range(n_tasks):
+                if heads[t] < starts[t, u + 1] and (best < 0 or cols[heads[t]] < cols[heads[best]]):
+                    best = t
+            order[pos] = heads[best]
+            heads[best] += 1
+    return order, indptr
+
+
+@njit(parallel=True, cache=True)
+def stacked_columns(other, task_of, order, n_tasks):
+    """The augmented columns other[e] * n_tasks + task_of[e] of the entries e = order[j], in parallel."""
+    out = np.empty(order.shape[0], dtype=np.int64)
+    for j in prange(order.shape[0]):
+        e = order[j]
+        out[j] = other[e] * n_tasks + task_of[e]
+    return out
+
+
 @njit(cache=True)
 def counting_order(keys, n_keys):
     """The stable sorting permutation of integer ``keys`` in [0, n_keys) (a counting sort, O(n + n_keys)), and
