@@ -111,7 +111,12 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     solver : {"cg", "cholesky"}, default="cg"
         Row solver: a few warm-started conjugate-gradient steps, or an exact Cholesky solve.
     cg_steps : int, default=3
-        Conjugate-gradient steps per row and sweep.
+        Most conjugate-gradient steps per row and sweep (``solver="cg"``). The steps are preconditioned by the
+        whole-data Gram part of the row systems (docs/ARCHITECTURE.md).
+    cg_tol : float, default=0.1
+        A row's CG stops early once its residual norm has fallen to ``cg_tol`` times its first (0: always
+        ``cg_steps`` steps). Chosen on validation splits of MovieLens, Beibei and Tmall: the objective after 15
+        sweeps was level with ``cg_tol=0`` (within 0.01%), while 0.3 began to lose on MovieLens.
     init_scale : float, default=0.01
         Standard deviation of the random initial factors.
     early_stopping_rounds : int or None, default=None
@@ -137,7 +142,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
 
     def __init__(self, tasks=None, factors=64, iterations=15, regularization=0.01, head_regularization=0.1,
                  fit_heads=True, cross_regularization=10.0, cross_per_item=True,
-                 cross_per_user=True, solver="cg", cg_steps=3, init_scale=0.01, early_stopping_rounds=None,
+                 cross_per_user=True, solver="cg", cg_steps=3, cg_tol=0.1, init_scale=0.01, early_stopping_rounds=None,
                  dtype="float64", n_jobs=None, random_state=None, verbose=False):
         self.tasks = tasks
         self.factors = factors
@@ -150,6 +155,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         self.cross_per_user = cross_per_user
         self.solver = solver
         self.cg_steps = cg_steps
+        self.cg_tol = cg_tol
         self.init_scale = init_scale
         self.early_stopping_rounds = early_stopping_rounds
         self.dtype = dtype
@@ -164,6 +170,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         _check_number(self.regularization, "regularization", 0.0)
         _check_number(self.head_regularization, "head_regularization", 0.0, low_inclusive=False)
         _check_number(self.cg_steps, "cg_steps", 1, integer=True)
+        _check_number(self.cg_tol, "cg_tol", 0.0)
         _check_number(self.cross_regularization, "cross_regularization", 0.0, low_inclusive=False)
         _check_number(self.init_scale, "init_scale", 0.0, low_inclusive=False)
         _check_number(self.early_stopping_rounds, "early_stopping_rounds", 1, integer=True, allow_none=True)
@@ -284,7 +291,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                                 cross_regularization=float(self.cross_regularization),
                                 cross_per_item=bool(self.cross_per_item),
                                 cross_per_user=bool(self.cross_per_user),
-                                solver=self.solver, cg_steps=int(self.cg_steps), iterations=int(self.iterations))
+                                solver=self.solver, cg_steps=int(self.cg_steps), cg_rtol=float(self.cg_tol),
+                                iterations=int(self.iterations))
 
     def fit(self, data, validation=None):
         """Fit the model.

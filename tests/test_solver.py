@@ -260,3 +260,41 @@ def test_stacked_layout_sorts_every_row_by_augmented_column(by_item):
     np.testing.assert_array_equal(lay.order, expected)  # the keys are unique: one sorted order
     np.testing.assert_array_equal(lay.indices, keys[expected])
     np.testing.assert_array_equal(lay.indptr, np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))]))
+
+
+def test_cg_tolerance_stops_rows_early_without_raising_their_objective():
+    """With ``rtol`` a row's CG stops once its residual has fallen that far; each step it takes still lowers the
+    row's quadratic, so the rows end between the warm start and the full ``cg_steps`` solve."""
+    rng = np.random.default_rng(8)
+    tasks = _task_mix(rng, ("view", "buy"))
+    p = _random_params(tasks, rng)
+    stacked = als._Stacked(tasks, N_USERS, N_ITEMS, False)
+    curv, lin = als._stacked_terms(tasks, p)
+    curv, lin = curv[stacked.order], lin[stacked.order]
+    Q = p.item_factors
+    A0 = als._dense_term(tasks, p, Q.T @ Q, 0.05, False)
+    X = kernels.scaled_copies(Q, p.head_weights, np.empty((len(tasks) * N_ITEMS, Q.shape[1])))
+
+    def row_objectives(out):  # 1/2 x^T A x - b^T x per row
+        vals = []
+        for u in range(N_USERS):
+            sl = slice(stacked.indptr[u], stacked.indptr[u + 1])
+            Xr = X[stacked.indices[sl]]
+            A = A0 + (Xr * curv[sl, None]).T @ Xr
+            vals.append(0.5 * out[u] @ A @ out[u] - (Xr.T @ lin[sl]) @ out[u])
+        return np.array(vals)
+
+    start = rng.normal(scale=0.3, size=(N_USERS, Q.shape[1]))
+    results = {}
+    for rtol in (0.0, 0.5, 1e9):
+        out = start.copy()
+        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0, out, 3, rtol)
+        results[rtol] = row_objectives(out)
+    before = row_objectives(start)
+    assert np.all(results[1e9] <= before + 1e-12) and (results[1e9] < before - 1e-9).all()
+    # a huge tolerance stops after the first step; 0 never stops early; 0.5 lies in between
+    out1 = start.copy()
+    kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0, out1, 1, 0.0)
+    np.testing.assert_allclose(results[1e9], row_objectives(out1), rtol=1e-12)
+    assert np.all(results[0.0] <= results[0.5] + 1e-12) and np.all(results[0.5] <= results[1e9] + 1e-12)
+    assert (results[0.0] < results[0.5] - 1e-9).any()  # some rows did stop early at 0.5

@@ -63,6 +63,7 @@ class SolverConfig:
     cross_per_user: bool = True
     solver: str = "cg"
     cg_steps: int = 3
+    cg_rtol: float = 0.1        # a row's CG stops once ||r|| <= cg_rtol * ||r_0||
     precondition: bool = True   # CG rows preconditioned by the Gram part (False: plain CG, as implicit's)
     iterations: int = 15
 
@@ -279,12 +280,14 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=No
         kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side)
     elif not config.precondition:
         X = kernels.scaled_copies(other, params.head_weights.astype(work), np.empty((n_stacked, other.shape[1]), work))
-        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0.astype(work), side, config.cg_steps)
+        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0.astype(work), side, config.cg_steps,
+                              config.cg_rtol)
     else:
-        _solve_rows_preconditioned(stacked, curv, lin, other, params.head_weights, A0, side, config.cg_steps)
+        _solve_rows_preconditioned(stacked, curv, lin, other, params.head_weights, A0, side, config.cg_steps,
+                                   config.cg_rtol)
 
 
-def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side, cg_steps):
+def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side, cg_steps, rtol=0.0):
     """CG on every row preconditioned by the shared dense part A0 = L L^T (DESIGN.md section 2): in the basis
     y = L^T x the row system becomes (I + sum_e curv_e xt_e xt_e^T) y = sum_e lin_e xt_e with xt_e = L^{-1} x_e, so
     a CG step costs O(nnz_u k) without A0's O(k^2) product, and the iterates see only the rows' own entries
@@ -298,7 +301,7 @@ def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side
     M = (head_weights[:, :, None] * L_inv.T[None, :, :]).transpose(1, 0, 2).reshape(k, -1)
     Xt = (other @ M.astype(work)).reshape(-1, k)
     Y = side @ L.astype(work)  # warm start in the new basis
-    kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, Xt, None, Y, cg_steps)
+    kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, Xt, None, Y, cg_steps, rtol)
     np.matmul(Y, L_inv.astype(work), out=side)
 
 

@@ -106,9 +106,10 @@ def _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, v, out, with_b
 
 
 @njit(inline="always")
-def _cg_row(start, end, indices, curv, lin, X, A0, identity, x, r, p, minus_Ap, cg_steps):
-    """``cg_steps`` CG steps on A x = b for one row (A = A0 + sum_e curv_e X_e X_e^T, b = sum_e lin_e X_e),
-    warm-started from ``x`` and updated in place; r, p, minus_Ap (-A p) are scratch vectors."""
+def _cg_row(start, end, indices, curv, lin, X, A0, identity, x, r, p, minus_Ap, cg_steps, rtol2):
+    """At most ``cg_steps`` CG steps on A x = b for one row (A = A0 + sum_e curv_e X_e X_e^T, b = sum_e lin_e
+    X_e), warm-started from ``x`` and updated in place, stopping once |r|^2 <= rtol2 |r_0|^2; r, p, minus_Ap (-A p)
+    are scratch vectors."""
     k = X.shape[1]
     zero = X[0, 0] - X[0, 0]  # a zero of X's type, for the accumulators
     _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, x, r, True, zero)  # r = b - A x
@@ -118,6 +119,7 @@ def _cg_row(start, end, indices, curv, lin, X, A0, identity, x, r, p, minus_Ap, 
         rs_old += r[m] * r[m]
     if rs_old < 1e-20:
         return
+    stop = rtol2 * rs_old
     for _ in range(cg_steps):
         _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, p, minus_Ap, False, zero)
         pAp = zero
@@ -131,7 +133,7 @@ def _cg_row(start, end, indices, curv, lin, X, A0, identity, x, r, p, minus_Ap, 
             x[m] += step * p[m]
             r[m] += step * minus_Ap[m]
             rs_new += r[m] * r[m]
-        if rs_new < 1e-20:
+        if rs_new < 1e-20 or rs_new < stop:
             break
         beta = rs_new / rs_old
         for m in range(k):
@@ -140,7 +142,7 @@ def _cg_row(start, end, indices, curv, lin, X, A0, identity, x, r, p, minus_Ap, 
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, out, cg_steps):
+def _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, out, cg_steps, rtol2):
     """The compiled body of :func:`solve_rows_cg`."""
     n_rows = indptr.shape[0] - 1
     k = X.shape[1]
@@ -153,13 +155,14 @@ def _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, out, cg_steps):
         for u in range(blk * ROW_BLOCK, min(n_rows, (blk + 1) * ROW_BLOCK)):
             for m in range(k):
                 x[m] = out[u, m]
-            _cg_row(indptr[u], indptr[u + 1], indices, curv, lin, X, A0, identity, x, r, p, minus_Ap, cg_steps)
+            _cg_row(indptr[u], indptr[u + 1], indices, curv, lin, X, A0, identity, x, r, p, minus_Ap, cg_steps, rtol2)
             for m in range(k):
                 out[u, m] = x[m]
 
 
-def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
-    """Update ``out[u]`` by ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from ``out[u]``.
+def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps, rtol=0.0):
+    """Update ``out[u]`` by at most ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from
+    ``out[u]``; a row stops early once its residual norm is ``rtol`` times its first (0: never).
 
     CG from a warm start never increases the row's quadratic objective, so the sweep stays monotone. The work is
     done in ``X``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin`` and
@@ -171,7 +174,7 @@ def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps):
     if identity:
         A0 = np.zeros((1, 1), X.dtype)  # unread
     with numba.parallel_chunksize(1):  # one block at a time (restores the caller's chunk size)
-        _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, out, cg_steps)
+        _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, out, cg_steps, float(rtol) ** 2)
 
 
 @njit(parallel=True, cache=True, fastmath=True)
