@@ -230,6 +230,19 @@ def test_objective_never_increases(mix, solver):
     assert history[-1] == pytest.approx(als.objective(tasks, p, cfg)[0], rel=1e-9)
 
 
+@pytest.mark.parametrize("precondition", [True, False])
+def test_observed_only_tasks_without_regularization_fall_back_to_plain_cg(precondition):
+    """No implicit task and no regularization make A0 = 0, which has no Cholesky factor to precondition with: the
+    rows then take plain CG, and the objective still never increases."""
+    rng = np.random.default_rng(5)
+    tasks = _task_mix(rng, ("liked", "rating"))
+    p = als.init_params(tasks, N_USERS, N_ITEMS, 5, np.random.default_rng(0), scale=0.1)
+    cfg = als.SolverConfig(regularization=0.0, cross_regularization=1.0, iterations=8, precondition=precondition)
+    history, _ = als.fit_alternating(tasks, p, cfg)
+    assert np.all(np.diff(history) <= 1e-9 * np.abs(np.array(history[:-1])))
+    assert history[-1] < 0.9 * history[0]
+
+
 def test_observation_pattern_keeps_explicit_zeros_merges_duplicates_and_leaves_input_alone():
     from mtl_classic._sparse import observation_pattern
     # row 0 holds an explicit zero at column 2 and a duplicated entry at column 1 (values 0 and 2); row 1 one entry

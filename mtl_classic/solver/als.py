@@ -278,7 +278,9 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=No
     if config.solver == "cholesky":
         X = kernels.scaled_copies(other, params.head_weights, np.empty((n_stacked, other.shape[1])))
         kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side)
-    elif not config.precondition:
+    elif not config.precondition or np.linalg.cond(A0) > 0.1 / np.finfo(work).eps:
+        # plain CG: asked for, or A0 too close to singular for its Cholesky factor to change the basis (e.g. no
+        # implicit task and no regularization: A0 = 0)
         X = kernels.scaled_copies(other, params.head_weights.astype(work), np.empty((n_stacked, other.shape[1]), work))
         kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0.astype(work), side, config.cg_steps,
                               config.cg_rtol)
