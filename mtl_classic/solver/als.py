@@ -226,6 +226,7 @@ class _EntryTerms:
         self.lin = np.empty(self.bounds[-1])
         # only a logistic task's curvature moves (its bound follows the scores); the others' is fixed by the data
         self._curv_fixed = all(t.kind != "binary" for t in tasks)
+        self._filled = [False] * len(tasks)
         self._cast_curv, self._cast_lin = {}, {}
 
     def refresh(self, params, offsets=None, binary_only=False):
@@ -234,7 +235,12 @@ class _EntryTerms:
             if binary_only and task.kind != "binary":
                 continue
             sl = slice(self.bounds[t], self.bounds[t + 1])
-            self.curv[sl], self.lin[sl] = _entry_terms(task, t, params, offsets[t])
+            if task.kind != "binary" and self._filled[t]:  # squared loss: curv is fixed, lin follows the offsets
+                o = _offsets(task, t, params) if offsets[t] is None else offsets[t]
+                kernels.linear_terms(task.confidence, task.target, o, task.weight, self.lin[sl])
+            else:
+                self.curv[sl], self.lin[sl] = _entry_terms(task, t, params, offsets[t])
+                self._filled[t] = True
             self._cast_lin = {}
             if not self._curv_fixed:
                 self._cast_curv = {}

@@ -413,6 +413,14 @@ def squared_loss(confidence, target, f, o, negative_weight):
 
 
 @njit(parallel=True, cache=True)
+def linear_terms(a, z, o, lam, out):
+    """out[e] = lam a_e (z_e - o_e): a squared-loss task's lin_e (the same operations as numpy's, in parallel)."""
+    for e in prange(out.shape[0]):
+        out[e] = lam * a[e] * (z[e] - o[e])
+    return out
+
+
+@njit(parallel=True, cache=True)
 def gather(values, order, out):
     """out[e] = values[order[e]] (cast to ``out``'s type), in parallel."""
     for e in prange(order.shape[0]):
