@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 VARIANTS = {
     "implicit": "implicit ALS on the union of all behaviours",
     "ours": "MultiTaskMF, defaults (cross-task features with per-item/per-user weights, learned heads)",
+    "ours-fixed3": "MultiTaskMF, defaults but cg_tol=0 (every row takes all 3 CG steps, as implicit's do)",
     "ours-nocross": "MultiTaskMF without cross-task features (cross_tasks=None), learned heads",
     "ours-plain": "MultiTaskMF without cross-task features, heads fixed at 1 (the bare shared-factor solver)",
 }
@@ -46,7 +47,8 @@ def our_model(variant, task_names, args):
     cross = None if variant in ("ours-nocross", "ours-plain") else "all"
     tasks = [Task(t, weight=(1.0 if t == args.target else args.aux_weight), cross_tasks=cross) for t in task_names]
     return MultiTaskMF(tasks, factors=args.factors, iterations=args.iterations, n_jobs=args.threads,
-                       random_state=0, dtype=args.dtype, fit_heads=variant != "ours-plain")
+                       random_state=0, dtype=args.dtype, fit_heads=variant != "ours-plain",
+                       **({"cg_tol": 0.0} if variant == "ours-fixed3" else {}))
 
 
 def _child(args):
