@@ -213,6 +213,41 @@ def test_offset_updates_are_exact_minimisers_for_squared_losses(per_item):
             np.testing.assert_allclose(_fd_gradient(f, p.cross_weights, coords), 0.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("per", ["item", "user"])
+def test_shared_cross_weight_and_its_deviations_are_minimised_jointly(per):
+    """A squared-loss task with one cross feature updates beta and its per-item (or per-user) deviations in one
+    closed-form block: afterwards the objective's gradient in all of them is zero, and the objective is no higher
+    than after the two blocks one after the other."""
+    rng = np.random.default_rng(9)
+    tasks = _task_mix(rng, ("view", "buy"))
+    p = _random_params(tasks, rng)
+    if per == "item":
+        p.cross_user_weights = None
+    else:
+        p.cross_item_weights = None
+    dev = p.cross_item_weights if per == "item" else p.cross_user_weights
+    n = N_ITEMS if per == "item" else N_USERS
+    cfg = als.SolverConfig(regularization=0.05, cross_regularization=0.7)
+    f = lambda: als.objective(tasks, p, cfg)[0]
+    t = 1
+    b = int(tasks[t].cross_tasks[0])
+    start = (p.cross_weights.copy(), dev.copy())
+    als._update_task_offsets(tasks[t], t, p, cfg)
+    joint = f()
+    np.testing.assert_allclose(_fd_gradient(f, p.cross_weights, [(t, b)]), 0.0, atol=1e-6)
+    np.testing.assert_allclose(_fd_gradient(f, dev, [(t, b, i) for i in range(n)]), 0.0, atol=1e-6)
+    # the same two blocks one after the other (the logistic path's order): not lower
+    p.cross_weights[:], dev[:] = start
+    task = tasks[t]
+    f_t, o_t = als._factor_scores(task, t, p), als._offsets(task, t, p)
+    blocks = [(0, 0, cfg.cross_regularization, p.cross_weights[t, b],
+               lambda v: p.cross_weights.__setitem__((t, b), v[0])),
+              (0, 2 if per == "item" else 1, cfg.cross_regularization, dev[t, b],
+               lambda v: dev.__setitem__((t, b), v))]
+    als._run_blocks(task, f_t, o_t, blocks)
+    assert joint <= f() + 1e-9
+
+
 @pytest.mark.parametrize("mix", [("view",), ("view", "buy"), ("liked",), ALL])
 @pytest.mark.parametrize("solver", ["cg", "cholesky"])
 def test_objective_never_increases(mix, solver):

@@ -447,8 +447,30 @@ def _update_task_offsets(task, t, params, config, side=None, o=None, f=None):
         for dev, kind, wanted in ((params.cross_item_weights, 2, do_items), (params.cross_user_weights, 1, do_users)):
             if wanted and dev is not None:
                 blocks.append((j, kind, cross_reg, dev[t, b], setter(dev, (t, b))))
+    if task.kind != "binary" and do_shared and len(beta_idx) == 1:
+        _join_shared_weight(blocks, params, t, beta_idx[0])
     _run_blocks(task, f, o, blocks)
     return o, f
+
+
+def _join_shared_weight(blocks, params, t, b):
+    """Merge the block of the shared cross weight beta_tb with the block of its first per-item (or per-user)
+    deviations, so that both are minimised jointly in one pass (closed form, :func:`kernels.coordinate_blocks`
+    kinds 3 and 4) instead of one after the other."""
+    at = next((n for n, blk in enumerate(blocks) if blk[0] == 0 and blk[1] == 0), None)
+    dev_at = next((n for n, blk in enumerate(blocks) if blk[0] == 0 and blk[1] in (1, 2)), None)
+    if at is None or dev_at is None:
+        return
+    feat, kind, reg, dev_values, dev_setter = blocks[dev_at]
+    beta_setter = blocks[at][4]
+
+    def set_both(new):
+        beta_setter(new[:1])
+        dev_setter(new[1:])
+
+    joint = (feat, kind + 2, reg, np.concatenate([[params.cross_weights[t, b]], dev_values]), set_both)
+    blocks[dev_at] = joint
+    del blocks[at]
 
 
 def update_user_offsets(tasks, params, config):

@@ -353,6 +353,16 @@ def coordinate_update(a, z, f, o, contribution, values, index, lam, reg):
     return new
 
 
+@njit(inline="always")
+def _block_index(kind, row, col):
+    """Index of an entry's value within a block of kind 0 (one value), 1 / 3 (per user), 2 / 4 (per item)."""
+    if kind == 0:
+        return 0
+    if kind == 1 or kind == 3:
+        return row
+    return col
+
+
 @njit(parallel=True, cache=True)
 def coordinate_blocks(a, z, f, o, cross, rows, cols, feats, kinds, regs, starts, values, lam, n_chunks):
     """:func:`coordinate_update` over a sequence of blocks, each pass over the entries applying the previous
@@ -360,7 +370,11 @@ def coordinate_blocks(a, z, f, o, cross, rows, cols, feats, kinds, regs, starts,
     split into ``n_chunks`` parallel chunks with their own sums.
 
     Block b holds ``values[starts[b]:starts[b + 1]]``; its contribution on entry e is ``cross[e, feats[b]]``
-    (``feats[b] < 0``: 1) and its index is 0, ``rows[e]`` or ``cols[e]`` for ``kinds[b]`` 0, 1 or 2. Returns the
+    (``feats[b] < 0``: 1) times its value at index 0, ``rows[e]`` or ``cols[e]`` for ``kinds[b]`` 0, 1 or 2. Kinds
+    3 and 4 are a shared value and its per-user / per-item deviations minimised jointly: the block holds
+    [beta, gamma_0, ...], entry e carries beta + gamma[index_e], both penalised by ``regs[b]``. The joint minimum
+    is closed form: for fixed beta each gamma_i = lam (N_i - D_i beta) / (lam D_i + reg), and beta solves
+    reg beta = reg sum_i gamma_i(beta) (N_i, D_i: the entries' sums of a c r and a c^2 on index i). Returns the
     new values; ``o`` is updated in place.
     """
     n_entries = f.shape[0]
@@ -369,7 +383,9 @@ def coordinate_blocks(a, z, f, o, cross, rows, cols, feats, kinds, regs, starts,
     prev = -1
     for b in range(feats.shape[0] + 1):
         last = b == feats.shape[0]
-        n = 0 if last else starts[b + 1] - starts[b]
+        joint = (not last) and kinds[b] >= 3
+        shift = 1 if joint else 0  # joint blocks keep beta first
+        n = 0 if last else starts[b + 1] - starts[b] - shift
         num = np.zeros((n_chunks, n))
         den = np.zeros((n_chunks, n))
         for chunk in prange(n_chunks):
@@ -378,25 +394,44 @@ def coordinate_blocks(a, z, f, o, cross, rows, cols, feats, kinds, regs, starts,
                     c = 1.0 if feats[prev] < 0 else cross[e, feats[prev]]
                     if c != 0.0:
                         kind = kinds[prev]
-                        i = starts[prev] + (0 if kind == 0 else (rows[e] if kind == 1 else cols[e]))
-                        o[e] += (new[i] - values[i]) * c
+                        i = _block_index(kind, rows[e], cols[e])
+                        if kind >= 3:
+                            s0 = starts[prev]
+                            change = new[s0] + new[s0 + 1 + i] - values[s0] - values[s0 + 1 + i]
+                        else:
+                            change = new[starts[prev] + i] - values[starts[prev] + i]
+                        o[e] += change * c
                 if last:
                     continue
                 c = 1.0 if feats[b] < 0 else cross[e, feats[b]]
                 if c == 0.0:
                     continue
-                kind = kinds[b]
-                i = 0 if kind == 0 else (rows[e] if kind == 1 else cols[e])
+                i = _block_index(kinds[b], rows[e], cols[e])
+                current = values[starts[b]] + values[starts[b] + 1 + i] if joint else values[starts[b] + i]
                 ac = a[e] * c
-                num[chunk, i] += ac * (z[e] - f[e] - o[e] + values[starts[b] + i] * c)
+                num[chunk, i] += ac * (z[e] - f[e] - o[e] + current * c)
                 den[chunk, i] += ac * c
         if last:
             break
         total_num = num.sum(axis=0)
         total_den = den.sum(axis=0)
-        for i in range(n):
-            d = lam * total_den[i] + regs[b]
-            new[starts[b] + i] = lam * total_num[i] / d if d > 0.0 else 0.0
+        reg = regs[b]
+        if joint:
+            top = 0.0
+            bottom = reg
+            for i in range(n):
+                d = lam * total_den[i] + reg
+                top += reg * lam * total_num[i] / d
+                bottom += reg * lam * total_den[i] / d
+            beta = top / bottom if bottom > 0.0 else 0.0
+            new[starts[b]] = beta
+            for i in range(n):
+                d = lam * total_den[i] + reg
+                new[starts[b] + 1 + i] = lam * (total_num[i] - total_den[i] * beta) / d if d > 0.0 else 0.0
+        else:
+            for i in range(n):
+                d = lam * total_den[i] + reg
+                new[starts[b] + i] = lam * total_num[i] / d if d > 0.0 else 0.0
         prev = b
     return new
 
