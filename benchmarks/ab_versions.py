@@ -45,12 +45,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import numpy as np
-    import scipy.sparse as sp
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
     sys.path.insert(0, str(HERE))
-    from speed import load_data
+    from speed import load_data, union_matrix
 
     import mtl_classic as new
     folder = tempfile.mkdtemp(prefix="mtl_ab_")
@@ -61,12 +60,7 @@ def main(argv=None):
     data = load_data(args.data_dir)
     data_old = old.MultiTaskData.from_matrices(data.matrices, user_ids=list(data.user_map.ids),
                                                item_ids=list(data.item_map.ids))
-    union = None
-    for t in data.task_names:
-        m = data.matrices[t]
-        m = sp.csr_matrix((np.ones(m.nnz, dtype=np.float32), m.indices, m.indptr), shape=m.shape)
-        union = m if union is None else union + m
-    union.data[:] = 1.0
+    union = union_matrix(data)
 
     def fit(pkg, d):
         tasks = [pkg.Task(t) for t in data.task_names]

@@ -39,6 +39,20 @@ def load_data(data_dir):
     return loader(data_dir).data
 
 
+def union_matrix(data):
+    """The 0/1 float32 union of every task's observed pairs: what implicit's ALS is fitted on."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    union = None
+    for t in data.task_names:
+        m = data.matrices[t]
+        m = sp.csr_matrix((np.ones(m.nnz, dtype=np.float32), m.indices, m.indptr), shape=m.shape)
+        union = m if union is None else union + m
+    union.data[:] = 1.0
+    return union
+
+
 def our_model(variant, task_names, args):
     """The unfitted MultiTaskMF of one of our ``VARIANTS`` (``args``: target, aux_weight, factors, iterations,
     threads, dtype)."""
@@ -87,12 +101,7 @@ def _child(args):
         out["n_iter"] = model.n_iter_
     else:
         from implicit.cpu.als import AlternatingLeastSquares
-        union = None
-        for t in data.task_names:
-            m = data.matrices[t]
-            m = sp.csr_matrix((np.ones(m.nnz, dtype=np.float32), m.indices, m.indptr), shape=m.shape)
-            union = m if union is None else union + m
-        union.data[:] = 1.0
+        union = union_matrix(data)
         out["nnz_union"] = int(union.nnz)
         dtype = np.float32 if args.dtype == "float32" else np.float64
         model = AlternatingLeastSquares(factors=args.factors, iterations=args.iterations, regularization=0.01,
