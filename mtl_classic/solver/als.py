@@ -280,19 +280,19 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=No
     curv, lin = terms.for_rows(stacked, work)
     gram = _gram(other) if gram is None else gram
     A0 = _dense_term(tasks, params, gram, config.regularization, by_item)
-    n_stacked = len(tasks) * other.shape[0]
-    if config.solver == "cholesky":
-        X = kernels.scaled_copies(other, params.head_weights, np.empty((n_stacked, other.shape[1])))
-        kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side)
-    elif not config.precondition or np.linalg.cond(A0) > 0.1 / np.finfo(work).eps:
-        # plain CG: asked for, or A0 too close to singular for its Cholesky factor to change the basis (e.g. no
-        # implicit task and no regularization: A0 = 0)
-        X = kernels.scaled_copies(other, params.head_weights.astype(work), np.empty((n_stacked, other.shape[1]), work))
-        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0.astype(work), side, config.cg_steps,
-                              config.cg_rtol)
-    else:
+    # plain CG when asked for, or when A0 is too close to singular for its Cholesky factor to change the basis
+    # (e.g. no implicit task and no regularization: A0 = 0)
+    if config.solver == "cg" and config.precondition and np.linalg.cond(A0) <= 0.1 / np.finfo(work).eps:
         _solve_rows_preconditioned(stacked, curv, lin, other, params.head_weights, A0, side, config.cg_steps,
                                    config.cg_rtol)
+        return
+    X = kernels.scaled_copies(other, params.head_weights.astype(work),
+                              np.empty((len(tasks) * other.shape[0], other.shape[1]), work))
+    if config.solver == "cholesky":
+        kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side)
+    else:
+        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0.astype(work), side, config.cg_steps,
+                              config.cg_rtol)
 
 
 def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side, cg_steps, rtol=0.0):

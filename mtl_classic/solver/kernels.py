@@ -363,6 +363,15 @@ def _block_index(kind, row, col):
     return col
 
 
+@njit(inline="always")
+def _block_value(values, start, joint, i):
+    """The value a block starting at ``start`` puts on an entry of index i: beta + gamma_i for a joint block
+    (kinds 3 / 4, beta first), values[start + i] otherwise."""
+    if joint:
+        return values[start] + values[start + 1 + i]
+    return values[start + i]
+
+
 @njit(parallel=True, cache=True)
 def coordinate_blocks(a, z, f, o, cross, rows, cols, feats, kinds, regs, starts, values, lam, n_chunks):
     """:func:`coordinate_update` over a sequence of blocks, each pass over the entries applying the previous
@@ -393,23 +402,18 @@ def coordinate_blocks(a, z, f, o, cross, rows, cols, feats, kinds, regs, starts,
                 if prev >= 0:
                     c = 1.0 if feats[prev] < 0 else cross[e, feats[prev]]
                     if c != 0.0:
-                        kind = kinds[prev]
-                        i = _block_index(kind, rows[e], cols[e])
-                        if kind >= 3:
-                            s0 = starts[prev]
-                            change = new[s0] + new[s0 + 1 + i] - values[s0] - values[s0 + 1 + i]
-                        else:
-                            change = new[starts[prev] + i] - values[starts[prev] + i]
-                        o[e] += change * c
+                        i = _block_index(kinds[prev], rows[e], cols[e])
+                        joint_prev = kinds[prev] >= 3
+                        o[e] += (_block_value(new, starts[prev], joint_prev, i)
+                                 - _block_value(values, starts[prev], joint_prev, i)) * c
                 if last:
                     continue
                 c = 1.0 if feats[b] < 0 else cross[e, feats[b]]
                 if c == 0.0:
                     continue
                 i = _block_index(kinds[b], rows[e], cols[e])
-                current = values[starts[b]] + values[starts[b] + 1 + i] if joint else values[starts[b] + i]
                 ac = a[e] * c
-                num[chunk, i] += ac * (z[e] - f[e] - o[e] + current * c)
+                num[chunk, i] += ac * (z[e] - f[e] - o[e] + _block_value(values, starts[b], joint, i) * c)
                 den[chunk, i] += ac * c
         if last:
             break
