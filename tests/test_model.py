@@ -337,3 +337,59 @@ def test_cross_features_inside_an_implicit_task_are_dropped_for_it_only():
     assert m.dropped_cross_tasks_ == {"view": ["buy", "score"], "score": ["view"]}
     t = m.task_index_
     assert np.all(m.cross_weights_[t["view"]] == 0) and m.cross_weights_[t["buy"], t["view"]] != 0
+
+
+def _ratings_split():
+    """The embedded MovieLens ratings, a seeded 80/20 random split (the ratings benchmark's split)."""
+    from mtl_classic.datasets import MOVIELENS_DIR
+    df = pd.read_csv(f"{MOVIELENS_DIR}/ratings.csv")
+    train = np.random.default_rng(0).random(len(df)) < 0.8
+    tr, te = df[train], df[~train]
+    data = MultiTaskData.from_events(pd.DataFrame({"user": tr.userId, "item": tr.movieId, "task": "rating",
+                                                   "value": tr.rating}), value_col="value")
+    te = te[te.userId.isin(data.user_map.ids) & te.movieId.isin(data.item_map.ids)]
+    return data, tr, te
+
+
+def _biases_only_rmse(tr, te, reg=5.0, sweeps=10):
+    """RMSE of the classical baseline mean + b_u + b_i (alternating ridge, prior worth ``reg`` ratings)."""
+    mu = tr.rating.mean()
+    r = tr.rating - mu
+    bu, bi = pd.Series(0.0, index=tr.userId.unique()), pd.Series(0.0, index=tr.movieId.unique())
+    for _ in range(sweeps):
+        res = r - bi.reindex(tr.movieId).values
+        bu = res.groupby(tr.userId.values).sum() / (res.groupby(tr.userId.values).size() + reg)
+        res = r - bu.reindex(tr.userId).values
+        bi = res.groupby(tr.movieId.values).sum() / (res.groupby(tr.movieId.values).size() + reg)
+    pred = mu + bu.reindex(te.userId).values + bi.reindex(te.movieId).values
+    return float(np.sqrt(np.mean((pred - te.rating.values) ** 2)))
+
+
+def test_default_rating_model_generalises_on_real_ratings():
+    """A regression task with the defaults must not memorise: on the embedded MovieLens ratings it beats the
+    biases-only baseline on held-out ratings (with one unscaled penalty and a learned head it scored 1.13 against
+    the baseline's 0.861, at a training RMSE of 0.03; now 0.843)."""
+    data, tr, te = _ratings_split()
+    model = MultiTaskMF(tasks=[Task("rating", kind="regression")], random_state=0).fit(data)
+    pred = model.predict("rating", te.userId.values, te.movieId.values)
+    rmse = float(np.sqrt(np.mean((pred - te.rating.values) ** 2)))
+    baseline = _biases_only_rmse(tr, te)
+    assert rmse < baseline - 0.01, (rmse, baseline)
+    # one task: its head is the reference, never learned, so the model is biased MF with a per-row penalty
+    assert model.reference_task_ == "rating"
+    np.testing.assert_array_equal(model.head_weights_, 1.0)
+
+
+def test_reference_head_is_the_task_with_most_weighted_observations():
+    rng = np.random.default_rng(0)
+    dense = sp.random(30, 20, density=0.3, random_state=rng, format="csr")
+    sparse_ = sp.random(30, 20, density=0.05, random_state=rng, format="csr")
+    dense.data[:], sparse_.data[:] = 1.0, 1.0
+    data = MultiTaskData.from_matrices({"view": dense, "buy": sparse_})
+    model = MultiTaskMF(tasks=[Task("view"), Task("buy")], factors=3, iterations=3, random_state=0).fit(data)
+    assert model.reference_task_ == "view"
+    np.testing.assert_array_equal(model.head_weights_[model.task_index_["view"]], 1.0)
+    assert np.abs(model.head_weights_[model.task_index_["buy"]] - 1.0).max() > 0
+    heavier = MultiTaskMF(tasks=[Task("view", weight=0.1), Task("buy", weight=5.0)], factors=3, iterations=3,
+                          random_state=0).fit(data)
+    assert heavier.reference_task_ == "buy"

@@ -128,11 +128,13 @@ def _fd_gradient(f, array, coords, eps=1e-6):
 @pytest.mark.parametrize("mix", [("view",), ("view", "buy"), ALL])
 def test_row_and_head_gradients_match_finite_differences(mix):
     """grad_P L = 2 (A_u p_u - b_u) and grad_w L = 2 (H w - g): the normal equations the solver uses are those of
-    the exact objective (for the logistic head, the Jaakkola-Jordan bound is tangent to the loss)."""
+    the exact objective (for the logistic head, the Jaakkola-Jordan bound is tangent to the loss), including the
+    evidence-scaled penalty row_regularization * m_u ||p_u||^2 on the rows of observed-only tasks."""
     rng = np.random.default_rng(2)
     tasks = _task_mix(rng, mix)
     p = _random_params(tasks, rng)
-    cfg = als.SolverConfig(regularization=0.05, head_regularization=0.2)
+    cfg = als.SolverConfig(regularization=0.05, head_regularization=0.2, row_regularization=0.3,
+                           bias_regularization=2.0)
     f = lambda: als.objective(tasks, p, cfg)[0]
 
     for by_item in (False, True):
@@ -149,7 +151,7 @@ def test_row_and_head_gradients_match_finite_differences(mix):
         for r, j in coords:
             sl = slice(stacked.indptr[r], stacked.indptr[r + 1])
             Xr = X[stacked.indices[sl]]
-            A = A0 + (Xr * curv[sl, None]).T @ Xr
+            A = A0 + (Xr * curv[sl, None]).T @ Xr + cfg.row_regularization * stacked.evidence[r] * np.eye(len(A0))
             b = Xr.T @ lin[sl]
             analytic.append(2 * (A @ side[r] - b)[j])
         np.testing.assert_allclose(analytic, _fd_gradient(f, side, coords), rtol=1e-5, atol=1e-5)
@@ -250,12 +252,15 @@ def test_shared_cross_weight_and_its_deviations_are_minimised_jointly(per):
 
 @pytest.mark.parametrize("mix", [("view",), ("view", "buy"), ("liked",), ALL])
 @pytest.mark.parametrize("solver", ["cg", "cholesky"])
-def test_objective_never_increases(mix, solver):
+@pytest.mark.parametrize("scaled", [False, True])
+def test_objective_never_increases(mix, solver, scaled):
+    """``scaled``: the evidence-scaled row penalty, a separate bias penalty and a fixed reference head."""
     rng = np.random.default_rng(4)
     tasks = _task_mix(rng, mix)
     p = als.init_params(tasks, N_USERS, N_ITEMS, 5, np.random.default_rng(0), scale=0.1, cross_per_item=True,
                         cross_per_user=True)
-    cfg = als.SolverConfig(regularization=0.05, cross_regularization=1.0, solver=solver, iterations=12)
+    extra = dict(row_regularization=0.05, bias_regularization=1.0, fixed_heads=(0,)) if scaled else {}
+    cfg = als.SolverConfig(regularization=0.05, cross_regularization=1.0, solver=solver, iterations=12, **extra)
     history, n_iter = als.fit_alternating(tasks, p, cfg)
     assert n_iter == 12 and len(history) == 13
     steps = np.diff(history)
@@ -263,6 +268,28 @@ def test_objective_never_increases(mix, solver):
     assert history[-1] < 0.9 * history[0]
     # the offsets the solver carries from sweep to sweep are the parameters' offsets
     assert history[-1] == pytest.approx(als.objective(tasks, p, cfg)[0], rel=1e-9)
+    if scaled:  # the reference head never moves; the others do
+        np.testing.assert_array_equal(p.head_weights[0], 1.0)
+        if len(tasks) > 1:
+            assert np.abs(p.head_weights[1:] - 1.0).max() > 1e-3
+
+
+def test_row_evidence_counts_weighted_observations_of_observed_only_tasks():
+    rng = np.random.default_rng(6)
+    tasks = _task_mix(rng, ALL)
+    m_users = als.row_evidence(tasks, N_USERS, by_item=False)
+    m_items = als.row_evidence(tasks, N_ITEMS, by_item=True)
+    expect_u, expect_i = np.zeros(N_USERS), np.zeros(N_ITEMS)
+    for task in tasks:
+        if task.kind in ("binary", "regression"):
+            for r, c in zip(task.rows[task.observed], task.cols[task.observed]):
+                expect_u[r] += task.weight
+                expect_i[c] += task.weight
+    np.testing.assert_allclose(m_users, expect_u)
+    np.testing.assert_allclose(m_items, expect_i)
+    assert m_users.sum() > 0
+    # implicit tasks alone add no evidence-scaled penalty
+    assert not als.row_evidence(_task_mix(rng, ("view", "buy")), N_USERS, by_item=False).any()
 
 
 @pytest.mark.parametrize("precondition", [True, False])

@@ -58,6 +58,9 @@ class SolverConfig:
     regularization: float = 0.01
     head_regularization: float = 0.1
     fit_heads: bool = True
+    row_regularization: float = 0.0   # extra factor penalty per weighted observation of an observed-only task
+    bias_regularization: float = None  # penalty on user / item biases (None: ``regularization``)
+    fixed_heads: tuple = ()            # tasks whose head stays at 1 (the reference that pins the factors' scale)
     cross_regularization: float = 10.0
     cross_per_item: bool = True
     cross_per_user: bool = True
@@ -153,6 +156,23 @@ class _Stacked:
             order = kernels.gather(order, by_item_order, np.empty_like(order))
         self.order, self.indptr = order, indptr
         self.indices = kernels.stacked_columns(users if by_item else items, task_of, order, n_tasks)
+        self.evidence = row_evidence(tasks, n_rows, by_item)
+
+
+def row_evidence(tasks, n_rows, by_item):
+    """Weighted observation count m_r = sum_t lambda_t n_tr of every row over the observed-only tasks (binary,
+    regression): the scale of the row's loss, and of its evidence-scaled penalty ``row_regularization * m_r``
+    (ALS-WR). Implicit tasks add nothing: their whole-data loss spans every pair of every row alike."""
+    m = np.zeros(n_rows)
+    for task in tasks:
+        if task.kind != "implicit":
+            idx = task.cols if by_item else task.rows
+            m += task.weight * np.bincount(idx[task.observed], minlength=n_rows)
+    return m
+
+
+def _bias_reg(config):
+    return config.regularization if config.bias_regularization is None else config.bias_regularization
 
 
 def _offsets(task, t, params):
@@ -280,19 +300,23 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=No
     curv, lin = terms.for_rows(stacked, work)
     gram = _gram(other) if gram is None else gram
     A0 = _dense_term(tasks, params, gram, config.regularization, by_item)
-    # plain CG when asked for, or when A0 is too close to singular for its Cholesky factor to change the basis
-    # (e.g. no implicit task and no regularization: A0 = 0)
-    if config.solver == "cg" and config.precondition and np.linalg.cond(A0) <= 0.1 / np.finfo(work).eps:
+    diag = config.row_regularization * stacked.evidence
+    scaled = bool(np.any(diag))
+    # plain CG when asked for, when A0 is too close to singular for its Cholesky factor to change the basis (e.g.
+    # no implicit task and no regularization: A0 = 0), or when rows carry their own evidence-scaled penalty (a
+    # per-row diagonal is not the identity in the shared basis)
+    if (config.solver == "cg" and config.precondition and not scaled
+            and np.linalg.cond(A0) <= 0.1 / np.finfo(work).eps):
         _solve_rows_preconditioned(stacked, curv, lin, other, params.head_weights, A0, side, config.cg_steps,
                                    config.cg_rtol)
         return
     X = kernels.scaled_copies(other, params.head_weights.astype(work),
                               np.empty((len(tasks) * other.shape[0], other.shape[1]), work))
     if config.solver == "cholesky":
-        kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side)
+        kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side, diag)
     else:
         kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0.astype(work), side, config.cg_steps,
-                              config.cg_rtol)
+                              config.cg_rtol, diag=diag.astype(work) if scaled else None)
 
 
 def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side, cg_steps, rtol=0.0):
@@ -336,6 +360,8 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
         for t, task in enumerate(tasks):
             sl = slice(start, start + len(task.rows))
             start = sl.stop
+            if t in config.fixed_heads:
+                continue
             H, g = kernels.head_normal_equations(task.rows, task.cols, curv[sl], lin[sl], P, Q, n_chunks)
             params.head_weights[t] = np.linalg.solve(H + dense[t], g + reg)
         return None
@@ -349,6 +375,7 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
     scores = np.empty(len(curv))
     R = kernels.head_products(lay.indptr, lay.indices, lay.order, T, curv, lin, P, Q, W, True, n_chunks, scores)
     R += reg - np.einsum("tij,tj->ti", np.asarray(dense), W)
+    R[list(config.fixed_heads)] = 0.0  # a reference head stays at 1: its step is 0 and its scores unchanged
     factor_scores = []
     for t, task in enumerate(tasks):
         sl = slice(terms.bounds[t], terms.bounds[t + 1])
@@ -411,7 +438,7 @@ def _update_task_offsets(task, t, params, config, side=None, o=None, f=None):
     do_users, do_items, do_shared = side in (None, "user"), side in (None, "item"), side is None
     f = _factor_scores(task, t, params) if f is None else f
     o = _offsets(task, t, params) if o is None else o
-    reg, cross_reg = config.regularization, config.cross_regularization
+    reg, cross_reg = _bias_reg(config), config.cross_regularization
 
     def setter(array, index):
         def set_values(new):
@@ -504,11 +531,12 @@ def _update_offsets(tasks, params, config, offsets=None, factor_scores=None):
     return [o for o, _ in pairs], [f for _, f in pairs]
 
 
-def objective(tasks, params, config, offsets=None, factor_scores=None, grams=None):
+def objective(tasks, params, config, offsets=None, factor_scores=None, grams=None, evidence=None):
     """Exact objective L of DESIGN.md section 1 (plus the L2 penalties on biases and cross weights).
 
     ``offsets`` / ``factor_scores``: each task's current offsets and factor scores on its entries, when the caller
-    has them (computed here otherwise); ``grams``: (P^T P, Q^T Q) likewise.
+    has them (computed here otherwise); ``grams``: (P^T P, Q^T Q) likewise; ``evidence``: the users' and items'
+    :func:`row_evidence` likewise.
 
     Returns
     -------
@@ -533,7 +561,13 @@ def objective(tasks, params, config, offsets=None, factor_scores=None, grams=Non
         per_task.append(task.weight * loss)
     reg = config.regularization
     # ||P||^2 = trace(P^T P): the Gram matrices carry the factors' squared norms
-    penalty = reg * (np.trace(GP) + np.trace(GQ) + np.sum(params.user_biases ** 2) + np.sum(params.item_biases ** 2))
+    penalty = reg * (np.trace(GP) + np.trace(GQ))
+    penalty += _bias_reg(config) * (np.sum(params.user_biases ** 2) + np.sum(params.item_biases ** 2))
+    if config.row_regularization:
+        if evidence is None:
+            evidence = (row_evidence(tasks, P.shape[0], False), row_evidence(tasks, Q.shape[0], True))
+        for M, m in zip((P, Q), evidence):
+            penalty += config.row_regularization * float(m @ np.einsum("ij,ij->i", M, M, dtype=np.float64))
     penalty += config.cross_regularization * np.sum(params.cross_weights ** 2)
     for dev in (params.cross_item_weights, params.cross_user_weights):
         if dev is not None:
@@ -591,7 +625,9 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
     terms = _EntryTerms(tasks)
     offsets = [_offsets(task, t, params) for t, task in enumerate(tasks)]
     gram_q = _gram(params.item_factors)
-    history = [objective(tasks, params, config, offsets, grams=(_gram(params.user_factors), gram_q))[0]]
+    evidence = (user_side.evidence, item_side.evidence)
+    history = [objective(tasks, params, config, offsets, grams=(_gram(params.user_factors), gram_q),
+                         evidence=evidence)[0]]
     start = time.perf_counter()
     n_iter = 0
     for it in range(config.iterations):
@@ -606,7 +642,8 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
                                           grams=(gram_p, gram_q))
         offsets, factor_scores = _update_offsets(tasks, params, config, offsets, factor_scores)
         n_iter = it + 1
-        total, per_task = objective(tasks, params, config, offsets, factor_scores, grams=(gram_p, gram_q))
+        total, per_task = objective(tasks, params, config, offsets, factor_scores, grams=(gram_p, gram_q),
+                                    evidence=evidence)
         history.append(total)
         if callback is not None and callback(n_iter, total, per_task, time.perf_counter() - start):
             break

@@ -91,28 +91,28 @@ def _entries_product(start, end, indices, curv, lin, X, v, out, with_lin, zero):
 
 
 @njit(inline="always")
-def _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, v, out, with_b, zero):
-    """out = b - A v (``with_b``) or -A v for one row, A = A0 + sum_e curv_e X_e X_e^T, b = sum_e lin_e X_e
+def _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, d, v, out, with_b, zero):
+    """out = b - A v (``with_b``) or -A v for one row, A = A0 + d I + sum_e curv_e X_e X_e^T, b = sum_e lin_e X_e
     (A0 = I when ``identity``)."""
     k = X.shape[1]
     if identity:
         for m in range(k):
-            out[m] = -v[m]
+            out[m] = -v[m] - d * v[m]
     else:
         _dense_matvec(A0, v, out, k)
         for m in range(k):
-            out[m] = -out[m]
+            out[m] = -out[m] - d * v[m]
     _entries_product(start, end, indices, curv, lin, X, v, out, with_b, zero)
 
 
 @njit(inline="always")
-def _cg_row(start, end, indices, curv, lin, X, A0, identity, x, r, p, minus_Ap, cg_steps, rtol2):
-    """At most ``cg_steps`` CG steps on A x = b for one row (A = A0 + sum_e curv_e X_e X_e^T, b = sum_e lin_e
+def _cg_row(start, end, indices, curv, lin, X, A0, identity, d, x, r, p, minus_Ap, cg_steps, rtol2):
+    """At most ``cg_steps`` CG steps on A x = b for one row (A = A0 + d I + sum_e curv_e X_e X_e^T, b = sum_e lin_e
     X_e), warm-started from ``x`` and updated in place, stopping once |r|^2 <= rtol2 |r_0|^2; r, p, minus_Ap (-A p)
     are scratch vectors."""
     k = X.shape[1]
     zero = X[0, 0] - X[0, 0]  # a zero of X's type, for the accumulators
-    _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, x, r, True, zero)  # r = b - A x
+    _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, d, x, r, True, zero)  # r = b - A x
     rs_old = zero
     for m in range(k):
         p[m] = r[m]
@@ -121,7 +121,7 @@ def _cg_row(start, end, indices, curv, lin, X, A0, identity, x, r, p, minus_Ap, 
         return
     stop = rtol2 * rs_old
     for _ in range(cg_steps):
-        _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, p, minus_Ap, False, zero)
+        _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, d, p, minus_Ap, False, zero)
         pAp = zero
         for m in range(k):
             pAp -= p[m] * minus_Ap[m]
@@ -142,7 +142,7 @@ def _cg_row(start, end, indices, curv, lin, X, A0, identity, x, r, p, minus_Ap, 
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, out, cg_steps, rtol2):
+def _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, diag, out, cg_steps, rtol2):
     """The compiled body of :func:`solve_rows_cg`."""
     n_rows = indptr.shape[0] - 1
     k = X.shape[1]
@@ -155,35 +155,40 @@ def _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, out, cg_steps, r
         for u in range(blk * ROW_BLOCK, min(n_rows, (blk + 1) * ROW_BLOCK)):
             for m in range(k):
                 x[m] = out[u, m]
-            _cg_row(indptr[u], indptr[u + 1], indices, curv, lin, X, A0, identity, x, r, p, minus_Ap, cg_steps, rtol2)
+            _cg_row(indptr[u], indptr[u + 1], indices, curv, lin, X, A0, identity, diag[u], x, r, p, minus_Ap,
+                    cg_steps, rtol2)
             for m in range(k):
                 out[u, m] = x[m]
 
 
-def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps, rtol=0.0):
+def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps, rtol=0.0, diag=None):
     """Update ``out[u]`` by at most ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from
     ``out[u]``; a row stops early once its residual norm is ``rtol`` times its first (0: never).
 
     CG from a warm start never increases the row's quadratic objective, so the sweep stays monotone. The work is
     done in ``X``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin`` and
     ``A0`` in that type too (A0 symmetric), or ``A0=None`` for the identity (the solver's preconditioned basis,
-    where each CG step costs O(nnz_u k) without the O(k^2) product). Rows go to the threads in blocks of
-    :data:`ROW_BLOCK`, one block at a time.
+    where each CG step costs O(nnz_u k) without the O(k^2) product). ``diag``: a per-row penalty d_u added to
+    A_u's diagonal (None: 0). Rows go to the threads in blocks of :data:`ROW_BLOCK`, one block at a time.
     """
     identity = A0 is None
     if identity:
         A0 = np.zeros((1, 1), X.dtype)  # unread
+    if diag is None:
+        diag = np.zeros(len(indptr) - 1, X.dtype)
     with numba.parallel_chunksize(1):  # one block at a time (restores the caller's chunk size)
-        _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, out, cg_steps, float(rtol) ** 2)
+        _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, diag, out, cg_steps, float(rtol) ** 2)
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out):
-    """Exact update ``out[u] = A_u^{-1} b_u`` for every row (assembly O(nnz_u k^2), solve O(k^3))."""
+def _solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, diag):
+    """The compiled body of :func:`solve_rows_cholesky`."""
     n_rows = indptr.shape[0] - 1
     k = X.shape[1]
     for u in prange(n_rows):
         A = A0.copy()
+        for j in range(k):
+            A[j, j] += diag[u]
         b = np.zeros(k)
         for e in range(indptr[u], indptr[u + 1]):
             col = indices[e]
@@ -200,6 +205,14 @@ def solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out):
             for m in range(j + 1, k):
                 A[j, m] = A[m, j]
         out[u] = np.linalg.solve(A, b)
+
+
+def solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, diag=None):
+    """Exact update ``out[u] = A_u^{-1} b_u`` for every row, ``A_u = A0 + diag[u] I + sum_e curv_e X_e X_e^T``
+    (``diag`` None: 0); assembly O(nnz_u k^2), solve O(k^3)."""
+    if diag is None:
+        diag = np.zeros(len(indptr) - 1)
+    _solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, np.asarray(diag, dtype=np.float64))
 
 
 @njit(parallel=True, cache=True, fastmath=True)
