@@ -192,10 +192,10 @@ def _keep_entries(m, rows, keep):
     return sp.csr_matrix((m.data[keep], m.indices[keep], indptr), shape=m.shape)
 
 
-def carve_validation(train, target, seed=0, by_time=False, drop_from=()):
+def carve_validation(train, target, seed=0, by_time=False, drop_from=(), n_holdout=1):
     """Validation split carved from ``train`` with ``mtl_classic.data.splits``.
 
-    ``by_time``: ``leave_last_out(n_holdout=1)``; otherwise ``random_holdout`` with a vanishing ``test_fraction``,
+    ``by_time``: ``leave_last_out(n_holdout)`` (default one per user); otherwise ``random_holdout`` with a vanishing ``test_fraction``,
     which holds out exactly one random target pair per user with at least two (seeded). The held-out pairs are also
     removed from the tasks in ``drop_from`` (MovieLens: the same rating event in other tasks).
 
@@ -210,8 +210,8 @@ def carve_validation(train, target, seed=0, by_time=False, drop_from=()):
         # prediction time), and removed below for MovieLens
         warnings.simplefilter("ignore", UserWarning)
         if by_time:
-            s = leave_last_out(train, target, n_holdout=1, min_train=1)
-            how = "leave_last_out(target, n_holdout=1, min_train=1) on the training data"
+            s = leave_last_out(train, target, n_holdout=n_holdout, min_train=1)
+            how = f"leave_last_out(target, n_holdout={n_holdout}, min_train=1) on the training data"
         else:
             s = random_holdout(train, target, test_fraction=1e-9, random_state=seed, min_train=1)
             how = (f"random_holdout(target, test_fraction=1e-9 (= one pair per user), random_state={seed}, "

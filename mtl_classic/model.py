@@ -93,6 +93,14 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         Number of alternating sweeps.
     regularization : float, default=0.01
         L2 penalty on every factor row (users and items alike).
+    negative_regularization : float, default=1e-4
+        Penalty scaled to the implicit tasks' whole-data loss: every user row adds
+        ``negative_regularization * sum_t lambda_t w0_t n_items * ||p_u||^2`` (item rows ``... n_users``), the
+        mass of the row's weak negatives, so the penalty keeps its strength relative to the Gram term whatever the
+        numbers of users and items (MovieLens' 610 users give its item rows a small penalty, Tmall's 41,738 a large
+        one). A constant per side: it stays in the rows' shared (preconditioned) part. Chosen on the validation
+        splits of MovieLens, Beibei and Tmall (``benchmarks/defaults.py``, leave-one-dataset-out): 1e-4 was within
+        0.6% of the best candidate on each, where no constant ``regularization`` came within 5% on all three.
     row_regularization : float, default=0.1
         Evidence-scaled L2 penalty (ALS-WR, as Spark's ALS): a user row adds ``row_regularization * m_u ||p_u||^2``,
         where m_u is the user's weighted number of observations in the binary and regression tasks (items alike).
@@ -103,8 +111,14 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     bias_regularization : float or None, default=5.0
         L2 penalty on the user and item biases of binary and regression tasks: a prior worth about this many
         observations (None: ``regularization``). Chosen with ``row_regularization``; 2-10 were level.
+    private_factors : int, default=0
+        Task-private factors per task (with several tasks): of the ``factors`` columns, the last
+        ``T * private_factors`` are split into one block per task that only that task's head reads (its head is 0
+        on the other blocks), the rest are shared by all. A task keeps its own signal where the other behaviours
+        say nothing, and negative transfer can be switched off (the classical form of shared and task-specific
+        experts).
     head_regularization : float, default=0.1
-        Penalty pulling every head vector w_t towards 1.
+        Penalty pulling every head vector w_t towards 1 (towards its mask with private factors).
     fit_heads : bool, default=True
         Learn the per-task head vectors; False keeps them at 1 (one implicit task then is exactly the weighted matrix
         factorisation of Hu, Koren and Volinsky). The head of the reference task (the largest ``weight * nnz``,
@@ -134,9 +148,10 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     early_stopping_rounds : int or None, default=None
         With ``validation`` given to :meth:`fit`: stop after this many sweeps without improvement of the validation
         NDCG@10, and keep the best sweep's parameters.
-    dtype : {"float64", "float32"}, default="float64"
-        Floating point type of the factors. float32 halves memory traffic and memory (implicit's default);
-        float64 keeps the objective's monotonicity at float64 round-off.
+    dtype : {"float32", "float64"}, default="float32"
+        Floating point type of the factors. float32 (implicit's default) halves memory traffic and memory; on the
+        validation splits of MovieLens, Beibei and Tmall its NDCG@10 was that of float64 to 1e-4
+        (``benchmarks/defaults.py``). float64 keeps the objective's monotonicity at float64 round-off.
     n_jobs : int or None, default=None
         Threads for the compiled kernels and BLAS. None uses every core.
     random_state : int, Generator or None, default=None
@@ -152,17 +167,20 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         See docs/ARCHITECTURE.md.
     """
 
-    def __init__(self, tasks=None, factors=64, iterations=15, regularization=0.01, row_regularization=0.1,
-                 bias_regularization=5.0, head_regularization=0.1, fit_heads=True, cross_regularization=10.0,
+    def __init__(self, tasks=None, factors=64, iterations=15, regularization=0.01, negative_regularization=1e-4,
+                 row_regularization=0.1,
+                 bias_regularization=5.0, private_factors=0, head_regularization=0.1, fit_heads=True, cross_regularization=10.0,
                  cross_per_item=True,
                  cross_per_user=True, solver="cg", cg_steps=3, cg_tol=0.1, init_scale=0.01, early_stopping_rounds=None,
-                 dtype="float64", n_jobs=None, random_state=None, verbose=False):
+                 dtype="float32", n_jobs=None, random_state=None, verbose=False):
         self.tasks = tasks
         self.factors = factors
         self.iterations = iterations
         self.regularization = regularization
+        self.negative_regularization = negative_regularization
         self.row_regularization = row_regularization
         self.bias_regularization = bias_regularization
+        self.private_factors = private_factors
         self.head_regularization = head_regularization
         self.fit_heads = fit_heads
         self.cross_regularization = cross_regularization
@@ -181,9 +199,11 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     # ------------------------------------------------------------------ validation
     def _validate_params(self):
         _check_number(self.factors, "factors", 1, integer=True)
+        _check_number(self.private_factors, "private_factors", 0, integer=True)
         _check_number(self.iterations, "iterations", 1, integer=True)
         _check_number(self.regularization, "regularization", 0.0)
         _check_number(self.row_regularization, "row_regularization", 0.0)
+        _check_number(self.negative_regularization, "negative_regularization", 0.0)
         _check_number(self.bias_regularization, "bias_regularization", 0.0, allow_none=True)
         _check_number(self.head_regularization, "head_regularization", 0.0, low_inclusive=False)
         _check_number(self.cg_steps, "cg_steps", 1, integer=True)
@@ -305,6 +325,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     def _config(self):
         return als.SolverConfig(regularization=float(self.regularization),
                                 row_regularization=float(self.row_regularization),
+                                negative_regularization=float(self.negative_regularization),
                                 bias_regularization=(None if self.bias_regularization is None
                                                      else float(self.bias_regularization)),
                                 head_regularization=float(self.head_regularization), fit_heads=bool(self.fit_heads),
@@ -345,10 +366,16 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                           + "; ".join(f"{t} <- {b}" for t, b in self.dropped_cross_tasks_.items())
                           + " (see dropped_cross_tasks_).", UserWarning, stacklevel=2)
         arrays = self._task_arrays(tasks, data.matrices, patterns)
-        params = als.init_params(arrays, data.n_users, data.n_items, int(self.factors), rng, float(self.init_scale),
+        k, n_private = int(self.factors), int(self.private_factors) if len(tasks) > 1 else 0
+        if k - len(tasks) * n_private < 1:
+            raise ValueError(f"The 'private_factors' parameter of MultiTaskMF ({self.private_factors}) leaves no "
+                             f"shared factor: {len(tasks)} tasks x {n_private} private factors >= factors={k}.")
+        mask = als.head_mask(len(tasks), k, n_private) if n_private else None
+        params = als.init_params(arrays, data.n_users, data.n_items, k, rng, float(self.init_scale),
                                  dtype=np.dtype(self.dtype), cross_per_item=bool(self.cross_per_item),
-                                 cross_per_user=bool(self.cross_per_user))
+                                 cross_per_user=bool(self.cross_per_user), mask=mask)
         config = self._config()
+        config.head_mask = mask
         # the reference task's head stays at 1, so that no learned head can rescale the factors past their penalty
         # (p diag(w) q is unchanged by p -> p / c, w -> c w)
         mass = [t.weight * data.matrices[t.name].nnz for t in tasks]

@@ -134,7 +134,7 @@ def test_row_and_head_gradients_match_finite_differences(mix):
     tasks = _task_mix(rng, mix)
     p = _random_params(tasks, rng)
     cfg = als.SolverConfig(regularization=0.05, head_regularization=0.2, row_regularization=0.3,
-                           bias_regularization=2.0)
+                           bias_regularization=2.0, negative_regularization=0.01)
     f = lambda: als.objective(tasks, p, cfg)[0]
 
     for by_item in (False, True):
@@ -145,7 +145,8 @@ def test_row_and_head_gradients_match_finite_differences(mix):
         curv, lin = als._stacked_terms(tasks, p)
         curv, lin = curv[stacked.order], lin[stacked.order]
         X = kernels.scaled_copies(other, p.head_weights, np.empty((len(tasks) * other.shape[0], other.shape[1])))
-        A0 = als._dense_term(tasks, p, other.T @ other, cfg.regularization, by_item)
+        reg = cfg.regularization + cfg.negative_regularization * sum(t.weight * t.negative_weight for t in tasks) * n_other
+        A0 = als._dense_term(tasks, p, other.T @ other, reg, by_item)
         coords = [(r, j) for r in rng.choice(n_rows, 4, replace=False) for j in range(side.shape[1])]
         analytic = []
         for r, j in coords:
@@ -254,12 +255,15 @@ def test_shared_cross_weight_and_its_deviations_are_minimised_jointly(per):
 @pytest.mark.parametrize("solver", ["cg", "cholesky"])
 @pytest.mark.parametrize("scaled", [False, True])
 def test_objective_never_increases(mix, solver, scaled):
-    """``scaled``: the evidence-scaled row penalty, a separate bias penalty and a fixed reference head."""
+    """``scaled``: the evidence-scaled row penalty, a separate bias penalty, a fixed reference head and one private
+    factor per task."""
     rng = np.random.default_rng(4)
     tasks = _task_mix(rng, mix)
+    mask = als.head_mask(len(tasks), 5, 1) if scaled else None
     p = als.init_params(tasks, N_USERS, N_ITEMS, 5, np.random.default_rng(0), scale=0.1, cross_per_item=True,
-                        cross_per_user=True)
-    extra = dict(row_regularization=0.05, bias_regularization=1.0, fixed_heads=(0,)) if scaled else {}
+                        cross_per_user=True, mask=mask)
+    extra = dict(row_regularization=0.05, bias_regularization=1.0, fixed_heads=(0,), head_mask=mask,
+                 negative_regularization=0.002) if scaled else {}
     cfg = als.SolverConfig(regularization=0.05, cross_regularization=1.0, solver=solver, iterations=12, **extra)
     history, n_iter = als.fit_alternating(tasks, p, cfg)
     assert n_iter == 12 and len(history) == 13
@@ -268,10 +272,20 @@ def test_objective_never_increases(mix, solver, scaled):
     assert history[-1] < 0.9 * history[0]
     # the offsets the solver carries from sweep to sweep are the parameters' offsets
     assert history[-1] == pytest.approx(als.objective(tasks, p, cfg)[0], rel=1e-9)
-    if scaled:  # the reference head never moves; the others do
-        np.testing.assert_array_equal(p.head_weights[0], 1.0)
+    if scaled:  # the reference head never moves; the others do, on their own factors only
+        np.testing.assert_array_equal(p.head_weights[0], mask[0])
+        np.testing.assert_array_equal(p.head_weights[mask == 0], 0.0)
         if len(tasks) > 1:
-            assert np.abs(p.head_weights[1:] - 1.0).max() > 1e-3
+            assert np.abs(p.head_weights[1:] - mask[1:]).max() > 1e-3
+
+
+def test_head_mask_gives_each_task_its_own_block():
+    mask = als.head_mask(3, 10, 2)
+    np.testing.assert_array_equal(mask[:, :4], 1.0)
+    np.testing.assert_array_equal(mask.sum(axis=0)[4:], 1.0)     # every private column has one owner
+    np.testing.assert_array_equal(mask[1, 6:8], 1.0)
+    np.testing.assert_array_equal(mask.sum(axis=1), 6.0)
+    np.testing.assert_array_equal(als.head_mask(1, 4, 0), 1.0)
 
 
 def test_row_evidence_counts_weighted_observations_of_observed_only_tasks():

@@ -59,8 +59,11 @@ class SolverConfig:
     head_regularization: float = 0.1
     fit_heads: bool = True
     row_regularization: float = 0.0   # extra factor penalty per weighted observation of an observed-only task
+    negative_regularization: float = 0.0  # extra factor penalty per unit of a row's whole-data negative mass
     bias_regularization: float = None  # penalty on user / item biases (None: ``regularization``)
-    fixed_heads: tuple = ()            # tasks whose head stays at 1 (the reference that pins the factors' scale)
+    fixed_heads: tuple = ()            # tasks whose head stays at its mask (the reference that pins the scale)
+    head_mask: np.ndarray = None       # (T, k) 0/1: the factors each task's head reads (None: all); the others are
+                                       # other tasks' private factors, where the head stays at 0
     cross_regularization: float = 10.0
     cross_per_item: bool = True
     cross_per_user: bool = True
@@ -169,6 +172,18 @@ def row_evidence(tasks, n_rows, by_item):
             idx = task.cols if by_item else task.rows
             m += task.weight * np.bincount(idx[task.observed], minlength=n_rows)
     return m
+
+
+def negative_mass(tasks, n_other):
+    """Whole-data negative mass of one row, the same for every row of a side: sum_t lambda_t w0_t n_other over the
+    implicit tasks (``n_other``: the other side's size, n_items for user rows)."""
+    return float(sum(task.weight * task.negative_weight for task in tasks)) * n_other
+
+
+def side_regularization(tasks, config, n_other):
+    """The dense penalty of every row of one side: ``regularization`` plus ``negative_regularization`` times the
+    row's whole-data negative mass (a per-side constant, so it stays in the shared Gram part A0)."""
+    return config.regularization + config.negative_regularization * negative_mass(tasks, n_other)
 
 
 def _bias_reg(config):
@@ -299,7 +314,7 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=No
     work = other.dtype if config.solver == "cg" else np.float64
     curv, lin = terms.for_rows(stacked, work)
     gram = _gram(other) if gram is None else gram
-    A0 = _dense_term(tasks, params, gram, config.regularization, by_item)
+    A0 = _dense_term(tasks, params, gram, side_regularization(tasks, config, other.shape[0]), by_item)
     diag = config.row_regularization * stacked.evidence
     scaled = bool(np.any(diag))
     # plain CG when asked for, when A0 is too close to singular for its Cholesky factor to change the basis (e.g.
@@ -363,7 +378,8 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
             if t in config.fixed_heads:
                 continue
             H, g = kernels.head_normal_equations(task.rows, task.cols, curv[sl], lin[sl], P, Q, n_chunks)
-            params.head_weights[t] = np.linalg.solve(H + dense[t], g + reg)
+            on = slice(None) if config.head_mask is None else config.head_mask[t] > 0
+            params.head_weights[t][on] = np.linalg.solve((H + dense[t])[on][:, on], (g + reg)[on])
         return None
     # one warm-started CG step per head (exact line search along the residual r): monotone; heads move slowly.
     # The residual's pass also gives every entry's factor score z_e . w before the step; r^T H r needs only the
@@ -376,6 +392,8 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
     R = kernels.head_products(lay.indptr, lay.indices, lay.order, T, curv, lin, P, Q, W, True, n_chunks, scores)
     R += reg - np.einsum("tij,tj->ti", np.asarray(dense), W)
     R[list(config.fixed_heads)] = 0.0  # a reference head stays at 1: its step is 0 and its scores unchanged
+    if config.head_mask is not None:
+        R *= config.head_mask  # CG in each head's own subspace: the other tasks' private factors stay unread
     factor_scores = []
     for t, task in enumerate(tasks):
         sl = slice(terms.bounds[t], terms.bounds[t + 1])
@@ -559,9 +577,9 @@ def objective(tasks, params, config, offsets=None, factor_scores=None, grams=Non
             loss = task.negative_weight * total_f2 + kernels.squared_loss(task.confidence, task.target, f, o,
                                                                           task.negative_weight)
         per_task.append(task.weight * loss)
-    reg = config.regularization
     # ||P||^2 = trace(P^T P): the Gram matrices carry the factors' squared norms
-    penalty = reg * (np.trace(GP) + np.trace(GQ))
+    penalty = (side_regularization(tasks, config, Q.shape[0]) * np.trace(GP)
+               + side_regularization(tasks, config, P.shape[0]) * np.trace(GQ))
     penalty += _bias_reg(config) * (np.sum(params.user_biases ** 2) + np.sum(params.item_biases ** 2))
     if config.row_regularization:
         if evidence is None:
@@ -573,18 +591,32 @@ def objective(tasks, params, config, offsets=None, factor_scores=None, grams=Non
         if dev is not None:
             penalty += config.cross_regularization * np.sum(dev ** 2)
     if config.fit_heads:
-        penalty += config.head_regularization * np.sum((params.head_weights - 1.0) ** 2)
+        target = 1.0 if config.head_mask is None else config.head_mask
+        penalty += config.head_regularization * np.sum((params.head_weights - target) ** 2)
     return float(sum(per_task) + penalty), per_task
 
 
+def head_mask(n_tasks, factors, private_factors):
+    """(T, k) 0/1 mask of shared plus task-private factors: the first ``factors - T * private_factors`` columns are
+    read by every head, then each task owns a block of ``private_factors`` columns that only its head reads (one task:
+    every column is its own)."""
+    mask = np.zeros((n_tasks, factors))
+    shared = factors - n_tasks * private_factors
+    mask[:, :shared] = 1.0
+    for t in range(n_tasks):
+        mask[t, shared + t * private_factors: shared + (t + 1) * private_factors] = 1.0
+    return mask
+
+
 def init_params(tasks, n_users, n_items, factors, rng, scale=0.01, dtype=np.float64, cross_per_item=False,
-                cross_per_user=False):
-    """Small random factors, heads at 1, cross weights 0, intercepts at the observed mean (logit for binary)."""
+                cross_per_user=False, mask=None):
+    """Small random factors, heads at 1 (at ``mask``, when given), cross weights 0, intercepts at the observed mean
+    (logit for binary)."""
     T = len(tasks)
     params = Params(
         user_factors=(rng.standard_normal((n_users, factors)) * scale).astype(dtype),
         item_factors=(rng.standard_normal((n_items, factors)) * scale).astype(dtype),
-        head_weights=np.ones((T, factors)),
+        head_weights=np.ones((T, factors)) if mask is None else np.array(mask, dtype=np.float64),
         intercepts=np.zeros(T),
         user_biases=np.zeros((T, n_users)),
         item_biases=np.zeros((T, n_items)),

@@ -1,0 +1,83 @@
+"""The built-in search: a validation split that mirrors the protocol, successive halving, a refitted winner."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+
+from mtl_classic import Task
+from mtl_classic.data import MultiTaskData
+from mtl_classic.model import MultiTaskMF
+from mtl_classic.model_selection import SuccessiveHalvingSearch, same_event_tasks, validation_split
+
+from _synthetic import four_task_data
+
+
+def _view_buy(seed=0, n_users=80, n_items=40):
+    rng = np.random.default_rng(seed)
+    P, Q = rng.normal(size=(n_users, 3)), rng.normal(size=(n_items, 3))
+    S = P @ Q.T
+    view = sp.csr_matrix((S > 0.5).astype(float))
+    buy = sp.csr_matrix((S > 1.5).astype(float))
+    return MultiTaskData.from_matrices({"view": view, "buy": buy})
+
+
+def test_validation_split_holds_one_pair_per_user_and_removes_same_events():
+    data = four_task_data()
+    assert set(same_event_tasks(data, "rating")) == {"liked"}
+    split = validation_split(data, "liked", random_state=0)
+    counts = np.diff(split.test.indptr)
+    n = np.diff(data.matrices["liked"].indptr)
+    np.testing.assert_array_equal(counts, (n >= 2).astype(int))
+    # the held-out pairs left the target and the task recording the same events, not the auxiliary ones
+    held = split.test.astype(bool)
+    assert held.multiply(split.train.matrices["liked"].astype(bool)).nnz == 0
+    assert held.multiply(split.train.matrices["rating"].astype(bool)).nnz == 0
+    assert split.train.matrices["view"].nnz == data.matrices["view"].nnz
+    with pytest.raises(ValueError, match="unknown target 'nope'"):
+        validation_split(data, "nope")
+
+
+def test_search_keeps_the_starting_point_refits_the_best_and_records_every_fit():
+    data = _view_buy()
+    base = MultiTaskMF(tasks=[Task("view"), Task("buy")], factors=4, iterations=6, random_state=0)
+    space = {"regularization": [0.01, 1.0, 100.0], "tasks__aux_weight": [0.3, 1.0]}
+    search = SuccessiveHalvingSearch(base, target="buy", space=space, n_candidates=5, factor=2, min_iterations=2,
+                                     show_progress=False).fit(data)
+    trials = search.trials_
+    # rungs of 2, 4 and 6 sweeps: 5, then 3, then 2 candidates
+    assert list(trials.groupby("rung").size()) == [5, 3, 2]
+    assert list(trials.groupby("rung")["iterations"].first()) == [2, 4, 6]
+    assert 0 in set(trials.candidate)                        # the estimator's own settings are a candidate
+    last = trials[trials.rung == trials.rung.max()]
+    assert search.best_score_ == pytest.approx(last.score.max())
+    # the refitted winner carries the chosen settings and the estimator's sweeps
+    best = search.best_estimator_
+    assert best.iterations == 6 and hasattr(best, "user_factors_")
+    if "regularization" in search.best_params_:
+        assert best.regularization == search.best_params_["regularization"]
+    if "tasks__aux_weight" in search.best_params_:
+        assert best.tasks[0].weight == search.best_params_["tasks__aux_weight"] and best.tasks[1].weight == 1.0
+    # a regularization of 100 flattens the factors: drawn in the first rung, it is dropped after it
+    assert 100.0 in set(trials[trials.rung == 0].regularization)
+    assert 100.0 not in set(trials[trials.rung == 1].regularization)
+    # sklearn habits
+    assert clone(search).get_params()["space"] == space
+
+
+def test_search_selects_regression_targets_by_rmse():
+    data = four_task_data()
+    base = MultiTaskMF(tasks=[Task("rating", kind="regression")], factors=3, iterations=4, random_state=0)
+    search = SuccessiveHalvingSearch(base, target="rating", space={"row_regularization": [0.0, 0.1]},
+                                     n_candidates=3, factor=3, min_iterations=4, show_progress=False,
+                                     refit=False).fit(data.subset_tasks(["rating"]))
+    assert (search.trials_.score < 0).all()          # -RMSE
+    assert not hasattr(search, "best_estimator_")
+
+
+@pytest.mark.parametrize("kw, message", [({"n_candidates": 0}, "n_candidates"), ({"factor": 1}, "factor"),
+                                         ({"space": {"nope": [1]}}, "unknown parameters"),
+                                         ({"space": {"factors": []}}, "non-empty list")])
+def test_search_rejects_bad_settings(kw, message):
+    base = MultiTaskMF(tasks=[Task("view"), Task("buy")], factors=2, iterations=2)
+    with pytest.raises(ValueError, match=message):
+        SuccessiveHalvingSearch(base, target="buy", show_progress=False, **kw).fit(_view_buy())
