@@ -456,6 +456,10 @@ def model_specs(bench, quick=False, only=None):
         ModelSpec("ALS + aux bonus", als, g({"aux_bonus": [0.1, 0.3, 1.0], "alpha": [1.0, 10.0]},
                                             {"aux_bonus": [1.0], "alpha": [10.0]}), g(refine, {}), defaults=base_f),
     ]
+    # the reference of issue 13, with fixed settings: implicit's ALS on the target, k=64, alpha=10,
+    # regularization=0.1, plus 1.0 on the user's auxiliary items
+    specs.append(ModelSpec("ALS + aux bonus, fixed", lambda: als(factors=64, alpha=10.0, regularization=0.1,
+                                                                  aux_bonus=1.0)))
     svm_feats = genre_features(bench.extra["items"]) if "items" in bench.extra else None
     specs.append(ModelSpec(
         "linear SVM", lambda **p: LinearSVMRecommender(target=t, tasks=[t], cross_tasks=aux, random_state=0, **p),
@@ -490,6 +494,17 @@ def model_specs(bench, quick=False, only=None):
         specs.append(ModelSpec("MultiTaskMF single-task", ours_single,
                                g({"alpha": [1.0, 10.0, 40.0]}, {"alpha": [10.0]}), g(refine, {}),
                                fit=lambda m, d: m.fit(d.subset_tasks([t])), family="ours", defaults=base_f))
+        def ours_defaults():
+            return MultiTaskMF(tasks=[Task(n, kind=kinds.get(n, "implicit")) for n in bench.train.task_names],
+                               random_state=0, n_jobs=THREADS)
+
+        def ours_tuner():
+            from mtl_classic.model_selection import SuccessiveHalvingSearch
+            return SuccessiveHalvingSearch(ours_defaults(), target=t, random_state=0, show_progress=False)
+
+        specs.append(ModelSpec("MultiTaskMF defaults", ours_defaults, family="ours"))
+        specs.append(ModelSpec("MultiTaskMF built-in tuner", ours_tuner, family="ours",
+                               fit=lambda m, d: m.fit(d).best_estimator_))
         specs.append(ModelSpec("MultiTaskMF multi-task", ours_multi,
                                g({"aux_weight": [0.1, 0.3, 1.0], "alpha": [1.0, 10.0]},
                                  {"aux_weight": [0.3], "alpha": [1.0]}), g(refine, {}), family="ours",

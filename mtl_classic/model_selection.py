@@ -37,6 +37,7 @@ DEFAULT_SPACE = {
     "tasks__alpha": [1.0, 3.0, 10.0, 30.0],
     "tasks__aux_weight": [0.1, 0.3, 1.0],
     "private_factors": [0, 4, 8],
+    "negative_regularization": [0.0, 1e-4, 3e-4],
     "row_regularization": [0.03, 0.1, 0.3],
 }
 
