@@ -35,18 +35,23 @@ def test_sigmoid_is_stable_and_correct():
 
 @pytest.mark.parametrize("y", [0.0, 1.0])
 def test_jaakkola_jordan_bound_majorises_and_touches(y):
-    # logloss(y, s) <= a (z - s)^2 + const with equality at s = xi: check via differences to the tangent point
+    """The Jaakkola-Jordan bound, written out independently of the solver's (a, z):
+    ``JJ(s) = log(1 + e^xi) + (s - xi) / 2 + lam(xi) (s^2 - xi^2) - y s`` majorises the log loss, touches it at
+    ``s = xi`` with the same slope, and the solver's quadratic ``a (z - s)^2`` differs from it by a constant in s
+    (so minimising the solver's weighted least squares minimises this bound)."""
+    s = np.linspace(-10, 10, 401)
+    loss = np.logaddexp(0.0, s) - y * s
     for xi in (-6.0, -0.7, 0.0, 0.3, 4.0):
+        lam = np.tanh(abs(xi) / 2) / (4 * abs(xi)) if xi != 0 else 0.125
+        jj = np.logaddexp(0.0, xi) + (s - xi) / 2 + lam * (s ** 2 - xi ** 2) - y * s
+        assert np.all(jj >= loss - 1e-12)
+        at_xi = np.logaddexp(0.0, xi) - y * xi
+        assert heads.logistic_loss(y, xi) == pytest.approx(at_xi, rel=1e-12)
         a, z = heads.logistic_bound(np.array([y]), np.array([xi]))
-        s = np.linspace(-10, 10, 401)
-        bound = a * (z - s) ** 2 - a * (z - xi) ** 2 + heads.logistic_loss(y, xi)
-        loss = np.logaddexp(0.0, s) - y * s
-        assert np.all(bound >= loss - 1e-9)
-        # tight at xi, with the same slope (so the solver's fixed points are the loss's)
-        at = a * (z - xi) ** 2 - a * (z - xi) ** 2 + heads.logistic_loss(y, xi)
-        assert at == pytest.approx(heads.logistic_loss(y, xi))
-        slope = -2 * a * (z - xi)
-        assert slope[0] == pytest.approx(heads.logistic_loss_grad(y, xi), abs=1e-9)
+        gap = jj - a[0] * (z[0] - s) ** 2
+        np.testing.assert_allclose(gap, gap[0], atol=1e-9)   # the same quadratic in s
+        slope = -2 * a[0] * (z[0] - xi)
+        assert slope == pytest.approx(heads.logistic_loss_grad(y, xi), abs=1e-9)
 
 
 def test_jaakkola_jordan_weight_limit():
