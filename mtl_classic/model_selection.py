@@ -110,7 +110,8 @@ class SuccessiveHalvingSearch(BaseEstimator):
         Candidate values per parameter (see :data:`DEFAULT_SPACE`, the default). Parameters the estimator does not
         have raise ``ValueError``.
     n_candidates : int, default=12
-        Candidates drawn (without repeats) from ``space``, candidate 0 included.
+        Candidates drawn (without repeats) from ``space``, candidate 0 included. Candidates whose private factors
+        would take more than half of the factors are not drawn.
     factor : int, default=3
         After every rung the best ``1 / factor`` of the candidates go on, with ``factor`` times the sweeps.
     min_iterations : int, default=5
@@ -170,14 +171,23 @@ class SuccessiveHalvingSearch(BaseEstimator):
                 raise ValueError(f"SuccessiveHalvingSearch: space[{name!r}] must be a non-empty list of values.")
         return space
 
+    def _valid(self, cand):
+        """Private factors may take at most half of the factors (the rest stay shared)."""
+        n_tasks = len(self.estimator.tasks)
+        factors = cand.get("factors", self.estimator.factors)
+        private = cand.get("private_factors", self.estimator.private_factors)
+        return n_tasks < 2 or not private or 2 * n_tasks * private <= factors
+
     def _candidates(self, space, rng):
         names = sorted(space)
         out, seen = [{}], {()}
         n_total = int(np.prod([len(space[n]) for n in names]))
-        while len(out) < min(self.n_candidates, n_total + 1):
+        for _ in range(50 * self.n_candidates):  # draws; a space with few valid points ends early
+            if len(out) >= min(self.n_candidates, n_total + 1):
+                break
             cand = {n: space[n][rng.integers(len(space[n]))] for n in names}
             key = tuple((n, repr(cand[n])) for n in names)
-            if key not in seen:
+            if key not in seen and self._valid(cand):
                 seen.add(key)
                 out.append(cand)
         return out

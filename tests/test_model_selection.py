@@ -81,3 +81,13 @@ def test_search_rejects_bad_settings(kw, message):
     base = MultiTaskMF(tasks=[Task("view"), Task("buy")], factors=2, iterations=2)
     with pytest.raises(ValueError, match=message):
         SuccessiveHalvingSearch(base, target="buy", show_progress=False, **kw).fit(_view_buy())
+
+
+def test_search_never_draws_private_factors_that_crowd_out_the_shared_ones():
+    base = MultiTaskMF(tasks=[Task("view"), Task("buy")], factors=8, iterations=2)
+    search = SuccessiveHalvingSearch(base, target="buy", space={"factors": [4, 8], "private_factors": [0, 1, 2, 4]},
+                                     n_candidates=20, show_progress=False)
+    cands = search._candidates(search._check(), np.random.default_rng(0))
+    drawn = [(c.get("factors", 8), c.get("private_factors", 0)) for c in cands[1:]]
+    assert drawn and all(2 * 2 * p <= f for f, p in drawn)
+    assert len(set(drawn)) == len(drawn) == 5      # every valid point once: (4,0) (4,1) (8,0) (8,1) (8,2)
