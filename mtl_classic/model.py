@@ -317,7 +317,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             arrays.append(als.prepare_task_arrays(
                 t.name, t.kind, matrices[t.name], weight=t.weight, alpha=t.alpha,
                 negative_weight=t.negative_weight, evidence_negative_weight=t.resolved_evidence_negative_weight(),
-                biases=t.resolved_biases(),
+                biases=t.resolved_biases(), item_bias=t.resolved_item_bias(),
                 cross_patterns=[patterns[c] for c in cross],
                 cross_task_indices=[names.index(c) for c in cross]))
         return arrays

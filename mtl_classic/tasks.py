@@ -43,6 +43,11 @@ class Task:
         Per-task user and item biases. None means True for binary and regression tasks and False for implicit tasks
         (implicit tasks do not support biases: their zero targets on all unobserved pairs make the factors carry
         popularity).
+    item_bias : bool or None, default=None
+        Implicit tasks: an item bias ``bi_t[i]`` on every pair, observed or not (the popularity term), learned in
+        closed form through the Gram machinery at O(nnz) per sweep. With it, "rank by popularity" is a point of the
+        model family. None means False (``benchmarks/defaults.py`` holds the validation table).
+        Binary and regression tasks use ``biases`` instead.
     cross_tasks : "all", list of str or None, default="all"
         Which other tasks' observed training entries feed this head as features (DESIGN.md section 1,
         "cross-task evidence"). ``x_b(u, i)`` is 1 where task b has an observation for (u, i) and 0 elsewhere.
@@ -60,6 +65,7 @@ class Task:
     evidence_negative_weight: float = None
     biases: bool = None
     cross_tasks: object = "all"
+    item_bias: bool = None
 
     # ---- helpers used by the estimator; they never mutate the task ----
     def resolved_head(self):
@@ -79,6 +85,10 @@ class Task:
         if self.biases is not None:
             return bool(self.biases)
         return self.kind != "implicit"
+
+    def resolved_item_bias(self):
+        """Whether an implicit task has whole-data item biases."""
+        return self.kind == "implicit" and bool(self.item_bias)
 
     def check_values(self, values, what=None):
         """Raise ``ValueError`` when observed ``values`` cannot be this task's: NaN or infinite values, negative
@@ -127,8 +137,13 @@ class Task:
         if env is not None and (not isinstance(env, numbers.Real) or isinstance(env, bool) or not env >= 0
                                 or env == float("inf")):
             raise ValueError(f"{label}: evidence_negative_weight must be a finite number >= 0 or None. Got {env!r}.")
+        if self.item_bias is not None and not isinstance(self.item_bias, (bool, np.bool_)):
+            raise ValueError(f"{label}: item_bias must be True, False or None. Got {self.item_bias!r}.")
+        if self.item_bias and self.kind != "implicit":
+            raise ValueError(f"{label}: item_bias is for implicit tasks; {self.kind} tasks have biases=True.")
         if self.kind == "implicit" and self.biases:
-            raise ValueError(f"{label}: implicit tasks do not support biases; got biases=True.")
+            raise ValueError(f"{label}: implicit tasks do not support biases; got biases=True (item_bias=True gives "
+                             f"them a whole-data item bias).")
         ct = self.cross_tasks
         if not (ct is None or ct == "all" or (isinstance(ct, (list, tuple)) and all(isinstance(c, str) for c in ct))):
             raise ValueError(f"{label}: cross_tasks must be 'all', None or a list of task names. Got {ct!r}.")

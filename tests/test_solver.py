@@ -20,8 +20,9 @@ def _pattern(m):
     return sp.csr_matrix((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
 
 
-def _task_mix(rng, mix):
-    """Tasks of several kinds on shared users/items, each fed by the others' patterns."""
+def _task_mix(rng, mix, item_bias=False):
+    """Tasks of several kinds on shared users/items, each fed by the others' patterns (``item_bias``: the implicit
+    tasks carry whole-data item biases)."""
     mats = {
         "view": ("implicit", _random_csr(rng, 0.25, lambda n: rng.integers(1, 4, n).astype(float)), 1.0),
         "buy": ("implicit", _random_csr(rng, 0.05, lambda n: np.ones(n)), 0.7),
@@ -35,7 +36,7 @@ def _task_mix(rng, mix):
         others = [b for b in range(len(names)) if b != t]
         tasks.append(als.prepare_task_arrays(
             name, kind, m, weight=weight, alpha=1.5, negative_weight=0.8, biases=kind != "implicit",
-            evidence_negative_weight=0.3 if name == "buy" else None,
+            evidence_negative_weight=0.3 if name == "buy" else None, item_bias=item_bias,
             cross_patterns=[_pattern(mats[names[b]][1]) for b in others], cross_task_indices=others))
     return tasks
 
@@ -50,6 +51,8 @@ def _random_params(tasks, rng, k=4):
     for t, task in enumerate(tasks):
         if task.biases:
             p.user_biases[t] = rng.normal(scale=0.3, size=N_USERS)
+            p.item_biases[t] = rng.normal(scale=0.3, size=N_ITEMS)
+        elif task.item_bias:
             p.item_biases[t] = rng.normal(scale=0.3, size=N_ITEMS)
             # implicit tasks have no intercept
         else:
@@ -125,13 +128,14 @@ def _fd_gradient(f, array, coords, eps=1e-6):
     return np.array(out)
 
 
+@pytest.mark.parametrize("item_bias", [False, True])
 @pytest.mark.parametrize("mix", [("view",), ("view", "buy"), ALL])
-def test_row_and_head_gradients_match_finite_differences(mix):
+def test_row_and_head_gradients_match_finite_differences(mix, item_bias):
     """grad_P L = 2 (A_u p_u - b_u) and grad_w L = 2 (H w - g): the normal equations the solver uses are those of
     the exact objective (for the logistic head, the Jaakkola-Jordan bound is tangent to the loss), including the
     evidence-scaled penalty row_regularization * m_u ||p_u||^2 on the rows of observed-only tasks."""
     rng = np.random.default_rng(2)
-    tasks = _task_mix(rng, mix)
+    tasks = _task_mix(rng, mix, item_bias)
     p = _random_params(tasks, rng)
     cfg = als.SolverConfig(regularization=0.05, head_regularization=0.2, row_regularization=0.3,
                            bias_regularization=2.0, negative_regularization=0.01)
@@ -148,12 +152,15 @@ def test_row_and_head_gradients_match_finite_differences(mix):
         reg = cfg.regularization + cfg.negative_regularization * sum(t.weight * t.negative_weight for t in tasks) * n_other
         A0 = als._dense_term(tasks, p, other.T @ other, reg, by_item)
         coords = [(r, j) for r in rng.choice(n_rows, 4, replace=False) for j in range(side.shape[1])]
+        rhs = als._dense_rhs(tasks, p, by_item)
+        rhs = np.zeros_like(side) if rhs is None else rhs
+        assert (rhs != 0).any() == item_bias
         analytic = []
         for r, j in coords:
             sl = slice(stacked.indptr[r], stacked.indptr[r + 1])
             Xr = X[stacked.indices[sl]]
             A = A0 + (Xr * curv[sl, None]).T @ Xr + cfg.row_regularization * stacked.evidence[r] * np.eye(len(A0))
-            b = Xr.T @ lin[sl]
+            b = Xr.T @ lin[sl] + rhs[r]
             analytic.append(2 * (A @ side[r] - b)[j])
         np.testing.assert_allclose(analytic, _fd_gradient(f, side, coords), rtol=1e-5, atol=1e-5)
 
@@ -164,6 +171,8 @@ def test_row_and_head_gradients_match_finite_differences(mix):
         k = P.shape[1]
         H = H + task.weight * task.negative_weight * (P.T @ P) * (Q.T @ Q) + cfg.head_regularization * np.eye(k)
         g = g + cfg.head_regularization
+        if task.item_bias:
+            g = g - task.weight * task.negative_weight * P.sum(axis=0) * (Q.T @ p.item_biases[t])
         analytic = 2 * (H @ p.head_weights[t] - g)
         coords = [(t, j) for j in range(k)]
         np.testing.assert_allclose(analytic, _fd_gradient(f, p.head_weights, coords), rtol=1e-5, atol=1e-5)
@@ -255,10 +264,10 @@ def test_shared_cross_weight_and_its_deviations_are_minimised_jointly(per):
 @pytest.mark.parametrize("solver", ["cg", "cholesky"])
 @pytest.mark.parametrize("scaled", [False, True])
 def test_objective_never_increases(mix, solver, scaled):
-    """``scaled``: the evidence-scaled row penalty, a separate bias penalty, a fixed reference head and one private
-    factor per task."""
+    """``scaled``: the evidence-scaled row penalty, a separate bias penalty, a fixed reference head, one private
+    factor per task and whole-data item biases on the implicit tasks."""
     rng = np.random.default_rng(4)
-    tasks = _task_mix(rng, mix)
+    tasks = _task_mix(rng, mix, item_bias=scaled)
     mask = als.head_mask(len(tasks), 5, 1) if scaled else None
     p = als.init_params(tasks, N_USERS, N_ITEMS, 5, np.random.default_rng(0), scale=0.1, cross_per_item=True,
                         cross_per_user=True, mask=mask)
@@ -286,6 +295,32 @@ def test_head_mask_gives_each_task_its_own_block():
     np.testing.assert_array_equal(mask[1, 6:8], 1.0)
     np.testing.assert_array_equal(mask.sum(axis=1), 6.0)
     np.testing.assert_array_equal(als.head_mask(1, 4, 0), 1.0)
+
+
+@pytest.mark.parametrize("mix", [("view",), ALL])
+def test_whole_data_item_bias_update_is_exact_and_its_objective_matches_a_dense_sum(mix):
+    """The item biases of implicit tasks act on every pair: the objective equals the dense sum over all pairs, and
+    the closed-form update zeroes their finite-difference gradient."""
+    rng = np.random.default_rng(7)
+    tasks = _task_mix(rng, mix, item_bias=True)
+    p = _random_params(tasks, rng)
+    cfg = als.SolverConfig(regularization=0.05, bias_regularization=0.7, cross_regularization=0.5)
+    f = lambda: als.objective(tasks, p, cfg)[0]
+    t = 0
+    task = tasks[t]
+    # the dense sum: w0 (s + b_i)^2 on every pair, replaced by a (s + o - z)^2 on the task's entries
+    S = (p.user_factors * p.head_weights[t]) @ p.item_factors.T + p.item_biases[t][None, :]
+    dense = task.negative_weight * np.sum(S ** 2)
+    o = als._offsets(task, t, p)
+    s_e = S[task.rows, task.cols] - p.item_biases[t, task.cols] + o
+    dense += np.sum(task.confidence * (s_e - task.target) ** 2 - task.negative_weight * S[task.rows, task.cols] ** 2)
+    assert als.objective(tasks, p, cfg)[1][t] == pytest.approx(task.weight * dense, rel=1e-10)
+    before = f()
+    als._update_item_bias(task, t, p, cfg, als._factor_scores(task, t, p), o)
+    np.testing.assert_allclose(o, als._offsets(task, t, p))   # the carried offsets follow the new biases
+    assert f() <= before + 1e-9
+    coords = [(t, i) for i in range(N_ITEMS)]
+    np.testing.assert_allclose(_fd_gradient(f, p.item_biases, coords), 0.0, atol=1e-5)
 
 
 def test_row_evidence_counts_weighted_observations_of_observed_only_tasks():

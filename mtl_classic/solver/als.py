@@ -34,6 +34,7 @@ class TaskArrays:
     target: np.ndarray        # y_e (1/0 implicit, value regression, label binary)
     cross: np.ndarray         # (n_entries, n_cross) features x_b(u, i)
     cross_tasks: np.ndarray   # int64 indices of the tasks feeding the cross features
+    item_bias: bool = False   # implicit tasks: an item bias bi_t[i] on every pair (the popularity term)
 
 
 @dataclass
@@ -75,7 +76,7 @@ class SolverConfig:
 
 
 def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negative_weight=1.0, biases=False,
-                        cross_patterns=(), cross_task_indices=(), evidence_negative_weight=None):
+                        cross_patterns=(), cross_task_indices=(), evidence_negative_weight=None, item_bias=False):
     """Lay one task out as :class:`TaskArrays`.
 
     Parameters
@@ -88,6 +89,8 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
         observed-only tasks the features are read on the observations only.
     evidence_negative_weight : float or None
         Implicit tasks: weight of the unobserved pairs that another task observed (None: ``negative_weight``).
+    item_bias : bool
+        Implicit tasks: an item bias on every pair, observed or not (docs/ARCHITECTURE.md, "popularity term").
     """
     obs = sp.csr_matrix(observations, dtype=np.float64)
     obs.sum_duplicates()
@@ -126,7 +129,8 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
         cross[:, b] = hit.data > 1.5
     return TaskArrays(name=name, kind=kind, weight=float(weight), negative_weight=w0, biases=bool(biases),
                       rows=rows, cols=cols, observed=observed, confidence=confidence, target=target, cross=cross,
-                      cross_tasks=np.asarray(cross_task_indices, dtype=np.int64))
+                      cross_tasks=np.asarray(cross_task_indices, dtype=np.int64),
+                      item_bias=bool(item_bias) and kind == "implicit")
 
 
 def _gram(M):
@@ -195,6 +199,8 @@ def _offsets(task, t, params):
     o = np.full(len(task.rows), params.intercepts[t])
     if task.biases:
         o += params.user_biases[t, task.rows] + params.item_biases[t, task.cols]
+    elif task.item_bias:
+        o += params.item_biases[t, task.cols]
     if task.cross.shape[1]:
         o += task.cross @ params.cross_weights[t, task.cross_tasks]
         for j, b in enumerate(task.cross_tasks):
@@ -233,7 +239,46 @@ def _entry_terms(task, t, params, o=None):
     # implicit: every pair already carries w0 through the Gram matrix; entries add (a_e - w0)
     curv = lam * (a - task.negative_weight) if task.kind == "implicit" else lam * a
     lin = lam * a * (z - o)
+    if task.item_bias:  # the pair's whole-data term w0 (f + b_i)^2 is replaced by the entry's own
+        lin += lam * task.negative_weight * params.item_biases[t, task.cols]
     return curv, lin
+
+
+def _dense_rhs(tasks, params, by_item):
+    """The whole-data item biases' part of every row's right-hand side, (n_rows, k), or None without them:
+    user rows ``-sum_t lambda_t w0_t w_t * (Q^T b_t)`` (the same for all), item row i
+    ``-sum_t lambda_t w0_t b_t[i] w_t * (P^T 1)``."""
+    P, Q = params.user_factors, params.item_factors
+    rhs = None
+    for t, task in enumerate(tasks):
+        if not task.item_bias:
+            continue
+        lam_w0, b, w = task.weight * task.negative_weight, params.item_biases[t], params.head_weights[t]
+        if by_item:
+            term = -lam_w0 * np.outer(b, w * P.sum(axis=0, dtype=np.float64))
+        else:
+            term = np.broadcast_to(-lam_w0 * w * (Q.T.astype(np.float64) @ b), P.shape)
+        rhs = term.copy() if rhs is None else rhs + term
+    return rhs
+
+
+def _bias_column_sums(task, t, params):
+    """sum_u f_t(u, i) for every item: ``Q (w_t * P^T 1)``."""
+    P, Q = params.user_factors, params.item_factors
+    return Q.astype(np.float64) @ (params.head_weights[t] * P.sum(axis=0, dtype=np.float64))
+
+
+def _update_item_bias(task, t, params, config, f, o):
+    """Exact update of an implicit task's whole-data item biases (closed form per item); ``o`` updated in place."""
+    a, z, w0, lam = task.confidence, task.target, task.negative_weight, task.weight
+    n_items, n_users = params.item_factors.shape[0], params.user_factors.shape[0]
+    old = params.item_biases[t]
+    o_rest = o - old[task.cols]
+    num = np.bincount(task.cols, a * (f + o_rest - z) - w0 * f, minlength=n_items)
+    den = np.bincount(task.cols, a - w0, minlength=n_items)
+    new = -lam * (w0 * _bias_column_sums(task, t, params) + num) / (lam * (w0 * n_users + den) + _bias_reg(config))
+    params.item_biases[t] = new
+    o[:] = o_rest + new[task.cols]
 
 
 def _dense_term(tasks, params, gram, reg, by_item):
@@ -273,6 +318,8 @@ class _EntryTerms:
             if task.kind != "binary" and self._filled[t]:  # squared loss: curv is fixed, lin follows the offsets
                 o = _offsets(task, t, params) if offsets[t] is None else offsets[t]
                 kernels.linear_terms(task.confidence, task.target, o, task.weight, self.lin[sl])
+                if task.item_bias:
+                    self.lin[sl] += task.weight * task.negative_weight * params.item_biases[t, task.cols]
             else:
                 self.curv[sl], self.lin[sl] = _entry_terms(task, t, params, offsets[t])
                 self._filled[t] = True
@@ -317,24 +364,25 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=No
     A0 = _dense_term(tasks, params, gram, side_regularization(tasks, config, other.shape[0]), by_item)
     diag = config.row_regularization * stacked.evidence
     scaled = bool(np.any(diag))
+    rhs = _dense_rhs(tasks, params, by_item)
     # plain CG when asked for, when A0 is too close to singular for its Cholesky factor to change the basis (e.g.
     # no implicit task and no regularization: A0 = 0), or when rows carry their own evidence-scaled penalty (a
     # per-row diagonal is not the identity in the shared basis)
     if (config.solver == "cg" and config.precondition and not scaled
             and np.linalg.cond(A0) <= 0.1 / np.finfo(work).eps):
         _solve_rows_preconditioned(stacked, curv, lin, other, params.head_weights, A0, side, config.cg_steps,
-                                   config.cg_rtol)
+                                   config.cg_rtol, rhs)
         return
     X = kernels.scaled_copies(other, params.head_weights.astype(work),
                               np.empty((len(tasks) * other.shape[0], other.shape[1]), work))
     if config.solver == "cholesky":
-        kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side, diag)
+        kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side, diag, rhs)
     else:
         kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0.astype(work), side, config.cg_steps,
-                              config.cg_rtol, diag=diag.astype(work) if scaled else None)
+                              config.cg_rtol, diag=diag.astype(work) if scaled else None, rhs=rhs)
 
 
-def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side, cg_steps, rtol=0.0):
+def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side, cg_steps, rtol=0.0, rhs=None):
     """CG on every row preconditioned by the shared dense part A0 = L L^T (DESIGN.md section 2): in the basis
     y = L^T x the row system becomes (I + sum_e curv_e xt_e xt_e^T) y = sum_e lin_e xt_e with xt_e = L^{-1} x_e, so
     a CG step costs O(nnz_u k) without A0's O(k^2) product, and the iterates see only the rows' own entries
@@ -348,7 +396,8 @@ def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side
     M = (head_weights[:, :, None] * L_inv.T[None, :, :]).transpose(1, 0, 2).reshape(k, -1)
     Xt = (other @ M.astype(work)).reshape(-1, k)
     Y = side @ L.astype(work)  # warm start in the new basis
-    kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, Xt, None, Y, cg_steps, rtol)
+    rhs = None if rhs is None else rhs @ L_inv.T  # L^{-1} h per row
+    kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, Xt, None, Y, cg_steps, rtol, rhs=rhs)
     np.matmul(Y, L_inv.astype(work), out=side)
 
 
@@ -368,6 +417,10 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
     k = P.shape[1]
     reg = config.head_regularization
     dense = [task.weight * task.negative_weight * GPQ + reg * np.eye(k) for task in tasks]
+    # whole-data item biases: a linear term lambda w0 (P^T 1) * (Q^T b_t) in every such head's gradient
+    sum_p = P.sum(axis=0, dtype=np.float64)
+    bias_lin = [task.weight * task.negative_weight * sum_p * (Q.T.astype(np.float64) @ params.item_biases[t])
+                if task.item_bias else 0.0 for t, task in enumerate(tasks)]
     terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
     curv, lin = terms.curv, terms.lin
     if config.solver == "cholesky":
@@ -379,7 +432,7 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
                 continue
             H, g = kernels.head_normal_equations(task.rows, task.cols, curv[sl], lin[sl], P, Q, n_chunks)
             on = slice(None) if config.head_mask is None else config.head_mask[t] > 0
-            params.head_weights[t][on] = np.linalg.solve((H + dense[t])[on][:, on], (g + reg)[on])
+            params.head_weights[t][on] = np.linalg.solve((H + dense[t])[on][:, on], (g + reg - bias_lin[t])[on])
         return None
     # one warm-started CG step per head (exact line search along the residual r): monotone; heads move slowly.
     # The residual's pass also gives every entry's factor score z_e . w before the step; r^T H r needs only the
@@ -390,7 +443,7 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
     T = len(tasks)
     scores = np.empty(len(curv))
     R = kernels.head_products(lay.indptr, lay.indices, lay.order, T, curv, lin, P, Q, W, True, n_chunks, scores)
-    R += reg - np.einsum("tij,tj->ti", np.asarray(dense), W)
+    R += reg - np.einsum("tij,tj->ti", np.asarray(dense), W) - np.array([b + np.zeros(k) for b in bias_lin])
     R[list(config.fixed_heads)] = 0.0  # a reference head stays at 1: its step is 0 and its scores unchanged
     if config.head_mask is not None:
         R *= config.head_mask  # CG in each head's own subspace: the other tasks' private factors stay unread
@@ -463,6 +516,8 @@ def _update_task_offsets(task, t, params, config, side=None, o=None, f=None):
             array[index] = new[0] if np.ndim(array[index]) == 0 else new
         return set_values
 
+    if task.item_bias and do_items:
+        _update_item_bias(task, t, params, config, f, o)
     blocks = []
     if task.biases:
         if do_shared:  # intercept (unpenalised): one value on every entry
@@ -576,6 +631,11 @@ def objective(tasks, params, config, offsets=None, factor_scores=None, grams=Non
             total_f2 = float(np.sum((w[:, None] * GP * w[None, :]) * GQ)) if task.negative_weight else 0.0
             loss = task.negative_weight * total_f2 + kernels.squared_loss(task.confidence, task.target, f, o,
                                                                           task.negative_weight)
+            if task.item_bias:  # w0 sum_(u,i) [(f + b_i)^2 - f^2] over all pairs, less the entries' share of it
+                b = params.item_biases[t]
+                be = b[task.cols]
+                loss += task.negative_weight * (2.0 * float(b @ _bias_column_sums(task, t, params))
+                                                + P.shape[0] * float(b @ b) - float(np.sum(2.0 * f * be + be * be)))
         per_task.append(task.weight * loss)
     # ||P||^2 = trace(P^T P): the Gram matrices carry the factors' squared norms
     penalty = (side_regularization(tasks, config, Q.shape[0]) * np.trace(GP)

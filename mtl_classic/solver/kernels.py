@@ -106,13 +106,16 @@ def _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, d, v, out, wit
 
 
 @njit(inline="always")
-def _cg_row(start, end, indices, curv, lin, X, A0, identity, d, x, r, p, minus_Ap, cg_steps, rtol2):
+def _cg_row(start, end, indices, curv, lin, X, A0, identity, d, rhs, has_rhs, x, r, p, minus_Ap, cg_steps, rtol2):
     """At most ``cg_steps`` CG steps on A x = b for one row (A = A0 + d I + sum_e curv_e X_e X_e^T, b = sum_e lin_e
-    X_e), warm-started from ``x`` and updated in place, stopping once |r|^2 <= rtol2 |r_0|^2; r, p, minus_Ap (-A p)
-    are scratch vectors."""
+    X_e (+ rhs when ``has_rhs``)), warm-started from ``x`` and updated in place, stopping once
+    |r|^2 <= rtol2 |r_0|^2; r, p, minus_Ap (-A p) are scratch vectors."""
     k = X.shape[1]
     zero = X[0, 0] - X[0, 0]  # a zero of X's type, for the accumulators
     _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, d, x, r, True, zero)  # r = b - A x
+    if has_rhs:
+        for m in range(k):
+            r[m] += rhs[m]
     rs_old = zero
     for m in range(k):
         p[m] = r[m]
@@ -142,7 +145,7 @@ def _cg_row(start, end, indices, curv, lin, X, A0, identity, d, x, r, p, minus_A
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, diag, out, cg_steps, rtol2):
+def _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, diag, rhs, has_rhs, out, cg_steps, rtol2):
     """The compiled body of :func:`solve_rows_cg`."""
     n_rows = indptr.shape[0] - 1
     k = X.shape[1]
@@ -155,13 +158,13 @@ def _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, diag, out, cg_st
         for u in range(blk * ROW_BLOCK, min(n_rows, (blk + 1) * ROW_BLOCK)):
             for m in range(k):
                 x[m] = out[u, m]
-            _cg_row(indptr[u], indptr[u + 1], indices, curv, lin, X, A0, identity, diag[u], x, r, p, minus_Ap,
-                    cg_steps, rtol2)
+            _cg_row(indptr[u], indptr[u + 1], indices, curv, lin, X, A0, identity, diag[u], rhs[u if has_rhs else 0],
+                    has_rhs, x, r, p, minus_Ap, cg_steps, rtol2)
             for m in range(k):
                 out[u, m] = x[m]
 
 
-def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps, rtol=0.0, diag=None):
+def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps, rtol=0.0, diag=None, rhs=None):
     """Update ``out[u]`` by at most ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from
     ``out[u]``; a row stops early once its residual norm is ``rtol`` times its first (0: never).
 
@@ -169,19 +172,23 @@ def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps, rtol=0.0, di
     done in ``X``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin`` and
     ``A0`` in that type too (A0 symmetric), or ``A0=None`` for the identity (the solver's preconditioned basis,
     where each CG step costs O(nnz_u k) without the O(k^2) product). ``diag``: a per-row penalty d_u added to
-    A_u's diagonal (None: 0). Rows go to the threads in blocks of :data:`ROW_BLOCK`, one block at a time.
+    A_u's diagonal (None: 0); ``rhs``: a dense (n_rows, k) term added to every b_u (None: 0). Rows go to the threads
+    in blocks of :data:`ROW_BLOCK`, one block at a time.
     """
     identity = A0 is None
     if identity:
         A0 = np.zeros((1, 1), X.dtype)  # unread
     if diag is None:
         diag = np.zeros(len(indptr) - 1, X.dtype)
+    has_rhs = rhs is not None
+    rhs = np.zeros((1, X.shape[1]), X.dtype) if rhs is None else np.ascontiguousarray(rhs, dtype=X.dtype)
     with numba.parallel_chunksize(1):  # one block at a time (restores the caller's chunk size)
-        _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, diag, out, cg_steps, float(rtol) ** 2)
+        _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, diag, rhs, has_rhs, out, cg_steps,
+                       float(rtol) ** 2)
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def _solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, diag):
+def _solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, diag, rhs, has_rhs):
     """The compiled body of :func:`solve_rows_cholesky`."""
     n_rows = indptr.shape[0] - 1
     k = X.shape[1]
@@ -190,6 +197,9 @@ def _solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, diag):
         for j in range(k):
             A[j, j] += diag[u]
         b = np.zeros(k)
+        if has_rhs:
+            for j in range(k):
+                b[j] = rhs[u, j]
         for e in range(indptr[u], indptr[u + 1]):
             col = indices[e]
             c = curv[e]
@@ -207,12 +217,14 @@ def _solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, diag):
         out[u] = np.linalg.solve(A, b)
 
 
-def solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, diag=None):
-    """Exact update ``out[u] = A_u^{-1} b_u`` for every row, ``A_u = A0 + diag[u] I + sum_e curv_e X_e X_e^T``
-    (``diag`` None: 0); assembly O(nnz_u k^2), solve O(k^3)."""
+def solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, diag=None, rhs=None):
+    """Exact update ``out[u] = A_u^{-1} b_u`` for every row, ``A_u = A0 + diag[u] I + sum_e curv_e X_e X_e^T``,
+    ``b_u = sum_e lin_e X_e + rhs[u]`` (``diag`` / ``rhs`` None: 0); assembly O(nnz_u k^2), solve O(k^3)."""
     if diag is None:
         diag = np.zeros(len(indptr) - 1)
-    _solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, np.asarray(diag, dtype=np.float64))
+    has_rhs = rhs is not None
+    rhs = np.zeros((1, X.shape[1])) if rhs is None else np.ascontiguousarray(rhs, dtype=np.float64)
+    _solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, np.asarray(diag, dtype=np.float64), rhs, has_rhs)
 
 
 @njit(parallel=True, cache=True, fastmath=True)
