@@ -340,7 +340,7 @@ def subsample_users(test, max_users, seed):
 # evaluation and tuning
 # ----------------------------------------------------------------------------------------------------------------
 def evaluate(model, train, test, target, ks=KS):
-    """Protocol metrics (DESIGN.md section 4) through ``mtl_classic.evaluation.evaluate_ranking``.
+    """Protocol metrics (docs/MATH.md section 4) through ``mtl_classic.evaluation.evaluate_ranking``.
 
     Returns a flat dict ``{"hr@10": .., "ndcg@10": .., ...}`` plus ``n_users``.
     """

@@ -1,4 +1,4 @@
-"""Print the numbers behind the model's sanity anchors (DESIGN.md section 2), on the same data the tests use.
+"""Print the numbers behind the model's sanity anchors (docs/MATH.md section 2), on the same data the tests use.
 
 The tests in ``tests/test_model.py`` assert bounds on these numbers; this script shows their values:
 

@@ -1,4 +1,4 @@
-"""Ranking quality of every model on every dataset under the protocol of DESIGN.md section 4.
+"""Ranking quality of every model on every dataset under the protocol of docs/MATH.md section 4.
 
 For each dataset: hyper-parameters are chosen on a validation split carved from the training data (two-stage grid,
 see ``_common.model_specs`` / ``_common.tune``), the chosen configuration is refitted on the full training data, and

@@ -1,7 +1,7 @@
 """mtl_classic: multi-task recommendation with classical machine learning.
 
 One jointly regularised matrix factorisation whose latent factors are shared by all tasks (behaviours), with a
-linear or logistic head per task, trained by an alternating solver. See DESIGN.md in the project's shared notes.
+linear or logistic head per task, trained by an alternating solver. See docs/MATH.md.
 
 The public names are imported lazily, so that ``import mtl_classic.inference`` (the serving path) loads numpy and
 scipy only.

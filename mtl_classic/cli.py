@@ -101,7 +101,7 @@ def build_parser():
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("evaluate", help="ranking (and pointwise) metrics of a saved model on test events",
-                       description="Full-ranking evaluation (DESIGN.md section 4) of one task on held-out events: "
+                       description="Full-ranking evaluation (docs/MATH.md section 4) of one task on held-out events: "
                                    "HR@K, NDCG@K, ...; with --value-col also RMSE/MAE or AUC/log loss. Test rows of "
                                    "users or items unknown to the model are dropped (and counted).")
     p.add_argument("--model", required=True, help="model directory (from mtl-classic fit)")

@@ -2,7 +2,7 @@
 
 Every task's loss is written as a sum over entries of ``a_e * (z_e - s_e)^2`` (squared losses, exactly) or bounded
 above by such a sum (the logistic loss, through the Jaakkola-Jordan bound, tight at the current score). The solver
-only ever sees per-entry curvatures ``a_e`` and working targets ``z_e`` (DESIGN.md section 2).
+only ever sees per-entry curvatures ``a_e`` and working targets ``z_e`` (docs/MATH.md section 2).
 """
 import numpy as np
 
@@ -21,7 +21,7 @@ def sigmoid(s):
 
 
 def squared_loss(y, s, weight=1.0):
-    """Weighted squared loss ``sum weight * (y - s)^2`` (no 1/2, as in DESIGN.md section 1)."""
+    """Weighted squared loss ``sum weight * (y - s)^2`` (no 1/2, as in docs/MATH.md section 1)."""
     return float(np.sum(weight * (np.asarray(y) - np.asarray(s)) ** 2))
 
 

@@ -2,7 +2,7 @@
 
 :class:`InferenceModel` reads a directory written by :func:`mtl_classic.persistence.save_model` (full or slim),
 optionally memory-mapping its arrays, and scores exactly like :class:`~mtl_classic.model.MultiTaskMF`
-(DESIGN.md section 1)::
+(docs/MATH.md section 1)::
 
     s_t(u, i) = (p_u * w_t) . q_i + b_t + bu_t[u] + bi_t[i] + sum_b beta_tb x_b(u, i)
 

@@ -1,4 +1,4 @@
-"""MultiTaskMF: validate -> initialise -> solve -> store (DESIGN.md sections 1-3)."""
+"""MultiTaskMF: validate -> initialise -> solve -> store (docs/MATH.md sections 1-3)."""
 import copy
 import numbers
 import time
@@ -78,7 +78,7 @@ def fold_in_matrices(tasks, interactions, n_fixed, by_item, where):
 class MultiTaskMF(RecommenderMixin, BaseEstimator):
     """Multi-task matrix factorisation with shared factors and per-task linear / logistic heads.
 
-    The score of task t for user u and item i is (DESIGN.md section 1)
+    The score of task t for user u and item i is (docs/MATH.md section 1)
     ``s_t(u, i) = (p_u * w_t) . q_i + b_t + bu_t[u] + bi_t[i] + sum_b beta_tb x_b(u, i)``,
     where ``x_b`` is 1 where task b has a training observation of (u, i).
 

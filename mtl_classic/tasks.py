@@ -1,6 +1,6 @@
 """Task descriptions: what one behaviour's observations mean and how its head is trained.
 
-A :class:`Task` is configuration only (no learned state). See DESIGN.md section 1 for the kinds.
+A :class:`Task` is configuration only (no learned state). See docs/MATH.md section 1 for the kinds.
 """
 from dataclasses import dataclass, asdict
 import numbers
@@ -25,7 +25,7 @@ class Task:
         ``binary``: observed entries are labels in {0, 1}; unobserved pairs are ignored; logistic head.
         ``regression``: observed entries are real values; unobserved pairs are ignored; linear head.
     weight : float, default=1.0
-        Task weight lambda_t in the joint objective (DESIGN.md section 1). Must be > 0; a task you want to leave out
+        Task weight lambda_t in the joint objective (docs/MATH.md section 1). Must be > 0; a task you want to leave out
         should be left out of ``tasks=``.
     head : {"linear", "logistic"} or None, default=None
         None picks the kind's head: linear for implicit and regression, logistic for binary. Implicit tasks support
@@ -49,7 +49,7 @@ class Task:
         model family. None means False (``benchmarks/defaults.py`` holds the validation table).
         Binary and regression tasks use ``biases`` instead.
     cross_tasks : "all", list of str or None, default="all"
-        Which other tasks' observed training entries feed this head as features (DESIGN.md section 1,
+        Which other tasks' observed training entries feed this head as features (docs/MATH.md section 1,
         "cross-task evidence"). ``x_b(u, i)`` is 1 where task b has an observation for (u, i) and 0 elsewhere.
         None disables the feature. Tasks that carry no evidence about this task's unobserved pairs are left out
         at fit time and reported in ``MultiTaskMF.dropped_cross_tasks_``: those recording the same pairs, and for

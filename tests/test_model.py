@@ -1,4 +1,4 @@
-"""MultiTaskMF: the estimator contract, the sanity anchors of DESIGN.md section 2 and bad input."""
+"""MultiTaskMF: the estimator contract, the sanity anchors of docs/MATH.md section 2 and bad input."""
 import numpy as np
 import pandas as pd
 import pytest

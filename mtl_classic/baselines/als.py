@@ -20,7 +20,7 @@ class ImplicitALSRecommender(BaselineMixin):
     * merged (``aux_weights={task: weight}``): ALS on ``R_target + sum_b weight_b * R_b``, one matrix in which every
       behaviour counts as an interaction (auxiliary observations down-weighted by their weight).
     * auxiliary bonus (``aux_bonus > 0``): ``aux_bonus`` is added to the score of every item the user has in any
-      auxiliary task (every task except the target), the exact-pair evidence of DESIGN.md section 1. Combines with
+      auxiliary task (every task except the target), the exact-pair evidence of docs/MATH.md section 1. Combines with
       either of the two above.
 
     The matrix values are used as counts (implicit's confidence is ``alpha * value`` on observed entries and 1 on

@@ -1,4 +1,4 @@
-"""Evaluation: metrics (pure functions) and the protocol of DESIGN.md section 4."""
+"""Evaluation: metrics (pure functions) and the protocol of docs/MATH.md section 4."""
 from . import metrics
 from .metrics import (auc, average_precision_at_k, hit_matrix, hit_rate_at_k, log_loss, mae, ndcg_at_k,
                       precision_at_k, recall_at_k, rmse)

@@ -6,7 +6,7 @@ items; relevance is binary. Each returns one value per user; the protocol averag
 Definitions (``hits[u, j]`` = the item ranked ``j + 1`` for user ``u`` is held out, ``R_u`` = number of held-out
 items of ``u``):
 
-* ``Recall@K = sum_{j<K} hits[u, j] / R_u`` -- also reported as HR@K (DESIGN.md section 4); with one held-out item
+* ``Recall@K = sum_{j<K} hits[u, j] / R_u`` -- also reported as HR@K (docs/MATH.md section 4); with one held-out item
   per user it is the hit rate.
 * ``Precision@K = sum_{j<K} hits[u, j] / K``.
 * ``NDCG@K = DCG / IDCG`` with ``DCG = sum_{j<K} hits[u, j] / log2(j + 2)`` and ``IDCG`` the DCG of ``min(R_u, K)``
@@ -90,7 +90,7 @@ def recall_at_k(hits, n_relevant, k):
 
 
 def hit_rate_at_k(hits, n_relevant, k):
-    """HR@K as in DESIGN.md section 4: identical to :func:`recall_at_k`."""
+    """HR@K as in docs/MATH.md section 4: identical to :func:`recall_at_k`."""
     return recall_at_k(hits, n_relevant, k)
 
 

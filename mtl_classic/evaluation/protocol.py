@@ -1,4 +1,4 @@
-"""The evaluation protocol of DESIGN.md section 4, the same for every model.
+"""The evaluation protocol of docs/MATH.md section 4, the same for every model.
 
 Ranking: every item is scored for every test user (no sampled negatives), the user's training items of the target
 task are removed, the top K are compared with the held-out items and HR@K (= Recall@K), NDCG@K, Precision@K and

@@ -1,4 +1,4 @@
-"""The alternating solver of DESIGN.md section 2, on arrays only (no pandas, no estimator, no files).
+"""The alternating solver of docs/MATH.md section 2, on arrays only (no pandas, no estimator, no files).
 
 Entry point: :func:`fit_alternating`. It takes :class:`TaskArrays` (one per task, built by
 :func:`prepare_task_arrays` from a CSR matrix of observations) and returns a :class:`Params` plus the objective
@@ -39,7 +39,7 @@ class TaskArrays:
 
 @dataclass
 class Params:
-    """Learned arrays (DESIGN.md section 1)."""
+    """Learned arrays (docs/MATH.md section 1)."""
 
     user_factors: np.ndarray
     item_factors: np.ndarray
@@ -383,7 +383,7 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=No
 
 
 def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side, cg_steps, rtol=0.0, rhs=None):
-    """CG on every row preconditioned by the shared dense part A0 = L L^T (DESIGN.md section 2): in the basis
+    """CG on every row preconditioned by the shared dense part A0 = L L^T (docs/MATH.md section 2): in the basis
     y = L^T x the row system becomes (I + sum_e curv_e xt_e xt_e^T) y = sum_e lin_e xt_e with xt_e = L^{-1} x_e, so
     a CG step costs O(nnz_u k) without A0's O(k^2) product, and the iterates see only the rows' own entries
     (at most nnz_u eigenvalues differ from 1). The changes of basis are three matrix products per side."""
@@ -402,7 +402,7 @@ def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side
 
 
 def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, terms=None, grams=None):
-    """Heads w_t: k-dimensional least squares (DESIGN.md section 2, step 3), solved by warm-started CG when
+    """Heads w_t: k-dimensional least squares (docs/MATH.md section 2, step 3), solved by warm-started CG when
     ``config.solver == "cg"`` (matrix-free, O(nnz k) per step: the residual of all tasks in one pass over the
     user-side pairs, the exact line search in one pass over each task's entries) or exactly otherwise.
 
@@ -605,7 +605,7 @@ def _update_offsets(tasks, params, config, offsets=None, factor_scores=None):
 
 
 def objective(tasks, params, config, offsets=None, factor_scores=None, grams=None, evidence=None):
-    """Exact objective L of DESIGN.md section 1 (plus the L2 penalties on biases and cross weights).
+    """Exact objective L of docs/MATH.md section 1 (plus the L2 penalties on biases and cross weights).
 
     ``offsets`` / ``factor_scores``: each task's current offsets and factor scores on its entries, when the caller
     has them (computed here otherwise); ``grams``: (P^T P, Q^T Q) likewise; ``evidence``: the users' and items'

@@ -1,6 +1,6 @@
 """Compiled kernels of the alternating solver (numba), on plain arrays only.
 
-Every row solve has the form of DESIGN.md section 2, written once for all tasks by stacking them side by side:
+Every row solve has the form of docs/MATH.md section 2, written once for all tasks by stacking them side by side:
 the "augmented" columns j = i * T + t (T tasks) carry x_j = w_t * q_i, and for row u
 
     A_u = A0 + sum_j curv_uj x_j x_j^T        (A0 = sum_t lambda_t w0_t D_t G D_t + reg I, from the Gram matrix)
@@ -247,7 +247,7 @@ def entry_dots(rows, cols, P, Qw):
 def score_moves(rows, cols, curv, P, Qd, moves):
     """For every entry e of one task: how its factor score moves along a head direction d,
     ``moves[e] = P[u] . Qd[i]`` (Qd = Q * d; u = rows[e], i = cols[e]; accumulated in P's type). Returns
-    sum_e curv_e moves_e^2, the entries' part of d^T H d in the heads' exact line search (DESIGN.md section 2,
+    sum_e curv_e moves_e^2, the entries' part of d^T H d in the heads' exact line search (docs/MATH.md section 2,
     step 3). One pass, O(nnz k)."""
     n = rows.shape[0]
     k = P.shape[1]
@@ -284,7 +284,7 @@ def _weighted_outer_chunk(rows, cols, weights, P, Q, H, start, end):
 
 @njit(parallel=True, cache=True, fastmath=True)
 def head_normal_equations(rows, cols, curv, lin, P, Q, n_chunks):
-    """Sum of curv_e z_e z_e^T and lin_e z_e over entries, z_e = P[u] * Q[i] (DESIGN.md section 2, step 3)."""
+    """Sum of curv_e z_e z_e^T and lin_e z_e over entries, z_e = P[u] * Q[i] (docs/MATH.md section 2, step 3)."""
     k = P.shape[1]
     n = rows.shape[0]
     Hs = np.zeros((n_chunks, k, k))
@@ -349,7 +349,7 @@ def head_products(indptr, indices, order, n_tasks, curv, lin, P, Q, V, with_lin,
 @njit(cache=True)
 def coordinate_update(a, z, f, o, contribution, values, index, lam, reg):
     """Exact minimisation over one block of per-entry offsets ``values[index_e] * contribution_e`` of the weighted
-    squared loss sum_e lam a_e (z_e - f_e - o_e)^2 + reg |values|^2 (DESIGN.md section 2, step 4).
+    squared loss sum_e lam a_e (z_e - f_e - o_e)^2 + reg |values|^2 (docs/MATH.md section 2, step 4).
 
     ``o`` (the current offsets) is updated in place to the new block; the new block is returned. Rows of the block
     that no entry touches get 0.
