@@ -149,7 +149,8 @@ def test_row_and_head_gradients_match_finite_differences(mix, item_bias):
         curv, lin = als._stacked_terms(tasks, p)
         curv, lin = curv[stacked.order], lin[stacked.order]
         X = kernels.scaled_copies(other, p.head_weights, np.empty((len(tasks) * other.shape[0], other.shape[1])))
-        reg = cfg.regularization + cfg.negative_regularization * sum(t.weight * t.negative_weight for t in tasks) * n_other
+        mass = sum(t.weight * t.negative_weight for t in tasks) * n_other
+        reg = cfg.regularization + cfg.negative_regularization * mass
         A0 = als._dense_term(tasks, p, other.T @ other, reg, by_item)
         coords = [(r, j) for r in rng.choice(n_rows, 4, replace=False) for j in range(side.shape[1])]
         rhs = als._dense_rhs(tasks, p, by_item)
@@ -169,8 +170,12 @@ def test_row_and_head_gradients_match_finite_differences(mix, item_bias):
         curv, lin = als._entry_terms(task, t, p)
         H, g = kernels.head_normal_equations(task.rows, task.cols, curv, lin, P, Q, 4)
         k = P.shape[1]
-        H = H + task.weight * task.negative_weight * (P.T @ P) * (Q.T @ Q) + cfg.head_regularization * np.eye(k)
-        g = g + cfg.head_regularization
+        head_reg = als.head_penalties(tasks, cfg)[t]
+        if task.kind != "implicit":   # the evidence-scaled part: row_regularization per weighted observation
+            assert head_reg == pytest.approx(cfg.head_regularization + cfg.row_regularization * task.weight
+                                             * task.observed.sum())
+        H = H + task.weight * task.negative_weight * (P.T @ P) * (Q.T @ Q) + head_reg * np.eye(k)
+        g = g + head_reg
         if task.item_bias:
             g = g - task.weight * task.negative_weight * P.sum(axis=0) * (Q.T @ p.item_biases[t])
         analytic = 2 * (H @ p.head_weights[t] - g)

@@ -15,7 +15,7 @@ from ..heads import logistic_bound
 from . import kernels
 from .terms import (  # noqa: F401  (the solver's public names are re-exported here)
     Params, SolverConfig, TaskArrays, _EntryTerms, _bias_column_sums, _bias_reg, _curvature, _dense_rhs,
-    _dense_term, _entry_terms, _factor_scores, _gram, _offsets, _stacked_terms, head_mask, init_params,
+    _dense_term, _entry_terms, _factor_scores, _gram, _offsets, _stacked_terms, head_mask, head_penalties, init_params,
     negative_mass, objective, prepare_task_arrays, row_evidence, side_regularization)
 
 
@@ -124,8 +124,8 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
     GP, GQ = (_gram(P), _gram(Q)) if grams is None else grams
     GPQ = GP * GQ
     k = P.shape[1]
-    reg = config.head_regularization
-    dense = [task.weight * task.negative_weight * GPQ + reg * np.eye(k) for task in tasks]
+    regs = head_penalties(tasks, config)
+    dense = [task.weight * task.negative_weight * GPQ + regs[t] * np.eye(k) for t, task in enumerate(tasks)]
     # whole-data item biases: a linear term lambda w0 (P^T 1) * (Q^T b_t) in every such head's gradient
     sum_p = P.sum(axis=0, dtype=np.float64)
     bias_lin = [task.weight * task.negative_weight * sum_p * (Q.T.astype(np.float64) @ params.item_biases[t])
@@ -141,7 +141,7 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
                 continue
             H, g = kernels.head_normal_equations(task.rows, task.cols, curv[sl], lin[sl], P, Q, n_chunks)
             on = slice(None) if config.head_mask is None else config.head_mask[t] > 0
-            params.head_weights[t][on] = np.linalg.solve((H + dense[t])[on][:, on], (g + reg - bias_lin[t])[on])
+            params.head_weights[t][on] = np.linalg.solve((H + dense[t])[on][:, on], (g + regs[t] - bias_lin[t])[on])
         return None
     # one warm-started CG step per head (exact line search along the residual r): monotone; heads move slowly.
     # The residual's pass also gives every entry's factor score z_e . w before the step; r^T H r needs only the
@@ -152,7 +152,7 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
     T = len(tasks)
     scores = np.empty(len(curv))
     R = kernels.head_products(lay.indptr, lay.indices, lay.order, T, curv, lin, P, Q, W, True, n_chunks, scores)
-    R += reg - np.einsum("tij,tj->ti", np.asarray(dense), W) - np.array([b + np.zeros(k) for b in bias_lin])
+    R += regs[:, None] - np.einsum("tij,tj->ti", np.asarray(dense), W) - np.array([b + np.zeros(k) for b in bias_lin])
     R[list(config.fixed_heads)] = 0.0  # a reference head stays at 1: its step is 0 and its scores unchanged
     if config.head_mask is not None:
         R *= config.head_mask  # CG in each head's own subspace: the other tasks' private factors stay unread

@@ -159,6 +159,15 @@ def side_regularization(tasks, config, n_other):
     return config.regularization + config.negative_regularization * negative_mass(tasks, n_other)
 
 
+def head_penalties(tasks, config):
+    """Penalty on every head, (T,): ``head_regularization``, plus for binary and regression tasks
+    ``row_regularization`` per weighted observation (the rows' evidence scaling, at the task's level: a head fitted
+    to 100,000 ratings would otherwise rescale the factors that the reference task's head pins)."""
+    return np.array([config.head_regularization + (0.0 if task.kind == "implicit" else
+                                                   config.row_regularization * task.weight * np.count_nonzero(
+                                                       task.observed)) for task in tasks])
+
+
 def _bias_reg(config):
     return config.regularization if config.bias_regularization is None else config.bias_regularization
 
@@ -354,7 +363,7 @@ def objective(tasks, params, config, offsets=None, factor_scores=None, grams=Non
             penalty += config.cross_regularization * np.sum(dev ** 2)
     if config.fit_heads:
         target = 1.0 if config.head_mask is None else config.head_mask
-        penalty += config.head_regularization * np.sum((params.head_weights - target) ** 2)
+        penalty += float(head_penalties(tasks, config) @ np.sum((params.head_weights - target) ** 2, axis=1))
     return float(sum(per_task) + penalty), per_task
 
 
