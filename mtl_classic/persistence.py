@@ -65,6 +65,12 @@ _KNOWN_LEARNED = {"tasks_", "task_index_", "user_factors_", "item_factors_", "he
                   "user_map_", "item_map_", "data_", "default_task_", *_HISTORY}
 
 
+#: parameters added after format version 1 was first written, with the value that reproduces the older fit (a
+#: refit or a fold-in of an older model then behaves as it did)
+_LEGACY_PARAMS = {"negative_regularization": 0.0, "row_regularization": 0.0, "bias_regularization": None,
+                  "private_factors": 0}
+
+
 class ModelFormatError(ValueError):
     """A saved model cannot be read: missing or corrupt files, another format or library version, bad contents."""
 
@@ -584,7 +590,8 @@ def load_model(path, check_version=True):
     if unknown:
         raise ModelFormatError(f"{file} has parameters {unknown} that this mtl_classic {__version__} MultiTaskMF does "
                                f"not know.")
-    model = MultiTaskMF(**params)
+    # a model saved before a parameter existed was fitted as that parameter's neutral value, not today's default
+    model = MultiTaskMF(**{**{k: v for k, v in _LEGACY_PARAMS.items() if k not in params}, **params})
 
     n_users, n_items = manifest["n_users"], manifest["n_items"]
     user_map = IdMap(decode_ids(manifest["user_ids"], "user", arrays))

@@ -205,3 +205,22 @@ def test_unknown_learned_attributes_are_reported(fitted, tmp_path):
     loaded = load_model(tmp_path / "m")
     assert loaded.plain_metadata_ == {"buy": ["view", "cart"], "n": 3}     # JSON metadata round-trips
     assert not hasattr(loaded, "something_new_")
+
+
+def test_a_model_saved_before_the_new_penalties_loads_with_their_neutral_values(fitted, tmp_path):
+    """A manifest without negative_regularization, row_regularization, bias_regularization, private_factors (an
+    older save) loads with the values it was fitted with (0, 0, None -> regularization, 0), not today's defaults,
+    so that its fold-in and refit behave as before; a current save keeps its own values."""
+    path = save_model(fitted, tmp_path / "m")
+    assert load_model(path).row_regularization == fitted.row_regularization == 0.1
+    manifest_file = os.path.join(path, persistence.MANIFEST_NAME)
+    with open(manifest_file) as fh:
+        manifest = json.load(fh)
+    for key in ("negative_regularization", "row_regularization", "bias_regularization", "private_factors"):
+        del manifest["params"][key]
+    with open(manifest_file, "w") as fh:
+        json.dump(manifest, fh)
+    old = load_model(path)
+    assert (old.negative_regularization, old.row_regularization, old.bias_regularization,
+            old.private_factors) == (0.0, 0.0, None, 0)
+    np.testing.assert_array_equal(old.user_factors_, fitted.user_factors_)
