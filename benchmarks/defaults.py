@@ -37,6 +37,7 @@ CANDIDATES = {
               ("cross_regularization=30", {"cross_regularization": 30.0}, {})],
     "dtype": [("dtype=float64", {"dtype": "float64"}, {})],
     "item_bias": [("item_bias=True", {}, {"item_bias": True})],
+    "evidence": [(f"evidence_negative_weight={e:g}", {}, {"evidence_negative_weight": e}) for e in (0.1, 1.0)],
     "head": [(f"head_regularization={h:g}", {"head_regularization": h}, {}) for h in (100.0, 1000.0, 10000.0)],
     "private": [(f"private_factors={n}", {"private_factors": n}, {}) for n in (4, 8)],
     "negative": [(f"negative_regularization={r:g}", {"negative_regularization": r}, {}) for r in (0.0, 3e-4, 1e-3)],

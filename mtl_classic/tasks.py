@@ -37,8 +37,10 @@ class Task:
     evidence_negative_weight : float or None, default=None
         Implicit tasks: weight of the unobserved pairs of this task that one of its ``cross_tasks`` observed
         (e.g. carted but not bought). Such a pair is a weaker negative than a pair with no evidence at all: the
-        user may still buy. None means ``0.3 * negative_weight`` (chosen on validation splits carved from the
-        Beibei and Tmall training data, where it was better than or level with ``negative_weight``).
+        user may still buy. None means ``0.3 * negative_weight``: on the validation splits of MovieLens, Beibei and
+        Tmall it was level with 0.1 and with ``negative_weight`` on the first two, and 6% above ``negative_weight``
+        on Tmall (``python benchmarks/defaults.py --sets evidence``, table in
+        ``benchmarks/results/evidence/defaults.md``).
     biases : bool or None, default=None
         Per-task user and item biases. None means True for binary and regression tasks and False for implicit tasks
         (implicit tasks do not support biases: their zero targets on all unobserved pairs make the factors carry
