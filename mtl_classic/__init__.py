@@ -6,10 +6,11 @@ linear or logistic head per task, trained by an alternating solver. See docs/MAT
 The public names are imported lazily, so that ``import mtl_classic.inference`` (the serving path) loads numpy and
 scipy only.
 """
+from ._errors import NotFittedError
 from ._version import __version__
 from .tasks import Task
 
-__all__ = ["__version__", "Task", "MultiTaskData", "MultiTaskMF"]
+__all__ = ["__version__", "NotFittedError", "Task", "MultiTaskData", "MultiTaskMF"]
 
 
 def __getattr__(name):

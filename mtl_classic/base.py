@@ -13,8 +13,8 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
+from ._errors import not_fitted
 from ._ids import as_query
-from sklearn.exceptions import NotFittedError
 
 from .ranking import mask_seen, top_k
 
@@ -58,7 +58,7 @@ class RecommenderMixin:
     def _resolve_task(self, task):
         data = getattr(self, "data_", None)
         if data is None:
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit(data) first.")
+            raise not_fitted(self)
         if task is None:
             task = getattr(self, "default_task_", None)
             if task is None:

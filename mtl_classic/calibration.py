@@ -27,6 +27,7 @@ import os
 
 import numpy as np
 
+from ._errors import not_fitted
 from .heads import sigmoid as _sigmoid
 
 __all__ = ["TaskCalibrator", "validation_pairs", "fit_calibrator", "reliability_curve", "save_calibrators",
@@ -137,10 +138,10 @@ class TaskCalibrator:
         s = np.asarray(scores, dtype=np.float64)
         if self.method == "platt":
             if not hasattr(self, "a_"):
-                raise AttributeError("This TaskCalibrator is not fitted yet; call fit first.")
+                raise not_fitted(self, "call fit first")
             return _sigmoid(self.a_ * s + self.b_)
         if not hasattr(self, "x_"):
-            raise AttributeError("This TaskCalibrator is not fitted yet; call fit first.")
+            raise not_fitted(self, "call fit first")
         return np.interp(s, self.x_, self.y_)
 
     predict_proba = transform

@@ -32,6 +32,7 @@ import os
 import numpy as np
 import scipy.sparse as sp
 
+from ._errors import not_fitted
 from ._ids import as_query
 from ._sparse import observation_pattern
 
@@ -321,7 +322,7 @@ class InferenceModel:
         InferenceModel
         """
         if not hasattr(model, "user_factors_"):
-            raise ValueError(f"{type(model).__name__} is not fitted; call fit(data) first.")
+            raise not_fitted(model)
         cast = (lambda a: a) if dtype is None else (lambda a: np.asarray(a, dtype=np.dtype(dtype)))
         data = model.data_
         names = [t.name for t in model.tasks_]
@@ -942,7 +943,7 @@ def fold_in_items(model, interactions, n_sweeps=3, cross_item_weights=None):
 
     where = "fold_in_items"
     if not hasattr(model, "user_factors_"):
-        raise ValueError(f"{where}: the model is not fitted.")
+        raise not_fitted(model, f"{where} needs a fitted model")
     names = [t.name for t in model.tasks_]
     n_users = model.user_factors_.shape[0]
     matrices, n_new = fold_in_matrices(model.tasks_, interactions, n_users, by_item=True, where=where)

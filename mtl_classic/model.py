@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
+from ._errors import not_fitted
 from ._sparse import observation_pattern
 from .base import RecommenderMixin
 from .solver import als
@@ -464,7 +465,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     # ------------------------------------------------------------------ inference
     def _check_fitted(self):
         if not hasattr(self, "user_factors_"):
-            raise AttributeError("This MultiTaskMF instance is not fitted yet; call fit(data) first.")
+            raise not_fitted(self)
 
     def _task(self, task):
         self._check_fitted()

@@ -36,6 +36,7 @@ import zlib
 
 import numpy as np
 
+from ._errors import not_fitted
 from ._version import __version__
 
 __all__ = ["ModelFormatError", "save_model", "load_model", "read_manifest", "read_arrays", "FORMAT_NAME",
@@ -298,7 +299,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
         Unfitted model, ``dtype`` with ``slim=False``, ids that cannot be stored without pickle.
     """
     if not hasattr(model, "user_factors_") or not hasattr(model, "tasks_"):
-        raise ValueError(f"save_model: the {type(model).__name__} is not fitted; call fit(data) first.")
+        raise not_fitted(model, "call fit(data) before save_model")
     if dtype not in (None, "float32", "float64", np.float32, np.float64):
         raise ValueError(f"save_model: dtype must be None, 'float32' or 'float64'. Got {dtype!r}.")
     if dtype is not None and not slim:

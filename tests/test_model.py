@@ -469,3 +469,22 @@ def test_model_recovers_data_made_by_als_plus_an_auxiliary_bonus():
     model = MultiTaskMF(tasks=[Task("cart"), Task("buy")], factors=8, random_state=0).fit(data)
     ours = evaluate_ranking(model, data, test, "buy", ks=(10,))["NDCG@10"]
     assert ours >= 0.97 * ref, (ours, ref)
+
+
+def test_every_unfitted_call_raises_the_one_not_fitted_error(tmp_path):
+    """One type for every unfitted call (estimator, baselines, persistence, the inference path, calibrators); it is
+    a ValueError and an AttributeError, as scikit-learn's."""
+    from mtl_classic import NotFittedError
+    from mtl_classic.baselines import PopularityRecommender
+    from mtl_classic.calibration import TaskCalibrator
+    from mtl_classic.inference import InferenceModel
+    from mtl_classic.persistence import save_model
+    model = MultiTaskMF(tasks=[Task("buy")])
+    calls = [lambda: model.recommend([0]), lambda: model.predict("buy", [0], [0]),
+             lambda: save_model(model, tmp_path / "m"), lambda: InferenceModel.from_model(model),
+             lambda: PopularityRecommender(target="buy").recommend([0]),
+             lambda: TaskCalibrator().transform(np.zeros(3))]
+    for call in calls:
+        with pytest.raises(NotFittedError, match="not fitted"):
+            call()
+    assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from sklearn.exceptions import NotFittedError
+from mtl_classic import NotFittedError
 
 from mtl_classic.base import RecommenderMixin, seen_matrix
 from mtl_classic.data import MultiTaskData

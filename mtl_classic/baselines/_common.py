@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
+from .._errors import not_fitted
 from ..base import RecommenderMixin
 
 __all__ = ["RecommenderMixin", "BaselineMixin", "check_param", "pattern", "pair_lookup", "item_popularity"]
@@ -164,7 +165,7 @@ class BaselineMixin(RecommenderMixin, BaseEstimator):
 
     def _check_fitted(self):
         if not hasattr(self, "data_"):
-            raise ValueError(f"This {type(self).__name__} instance is not fitted yet; call fit(data) first.")
+            raise not_fitted(self)
 
     def _check_task(self, task, allowed=None):
         """Resolve ``task`` (None -> ``default_task_``) and raise ``ValueError`` naming an unknown task."""
