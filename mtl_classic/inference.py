@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._errors import not_fitted
+from ._validation import check_number
 from ._ids import as_query
 from ._sparse import observation_pattern
 
@@ -145,10 +146,7 @@ def _blas_limit(blas_threads, n_batches):
 
 
 def _check_int(where, name, value, low, high=None):
-    if (not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low
-            or (high is not None and value > high)):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{where}: {name} must be an int {bound}. Got {value!r}.")
+    check_number(f"{where}: {name}", value, integer=True, low=low, high=high)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """MultiTaskMF: validate -> initialise -> solve -> store (docs/MATH.md sections 1-3)."""
 import copy
-import numbers
 import time
 import warnings
 
@@ -9,6 +8,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from ._errors import not_fitted
+from ._validation import check_number, parameter_of
 from ._sparse import observation_pattern
 from .base import RecommenderMixin
 from .solver import als
@@ -17,14 +17,8 @@ from .tasks import Task
 
 
 def _check_number(value, name, low, integer=False, low_inclusive=True, allow_none=False):
-    if value is None and allow_none:
-        return
-    kind = "an int" if integer else "a float"
-    ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
-    if isinstance(value, bool) or not ok_type or not np.isfinite(value) or (
-            value < low if low_inclusive else value <= low):
-        op = ">=" if low_inclusive else ">"
-        raise ValueError(f"The {name!r} parameter of MultiTaskMF must be {kind} {op} {low}. Got {value!r}.")
+    check_number(parameter_of("MultiTaskMF", name), value, integer=integer, low=low, low_open=not low_inclusive,
+                 none_ok=allow_none)
 
 
 def fold_in_matrices(tasks, interactions, n_fixed, by_item, where):

@@ -14,7 +14,6 @@ Example::
 """
 import copy
 import logging
-import numbers
 import time
 import warnings
 
@@ -22,6 +21,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 
 from ._sparse import observation_pattern
+from ._validation import check_number, parameter_of
 from .data.splits import leave_last_out, random_holdout
 from .evaluation import evaluate_pointwise, evaluate_ranking
 
@@ -150,10 +150,7 @@ class SuccessiveHalvingSearch(BaseEstimator):
 
     def _check(self):
         for name, low in (("n_candidates", 1), ("factor", 2), ("min_iterations", 1)):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
-                raise ValueError(f"The {name!r} parameter of SuccessiveHalvingSearch must be an int >= {low}. "
-                                 f"Got {value!r}.")
+            check_number(parameter_of(self, name), getattr(self, name), integer=True, low=low)
         if not self.estimator.tasks:
             raise ValueError("SuccessiveHalvingSearch needs an estimator with tasks= given (the target and the "
                              "auxiliary tasks are named there).")

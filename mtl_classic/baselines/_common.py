@@ -3,13 +3,13 @@
 Everything here works on internal indices and on the per-task CSR matrices of a
 :class:`~mtl_classic.MultiTaskData` (``data.matrices``, ``data.task_names``, ``data.n_users``, ``data.n_items``).
 """
-import numbers
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from .._errors import not_fitted
+from .._validation import check_number, parameter_of
 from ..base import RecommenderMixin
 
 __all__ = ["RecommenderMixin", "BaselineMixin", "check_param", "pattern", "pair_lookup", "item_popularity"]
@@ -38,33 +38,14 @@ def check_param(owner, name, value, kind, low=None, high=None, low_open=False, n
     options : sequence or None
         Allowed values for ``kind="option"``.
     """
-    if value is None and none_ok:
-        return value
-    cls = type(owner).__name__
     if kind == "option":
+        if value is None and none_ok:
+            return value
         if value not in options:
-            raise ValueError(f"The {name!r} parameter of {cls} must be one of {list(options)}. Got {value!r}.")
+            raise ValueError(f"{parameter_of(owner, name)} must be one of {list(options)}. Got {value!r}.")
         return value
-    if kind == "int":
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        what = "an int"
-    else:
-        ok = (isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value))
-        what = "a finite float"
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value <= high
-    if not ok:
-        bounds = ""
-        if low is not None:
-            bounds += f" {'>' if low_open else '>='} {low}"
-        if high is not None:
-            bounds += f"{' and' if low is not None else ''} <= {high}"
-        if none_ok:
-            bounds += " or None"
-        raise ValueError(f"The {name!r} parameter of {cls} must be {what}{bounds}. Got {value!r}.")
-    return value
+    return check_number(parameter_of(owner, name), value, integer=kind == "int", low=low, high=high,
+                        low_open=low_open, none_ok=none_ok, real="a finite float")
 
 
 def check_random_state(seed):

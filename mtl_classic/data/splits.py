@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import check_number
 from .container import MultiTaskData, _canonical
 
 __all__ = ["Split", "leave_last_out", "random_holdout", "given_test_pairs"]
@@ -55,8 +56,7 @@ def _check_target(data, target, where):
 
 
 def _check_int(where, name, value, low):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{where}: {name} must be an int >= {low}. Got {value!r}.")
+    check_number(f"{where}: {name}", value, integer=True, low=low)
 
 
 def _select(matrix, keep):

@@ -1,0 +1,57 @@
+"""One validator for numeric settings: every module checks its parameters through :func:`check_number`, so the
+rules (bools are not numbers, NaN and infinity are refused, bounds inclusive unless said) and the message
+("<subject> must be an int >= 1. Got 0.") are the same everywhere."""
+import numbers
+
+import numpy as np
+
+__all__ = ["check_number", "parameter_of"]
+
+
+def parameter_of(owner, name):
+    """The subject of an estimator parameter's message: ``"The 'name' parameter of Owner"``."""
+    return f"The {name!r} parameter of {owner if isinstance(owner, str) else type(owner).__name__}"
+
+
+def check_number(subject, value, integer=False, low=None, high=None, low_open=False, none_ok=False,
+                 real="a float"):
+    """Return ``value`` when it is a number within the bounds, else raise ``ValueError``.
+
+    Parameters
+    ----------
+    subject : str
+        What is checked, as the message's subject (e.g. ``parameter_of(self, "factors")`` or ``"top_k: k"``).
+    value : object
+    integer : bool, default=False
+        Require an integer (``numbers.Integral``); otherwise any finite real.
+    low, high : float or None
+        Bounds, inclusive (``low`` exclusive when ``low_open``).
+    none_ok : bool, default=False
+        Accept None.
+    real : str, default="a float"
+        How the message names a real number (the baselines say "a finite float").
+    """
+    if value is None and none_ok:
+        return value
+    if integer:
+        ok, what = isinstance(value, numbers.Integral) and not isinstance(value, bool), "an int"
+    else:
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value))
+        what = real
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        bounds = ""
+        if low is not None and high is not None and integer and not low_open:
+            bounds = f" in [{low}, {high}]"
+        else:
+            if low is not None:
+                bounds += f" {'>' if low_open else '>='} {low}"
+            if high is not None:
+                bounds += f"{' and' if low is not None else ''} <= {high}"
+        if none_ok:
+            bounds += " or None"
+        raise ValueError(f"{subject} must be {what}{bounds}. Got {value!r}.")
+    return value
