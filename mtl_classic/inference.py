@@ -959,8 +959,5 @@ def fold_in_items(model, interactions, n_sweeps=3, cross_item_weights=None):
                         model.cross_weights_, gamma, getattr(model, "cross_user_weights_", None))
     config = model._config()
     config.solver = "cholesky"
-    stacked = als._Stacked(arrays, n_new, n_users, by_item=True)
-    for _ in range(int(n_sweeps)):
-        als._update_rows(arrays, params, stacked, True, config)
-        als.update_item_offsets(arrays, params, config)
+    als.solve_side(arrays, params, True, config, n_sweeps=n_sweeps, n_jobs=model.n_jobs)
     return params.item_factors, params.item_biases

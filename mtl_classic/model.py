@@ -563,9 +563,5 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                             None if params.cross_user_weights is None else np.zeros((len(names), len(names), n_new)))
         config = self._config()
         config.solver = "cholesky"
-        stacked = als._Stacked(arrays, n_new, n_items, by_item=False)
-        with kernel_threads(self.n_jobs):
-            for _ in range(int(n_sweeps)):
-                als._update_rows(arrays, params, stacked, False, config)
-                als.update_user_offsets(arrays, params, config)
+        als.solve_side(arrays, params, False, config, n_sweeps=n_sweeps, n_jobs=self.n_jobs)
         return params.user_factors, params.user_biases, params.cross_user_weights

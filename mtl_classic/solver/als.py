@@ -313,6 +313,40 @@ def _update_offsets(tasks, params, config, offsets=None, factor_scores=None):
     return [o for o, _ in pairs], [f for _, f in pairs]
 
 
+def solve_side(tasks, params, by_item, config, n_sweeps=1, n_jobs=None):
+    """The rows of one side (users, or items with ``by_item``) with the other side, the heads and the shared
+    weights fixed: the fit's own row solve and per-row offset updates, alternated ``n_sweeps`` times, under the
+    kernels' thread limits. The public seam for fold-in of new users or items (and any backend that solves one
+    side at a time).
+
+    Parameters
+    ----------
+    tasks : list of TaskArrays
+        The rows' entries (``prepare_task_arrays`` of the new rows' observations).
+    params : Params
+        The fitted arrays with the side to solve replaced by the new rows' starting values (their biases and
+        per-row cross deviations too); updated in place.
+    by_item : bool
+    config : SolverConfig
+    n_sweeps : int, default=1
+    n_jobs : int or None
+        Kernel threads (None: every core).
+
+    Returns
+    -------
+    params
+    """
+    side = params.item_factors if by_item else params.user_factors
+    other = params.user_factors if by_item else params.item_factors
+    stacked = _Stacked(tasks, side.shape[0], other.shape[0], by_item=by_item)
+    update = update_item_offsets if by_item else update_user_offsets
+    with kernels.kernel_threads(n_jobs):
+        for _ in range(int(n_sweeps)):
+            _update_rows(tasks, params, stacked, by_item, config)
+            update(tasks, params, config)
+    return params
+
+
 def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
     """Run the alternating sweeps in place on ``params``.
 
