@@ -93,11 +93,11 @@ def _entries_product(start, end, indices, curv, lin, X, v, out, with_lin, zero):
 @njit(inline="always")
 def _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, d, v, out, with_b, zero):
     """out = b - A v (``with_b``) or -A v for one row, A = A0 + d I + sum_e curv_e X_e X_e^T, b = sum_e lin_e X_e
-    (A0 = I when ``identity``)."""
+    (A0 = I when ``identity``, where d is not read: the preconditioned basis has no per-row diagonal)."""
     k = X.shape[1]
     if identity:
         for m in range(k):
-            out[m] = -v[m] - d * v[m]
+            out[m] = -v[m]
     else:
         _dense_matvec(A0, v, out, k)
         for m in range(k):
@@ -172,11 +172,14 @@ def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps, rtol=0.0, di
     done in ``X``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin`` and
     ``A0`` in that type too (A0 symmetric), or ``A0=None`` for the identity (the solver's preconditioned basis,
     where each CG step costs O(nnz_u k) without the O(k^2) product). ``diag``: a per-row penalty d_u added to
-    A_u's diagonal (None: 0); ``rhs``: a dense (n_rows, k) term added to every b_u (None: 0). Rows go to the threads
+    A_u's diagonal (None: 0; only with an explicit A0); ``rhs``: a dense (n_rows, k) term added to every b_u (None: 0). Rows go to the threads
     in blocks of :data:`ROW_BLOCK`, one block at a time.
     """
     identity = A0 is None
     if identity:
+        if diag is not None:
+            raise ValueError("solve_rows_cg: a per-row diag needs an explicit A0 (with A0=None the rows are solved in "
+                             "the preconditioned basis, where d_u I is not diagonal).")
         A0 = np.zeros((1, 1), X.dtype)  # unread
     if diag is None:
         diag = np.zeros(len(indptr) - 1, X.dtype)
