@@ -14,9 +14,9 @@ import scipy.linalg as sla
 from ..heads import logistic_bound
 from . import kernels
 from .terms import (  # noqa: F401  (the solver's public names are re-exported here)
-    Params, SolverConfig, TaskArrays, _EntryTerms, _bias_column_sums, _bias_reg, _curvature, _dense_rhs,
-    _dense_term, _entry_terms, _factor_scores, _gram, _offsets, _stacked_terms, head_mask, head_penalties, init_params,
-    negative_mass, objective, prepare_task_arrays, row_evidence, side_regularization)
+    Params, SolverConfig, TaskArrays, _EntryTerms, _bias_column_sums, _bias_head_terms, _bias_reg, _curvature,
+    _dense_rhs, _dense_term, _entry_terms, _factor_scores, _gram, _offsets, _stacked_terms, head_mask,
+    head_penalties, init_params, negative_mass, objective, prepare_task_arrays, row_evidence, side_regularization)
 
 
 class _Stacked:
@@ -126,10 +126,7 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
     k = P.shape[1]
     regs = head_penalties(tasks, config)
     dense = [task.weight * task.negative_weight * GPQ + regs[t] * np.eye(k) for t, task in enumerate(tasks)]
-    # whole-data item biases: a linear term lambda w0 (P^T 1) * (Q^T b_t) in every such head's gradient
-    sum_p = P.sum(axis=0, dtype=np.float64)
-    bias_lin = [task.weight * task.negative_weight * sum_p * (Q.T.astype(np.float64) @ params.item_biases[t])
-                if task.item_bias else 0.0 for t, task in enumerate(tasks)]
+    bias_lin = _bias_head_terms(tasks, params)  # whole-data item biases' linear term, (T, k)
     terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
     curv, lin = terms.curv, terms.lin
     if config.solver == "cholesky":
@@ -152,7 +149,7 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
     T = len(tasks)
     scores = np.empty(len(curv))
     R = kernels.head_products(lay.indptr, lay.indices, lay.order, T, curv, lin, P, Q, W, True, n_chunks, scores)
-    R += regs[:, None] - np.einsum("tij,tj->ti", np.asarray(dense), W) - np.array([b + np.zeros(k) for b in bias_lin])
+    R += regs[:, None] - np.einsum("tij,tj->ti", np.asarray(dense), W) - bias_lin
     R[list(config.fixed_heads)] = 0.0  # a reference head stays at 1: its step is 0 and its scores unchanged
     if config.head_mask is not None:
         R *= config.head_mask  # CG in each head's own subspace: the other tasks' private factors stay unread

@@ -222,28 +222,44 @@ def _entry_terms(task, t, params, o=None):
     return curv, lin
 
 
+def _bias_sums(params, t):
+    """(P^T 1, Q^T b_t) in float64: the two sums through which task t's whole-data item biases reach the rows,
+    the heads and the objective."""
+    P, Q = params.user_factors, params.item_factors
+    return P.sum(axis=0, dtype=np.float64), Q.T.astype(np.float64) @ params.item_biases[t]
+
+
 def _dense_rhs(tasks, params, by_item):
     """The whole-data item biases' part of every row's right-hand side, (n_rows, k), or None without them:
     user rows ``-sum_t lambda_t w0_t w_t * (Q^T b_t)`` (the same for all), item row i
     ``-sum_t lambda_t w0_t b_t[i] w_t * (P^T 1)``."""
-    P, Q = params.user_factors, params.item_factors
+    n_rows = params.item_factors.shape[0] if by_item else params.user_factors.shape[0]
     rhs = None
     for t, task in enumerate(tasks):
         if not task.item_bias:
             continue
-        lam_w0, b, w = task.weight * task.negative_weight, params.item_biases[t], params.head_weights[t]
-        if by_item:
-            term = -lam_w0 * np.outer(b, w * P.sum(axis=0, dtype=np.float64))
-        else:
-            term = np.broadcast_to(-lam_w0 * w * (Q.T.astype(np.float64) @ b), P.shape)
-        rhs = term.copy() if rhs is None else rhs + term
+        lam_w0, w = task.weight * task.negative_weight, params.head_weights[t]
+        sum_p, q_b = _bias_sums(params, t)
+        if rhs is None:
+            rhs = np.zeros((n_rows, w.shape[0]))
+        rhs -= lam_w0 * (np.outer(params.item_biases[t], w * sum_p) if by_item else w * q_b)
     return rhs
 
 
 def _bias_column_sums(task, t, params):
     """sum_u f_t(u, i) for every item: ``Q (w_t * P^T 1)``."""
-    P, Q = params.user_factors, params.item_factors
-    return Q.astype(np.float64) @ (params.head_weights[t] * P.sum(axis=0, dtype=np.float64))
+    return params.item_factors.astype(np.float64) @ (params.head_weights[t] * _bias_sums(params, t)[0])
+
+
+def _bias_head_terms(tasks, params):
+    """(T, k): the whole-data item biases' linear term ``lambda w0 (P^T 1) * (Q^T b_t)`` in every head's gradient
+    (0 for tasks without them)."""
+    out = np.zeros(params.head_weights.shape)
+    for t, task in enumerate(tasks):
+        if task.item_bias:
+            sum_p, q_b = _bias_sums(params, t)
+            out[t] = task.weight * task.negative_weight * sum_p * q_b
+    return out
 
 
 def _dense_term(tasks, params, gram, reg, by_item):
