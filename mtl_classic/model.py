@@ -169,8 +169,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
 
     def __init__(self, tasks=None, factors=64, iterations=15, regularization=0.01, negative_regularization=1e-4,
                  row_regularization=0.1, bias_regularization=5.0, private_factors=0, head_regularization=0.1,
-                 fit_heads=True, cross_regularization=10.0, cross_per_item=True, cross_per_user=True, solver="cg", cg_steps=3, cg_tol=0.1, init_scale=0.01, early_stopping_rounds=None,
-                 dtype="float32", n_jobs=None, random_state=None, verbose=False):
+                 fit_heads=True, cross_regularization=10.0, cross_per_item=True, cross_per_user=True, solver="cg",
+                 cg_steps=3, cg_tol=0.1, init_scale=0.01, early_stopping_rounds=None, dtype="float32", n_jobs=None,
+                 random_state=None, verbose=False):
         self.tasks = tasks
         self.factors = factors
         self.iterations = iterations
@@ -377,10 +378,10 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         config.head_mask = mask
         # the reference task's head stays at 1, so that no learned head can rescale the factors past their penalty
         # (p diag(w) q is unchanged by p -> p / c, w -> c w)
-        mass = [t.weight * data.matrices[t.name].nnz for t in tasks]
-        self.reference_task_ = names[int(np.argmax(mass))] if self.fit_heads else None
+        reference = int(np.argmax([t.weight * data.matrices[t.name].nnz for t in tasks]))
+        self.reference_task_ = names[reference] if self.fit_heads else None
         if self.fit_heads:
-            config.fixed_heads = (int(np.argmax(mass)),)
+            config.fixed_heads = (reference,)
 
         self.tasks_ = tasks
         self.task_index_ = {n: i for i, n in enumerate(names)}

@@ -172,8 +172,8 @@ def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps, rtol=0.0, di
     done in ``X``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin`` and
     ``A0`` in that type too (A0 symmetric), or ``A0=None`` for the identity (the solver's preconditioned basis,
     where each CG step costs O(nnz_u k) without the O(k^2) product). ``diag``: a per-row penalty d_u added to
-    A_u's diagonal (None: 0; only with an explicit A0); ``rhs``: a dense (n_rows, k) term added to every b_u (None: 0). Rows go to the threads
-    in blocks of :data:`ROW_BLOCK`, one block at a time.
+    A_u's diagonal (None: 0; only with an explicit A0); ``rhs``: a dense (n_rows, k) term added to every b_u
+    (None: 0). Rows go to the threads in blocks of :data:`ROW_BLOCK`, one block at a time.
     """
     identity = A0 is None
     if identity:
