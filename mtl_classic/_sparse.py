@@ -18,3 +18,13 @@ def observation_pattern(matrix):
     m = sp.csr_matrix(matrix, copy=True)
     m.sum_duplicates()
     return sp.csr_matrix((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
+
+
+
+def same_pairs(a, b, share):
+    """(b's pairs lie inside a's, and a's inside b's): whether at least ``share`` of each one's observed pairs are
+    also the other's. Both true: the two tasks record the same events (MovieLens ``rated`` / ``liked`` /
+    ``rating``); only the first: b lies inside a (Beibei's purchases, all carted, inside ``cart``)."""
+    a, b = observation_pattern(a), observation_pattern(b)
+    both = a.multiply(b).nnz
+    return both >= share * b.nnz, both >= share * a.nnz

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator
 
 from ._errors import not_fitted
 from ._validation import check_number, parameter_of
-from ._sparse import observation_pattern
+from ._sparse import observation_pattern, same_pairs
 from .base import RecommenderMixin
 from .solver import als
 from .solver.kernels import kernel_threads
@@ -292,9 +292,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 wanted = list(t.cross_tasks)
             keep = []
             for b in wanted:
-                both = patterns[t.name].multiply(patterns[b]).nnz
-                b_inside_t = both >= same_events * patterns[b].nnz
-                if b_inside_t and (t.kind == "implicit" or both >= same_events * patterns[t.name].nnz):
+                b_inside_t, t_inside_b = same_pairs(patterns[t.name], patterns[b], same_events)
+                if b_inside_t and (t.kind == "implicit" or t_inside_b):
                     dropped.setdefault(t.name, []).append(b)
                 else:
                     keep.append(b)

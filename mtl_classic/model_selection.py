@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
-from ._sparse import observation_pattern
+from ._sparse import same_pairs
 from ._validation import check_number, parameter_of
 from .data.splits import leave_last_out, random_holdout
 from .evaluation import evaluate_pointwise, evaluate_ranking
@@ -45,16 +45,8 @@ DEFAULT_SPACE = {
 def same_event_tasks(data, target, share=0.99):
     """Tasks whose observed pairs coincide with the target's (>= ``share`` of each side's pairs in the other), such
     as MovieLens ``rated`` / ``liked`` / ``rating``: held-out target pairs must leave them too, or they leak."""
-    t = observation_pattern(data.matrices[target])
-    out = []
-    for name in data.task_names:
-        if name == target:
-            continue
-        b = observation_pattern(data.matrices[name])
-        both = t.multiply(b).nnz
-        if both >= share * t.nnz and both >= share * b.nnz:
-            out.append(name)
-    return out
+    return [name for name in data.task_names
+            if name != target and all(same_pairs(data.matrices[target], data.matrices[name], share))]
 
 
 def validation_split(data, target, random_state=0):
@@ -70,10 +62,9 @@ def validation_split(data, target, random_state=0):
     Returns
     -------
     Split
-        Implicit and binary targets: the last observation per user when the target has timestamps
-        (``leave_last_out``), otherwise one random observation per user with at least two. Regression targets: a
-        random 10% of every user's observations. Same-event tasks (:func:`same_event_tasks`) lose the held-out pairs
-        too; genuine auxiliary behaviours stay.
+        Every kind of target: the last observation per user when the target has timestamps (``leave_last_out``),
+        otherwise one random observation per user with at least two. Same-event tasks (:func:`same_event_tasks`)
+        lose the held-out pairs too; genuine auxiliary behaviours stay.
     """
     if target not in data.task_names:
         raise ValueError(f"validation_split: unknown target {target!r}; the data has tasks {list(data.task_names)}.")
@@ -239,11 +230,12 @@ class SuccessiveHalvingSearch(BaseEstimator):
             if it >= full:
                 break
             it = min(full, it * int(self.factor))
-        n_fits = 0
-        alive = len(candidates)
+        def survivors(n):  # candidates that go on after a rung of n
+            return max(1, int(np.ceil(n / self.factor)))
+
+        n_fits, alive = 0, len(candidates)
         for _ in rungs:
-            n_fits += alive
-            alive = max(1, int(np.ceil(alive / self.factor)))
+            n_fits, alive = n_fits + alive, survivors(alive)
         rows, alive = [], list(range(len(candidates)))
         bar = tqdm(total=n_fits, desc="SuccessiveHalvingSearch", disable=not self.show_progress)
         try:
@@ -263,8 +255,7 @@ class SuccessiveHalvingSearch(BaseEstimator):
                     bar.update(1)
                     bar.set_postfix(best=f"{max(scores.values()):.4f}")
                 if rung < len(rungs) - 1:
-                    keep = max(1, int(np.ceil(len(alive) / self.factor)))
-                    alive = sorted(alive, key=lambda c: -scores[c])[:keep]
+                    alive = sorted(alive, key=lambda c: -scores[c])[:survivors(len(alive))]
         finally:
             bar.close()
         best = max(alive, key=lambda c: scores[c])
