@@ -401,6 +401,7 @@ class ModelSpec:
     fit: object = None
     family: str = "baseline"
     defaults: dict = field(default_factory=dict)
+    inner_choice: object = None   # () -> dict: what a self-tuning model chose in its last fit (the tuner row)
 
     def fit_on(self, params, data):
         model = self.make(**params)
@@ -503,8 +504,16 @@ def model_specs(bench, quick=False, only=None):
             return SuccessiveHalvingSearch(ours_defaults(), target=t, random_state=0, show_progress=False)
 
         specs.append(ModelSpec("MultiTaskMF defaults", ours_defaults, family="ours"))
-        specs.append(ModelSpec("MultiTaskMF built-in tuner", ours_tuner, family="ours",
-                               fit=lambda m, d: m.fit(d).best_estimator_))
+        tuner_choice = {}
+
+        def fit_tuner(search, data):
+            search.fit(data)
+            tuner_choice.clear()
+            tuner_choice.update(search.best_params_)
+            return search.best_estimator_
+
+        specs.append(ModelSpec("MultiTaskMF built-in tuner", ours_tuner, family="ours", fit=fit_tuner,
+                               inner_choice=lambda: dict(tuner_choice)))
         specs.append(ModelSpec("MultiTaskMF multi-task", ours_multi,
                                g({"aux_weight": [0.1, 0.3, 1.0], "alpha": [1.0, 10.0]},
                                  {"aux_weight": [0.3], "alpha": [1.0]}), g(refine, {}), family="ours",

@@ -47,6 +47,8 @@ def run_dataset(name, args):
         t0 = time.perf_counter()
         model = spec.fit_on(best, bench.train)
         fit_s = time.perf_counter() - t0
+        if spec.inner_choice is not None:  # the settings the model chose itself on the training data
+            best = spec.inner_choice()
         test = C.evaluate(model, bench.train, bench.test, bench.target)
         C.log(f"[{name}] {spec.name} chosen {best}: test NDCG@10 {test['ndcg@10']:.4f} HR@10 {test['hr@10']:.4f}")
         by_aux = {part: C.evaluate(model, bench.train, pairs, bench.target)
