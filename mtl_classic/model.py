@@ -117,8 +117,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     head_regularization : float, default=0.1
         Penalty pulling every head vector w_t towards 1 (towards its mask with private factors). Binary and regression
         heads add ``row_regularization`` per weighted observation, as their rows do: a learned head fitted to many
-        ratings would otherwise rescale the shared factors that the reference task pins (on MovieLens' four tasks
-        the rating head's RMSE went from 1.70 to 1.0 with it).
+        ratings would otherwise rescale the shared factors that the reference task pins (benchmarks/RESULTS.md,
+        the MovieLens multi-task rating head).
     fit_heads : bool, default=True
         Learn the per-task head vectors; False keeps them at 1 (one implicit task then is exactly the weighted matrix
         factorisation of Hu, Koren and Volinsky). The head of the reference task (the largest ``weight * nnz``,
