@@ -59,19 +59,20 @@ def environment():
             mem = fh.readline().split(":", 1)[1].strip()
     except OSError:
         pass
-    try:
-        commit = os.popen(f"git -C {REPO} rev-parse --short HEAD 2>/dev/null").read().strip() or None
-    except Exception:                          # noqa: BLE001
-        commit = None
-    try:  # the checkout is shared: record library files that differ from the commit (they were part of the run)
-        dirty = [ln[3:] for ln in os.popen(f"git -C {REPO} status --short -- mtl_classic 2>/dev/null").read()
-                 .splitlines() if ln.strip()]
-    except Exception:                          # noqa: BLE001
-        dirty = None
+    library = _git_state(_library_dir())
+    scripts = _git_state(os.path.join(REPO, "benchmarks"), exclude=("results", "out"))  # outputs are not code
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "git_commit": commit,
-        "git_uncommitted_library_files": dirty,
+        # the commit of the library actually imported (the git HEAD of the folder holding the imported
+        # mtl_classic, e.g. a frozen worktree on PYTHONPATH) and, separately, of the benchmark scripts
+        "git_commit": library["commit"],
+        "git_uncommitted_library_files": library["dirty"],
+        "library_path": library["path"],
+        "library_commit": library["commit"],
+        "library_dirty": library["dirty"],
+        "scripts_path": scripts["path"],
+        "scripts_commit": scripts["commit"],
+        "scripts_dirty": scripts["dirty"],
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": cpu,
@@ -86,11 +87,57 @@ def environment():
     }
 
 
+def _library_dir():
+    """The folder of the imported ``mtl_classic`` package (None when it cannot be imported)."""
+    try:
+        import mtl_classic
+    except ImportError:
+        return None
+    return os.path.dirname(os.path.abspath(mtl_classic.__file__))
+
+
+def _git_state(path, exclude=()):
+    """``{"path", "commit", "dirty"}`` of the git checkout holding ``path``: its HEAD (short hash) and the files
+    under ``path`` (but not under ``exclude``, relative to ``path``) that differ from it (``[]`` when clean; None
+    when ``path`` is not in a git checkout)."""
+    import subprocess
+
+    out = {"path": path, "commit": None, "dirty": None}
+    if path is None or not os.path.isdir(path):
+        return out
+    try:
+        run = dict(cwd=path, capture_output=True, text=True, timeout=30)
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **run)
+        if head.returncode != 0:
+            return out
+        out["commit"] = head.stdout.strip() or None
+        status = subprocess.run(["git", "status", "--porcelain", "--", ".",
+                                 *(f":(exclude){e}" for e in exclude)], **run)
+        out["dirty"] = [ln[3:] for ln in status.stdout.splitlines() if ln.strip()]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+def _git_markdown(what, commit, dirty, path):
+    text = f"{what} at git {commit}" if commit else f"{what} from {path} (not a git checkout)"
+    if dirty:
+        text += f" + uncommitted {dirty}"
+    elif dirty is not None:
+        text += " (clean)"
+    return text
+
+
 def environment_markdown(env):
     v = env["versions"]
-    dirty = env.get("git_uncommitted_library_files")
-    lines = [f"- date {env['date']}, git {env['git_commit']}"
-             + (f" + uncommitted {dirty}" if dirty else "") + f", python {env['python']}, {env['platform']}",
+    if "library_commit" in env:
+        lib = _git_markdown("library", env["library_commit"], env["library_dirty"], env["library_path"])
+        scr = _git_markdown("benchmark scripts", env["scripts_commit"], env["scripts_dirty"], env["scripts_path"])
+        git = f"{lib}, {scr}"
+    else:                                      # records written before the two commits were kept apart
+        dirty = env.get("git_uncommitted_library_files")
+        git = f"git {env['git_commit']}" + (f" + uncommitted {dirty}" if dirty else "")
+    lines = [f"- date {env['date']}, {git}, python {env['python']}, {env['platform']}",
              f"- CPU: {env['cpu']} ({env['cpu_count']} logical cores, {env['affinity_cores']} usable), "
              f"memory {env['memory']}",
              "- versions: " + ", ".join(f"{k} {v[k]}" for k in v if v[k] is not None),
