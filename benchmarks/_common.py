@@ -217,34 +217,13 @@ class Bench:
     extra: dict = field(default_factory=dict)
 
 
-def remove_pairs(data, pairs, tasks):
-    """Copy of ``data`` without the stored pairs of ``pairs`` (csr) in each of ``tasks`` (timestamps follow)."""
-    mats = dict(data.matrices)
-    ts = dict(data.timestamps) if data.timestamps is not None else None
-    n = np.int64(data.n_items)
-    pr = np.repeat(np.arange(pairs.shape[0], dtype=np.int64), np.diff(pairs.indptr))
-    pkeys = pr * n + pairs.indices
-    for t in tasks:
-        m = mats[t]
-        rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
-        keep = ~np.isin(rows * n + m.indices, pkeys)
-        mats[t] = _keep_entries(m, rows, keep)
-        if ts is not None and t in ts:
-            ts[t] = _keep_entries(ts[t], rows, keep)
-    return data.with_matrices(mats, timestamps=ts)
-
-
-def _keep_entries(m, rows, keep):
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=m.shape[0]))])
-    return sp.csr_matrix((m.data[keep], m.indices[keep], indptr), shape=m.shape)
-
-
 def carve_validation(train, target, seed=0, by_time=False, drop_from=(), n_holdout=1):
     """Validation split carved from ``train`` with ``mtl_classic.data.splits``.
 
     ``by_time``: ``leave_last_out(n_holdout)`` (default one per user); otherwise ``random_holdout`` with a vanishing ``test_fraction``,
     which holds out exactly one random target pair per user with at least two (seeded). The held-out pairs are also
-    removed from the tasks in ``drop_from`` (MovieLens: the same rating event in other tasks).
+    removed from the tasks in ``drop_from`` (MovieLens: the same rating event in other tasks), by the splits'
+    ``also_remove``.
 
     Returns
     -------
@@ -252,21 +231,24 @@ def carve_validation(train, target, seed=0, by_time=False, drop_from=(), n_holdo
     """
     from mtl_classic.data.splits import leave_last_out, random_holdout
 
+    drop_from = list(drop_from)
     with warnings.catch_warnings():
-        # the splits warn when held-out pairs stay in other tasks: wanted for beibei/tmall (carts are known at
-        # prediction time), and removed below for MovieLens
-        warnings.simplefilter("ignore", UserWarning)
+        if not drop_from:
+            # Beibei / Tmall: the held-out purchases stay in the auxiliary tasks on purpose (carts are known at
+            # prediction time), so the splits' leak warning (every held-out pair still observed elsewhere, e.g.
+            # Beibei's carts) is expected here; with ``drop_from`` (MovieLens) it is left on
+            warnings.filterwarnings("ignore", message=".*every held-out pair of", category=UserWarning)
+        also = drop_from or None
         if by_time:
-            s = leave_last_out(train, target, n_holdout=n_holdout, min_train=1)
+            s = leave_last_out(train, target, n_holdout=n_holdout, min_train=1, also_remove=also)
             how = f"leave_last_out(target, n_holdout={n_holdout}, min_train=1) on the training data"
         else:
-            s = random_holdout(train, target, test_fraction=1e-9, random_state=seed, min_train=1)
+            s = random_holdout(train, target, test_fraction=1e-9, random_state=seed, min_train=1, also_remove=also)
             how = (f"random_holdout(target, test_fraction=1e-9 (= one pair per user), random_state={seed}, "
                    f"min_train=1) on the training data")
-    vtrain = s.train
     if drop_from:
-        vtrain = remove_pairs(vtrain, s.test, drop_from)
-        how += f"; held-out pairs also removed from {list(drop_from)}"
+        how += f"; held-out pairs also removed from {drop_from}"
+    vtrain = s.train
     return vtrain, s.test, how
 
 
@@ -293,11 +275,10 @@ def load_bench(name, data_dir, seed=0):
         full = datasets.load_movielens()
         full = getattr(full, "data", full)
         target = "rated"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)          # the same-event pairs are removed just below
-            split = leave_last_out(full, target, n_holdout=1, min_train=1)
         others = [t for t in full.task_names if t != target]
-        train, test = remove_pairs(split.train, split.test, others), split.test
+        # the held-out ratings are the same events in every rating task: removed from all of them
+        split = leave_last_out(full, target, n_holdout=1, min_train=1, also_remove=others)
+        train, test = split.train, split.test
         info = {"test": "leave_last_out(target='rated', n_holdout=1, min_train=1) by timestamp; held-out pairs "
                         f"removed from {others} as well"}
         # values of the held-out pairs in the pointwise tasks (for RMSE / AUC)

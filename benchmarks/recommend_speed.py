@@ -6,7 +6,9 @@ the same number of threads and float32 or float64 alike where stated:
 * ``InferenceModel.recommend`` (mtl_classic.inference): the full MultiTaskMF score of the ``buy`` task, i.e.
   ``(p_u * w_buy) . q_i`` plus the cross-task terms (the user's carts and collects with per-item weights);
 * the same with float32 factors;
-* ``MultiTaskMF.recommend`` (the estimator's generic RecommenderMixin path), for reference;
+* ``MultiTaskMF.recommend``, for reference: the estimator serves ``recommend`` through the same inference path
+  (``InferenceModel.from_model`` over the model's own arrays, in the model's dtype, float32 by default), so this row
+  measures the estimator's overhead on top of that path, not a second implementation;
 * implicit's ``AlternatingLeastSquares.recommend`` (implicit.cpu, the C++ top-k) on float32 factors
   ``user_factors = P * w_buy``, ``item_factors = Q``: the factor part of the same score, without cross-task terms;
 * ``InferenceModel.recommend`` on exactly that factor-only score (cross weights dropped), float32: the like-for-like
@@ -98,7 +100,7 @@ def main(argv=None):
     seen = data.matrices["buy"]
     t = model.task_index_["buy"]
 
-    inf64 = InferenceModel.from_model(model)
+    inf64 = InferenceModel.from_model(model, dtype="float64")
     inf32 = InferenceModel.from_model(model, dtype="float32")
     plain = InferenceModel(inf32.tasks, inf32.user_ids, inf32.item_ids, inf32.user_factors, inf32.item_factors,
                            inf32.head_weights, inf32.intercepts, inf32.user_biases, inf32.item_biases,
@@ -118,7 +120,7 @@ def main(argv=None):
          lambda: plain.recommend(user_ids, n=args.n, task="buy", batch_size=args.batch_size)),
         ("mtl_classic InferenceModel.recommend (factors only, float32, BLAS at the common thread count)",
          lambda: plain.recommend(user_ids, n=args.n, task="buy", batch_size=args.batch_size, blas_threads=None)),
-        ("mtl_classic MultiTaskMF.recommend (full score, float64)",
+        (f"mtl_classic MultiTaskMF.recommend (full score, served by InferenceModel, {model.user_factors_.dtype})",
          lambda: model.recommend(user_ids, n=args.n, task="buy")),
         ("implicit ALS.recommend (factors only, float32)",
          lambda: als.recommend(users, user_items, N=args.n, filter_already_liked_items=True)),

@@ -47,8 +47,13 @@ def _fit_default_model(path):
 
 
 def _start_server(model_dir, extra):
+    # the server imports the same mtl_classic as this process (e.g. a frozen worktree on PYTHONPATH), not whatever
+    # ``python -m`` would find first in the current directory
+    import mtl_classic
+    root = os.path.dirname(os.path.dirname(os.path.abspath(mtl_classic.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])]))
     proc = subprocess.Popen([sys.executable, "-m", "mtl_classic.cli", "serve", "--model", model_dir, "--port", "0",
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root, env=env)
     line = proc.stdout.readline()
     if " on http://" not in line:
         proc.kill()
