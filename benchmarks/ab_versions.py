@@ -42,6 +42,7 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--out", default=None, help="also write ab_versions.md and ab_versions.json into this folder")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -101,6 +102,28 @@ def main(argv=None):
           f"new / old {summary['new_over_old']:.2f}; to implicit: new {summary['new_over_implicit']:.2f}x, "
           f"old {summary['old_over_implicit']:.2f}x")
     print("RESULT " + json.dumps(summary))
+    if args.out:
+        import _common
+        env = _common.environment()
+        table = [{"model": "implicit ALS on the union", "s / sweep, median": med["implicit"],
+                  "range": f"{min(r['implicit'] for r in rows):.3f}-{max(r['implicit'] for r in rows):.3f}",
+                  "ratio to implicit, median of rounds": "1.00x"},
+                 {"model": f"defaults at {args.old} (old)", "s / sweep, median": med["old"],
+                  "range": f"{min(r['old'] for r in rows):.3f}-{max(r['old'] for r in rows):.3f}",
+                  "ratio to implicit, median of rounds": f"{summary['old_over_implicit']:.2f}x"},
+                 {"model": "defaults now (the imported mtl_classic)", "s / sweep, median": med["new"],
+                  "range": f"{min(r['new'] for r in rows):.3f}-{max(r['new'] for r in rows):.3f}",
+                  "ratio to implicit, median of rounds": f"{summary['new_over_implicit']:.2f}x"}]
+        md = [f"# In-process A/B: {args.old} against the imported mtl_classic", "", _common.environment_markdown(env),
+              "", f"{Path(args.data_dir).name}: k={args.factors}, {args.iterations} sweeps, {args.threads} threads, "
+              f"{args.dtype}, {args.rounds} rounds (old, new, implicit in turn in one process, after one untimed "
+              f"warm-up fit of each version).", "",
+              _common.markdown_table(table, ["model", "s / sweep, median", "range",
+                                             "ratio to implicit, median of rounds"], {"s / sweep, median": ".3f"}),
+              "", f"New / old, median of the rounds' ratios: {summary['new_over_old']:.2f}. Final objective: old "
+              f"{rows[-1]['loss_old']:.8g}, new {rows[-1]['loss_new']:.8g}."]
+        _common.write_outputs(args.out, "ab_versions", "\n".join(md), {"environment": env, "args": vars(args),
+                                                                        **summary})
     return 0
 
 
