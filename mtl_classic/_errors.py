@@ -1,6 +1,6 @@
 """The library's own exception types (numpy only: importable from the serving path)."""
 
-__all__ = ["NotFittedError"]
+__all__ = ["NotFittedError", "ModelFormatError", "not_fitted"]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -12,3 +12,7 @@ class NotFittedError(ValueError, AttributeError):
 def not_fitted(obj, hint="call fit(data) first"):
     """The error for an unfitted ``obj``, with the library's one message."""
     return NotFittedError(f"This {type(obj).__name__} instance is not fitted yet; {hint}.")
+
+
+class ModelFormatError(ValueError):
+    """A saved model cannot be read: missing or corrupt files, another format or library version, bad contents."""

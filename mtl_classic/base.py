@@ -8,48 +8,21 @@ Every model (``MultiTaskMF`` and every baseline) exposes the scoring surface of 
 
 and inherits :meth:`RecommenderMixin.recommend` from here.
 """
-import numbers
-
 import numpy as np
-import scipy.sparse as sp
 
 from ._errors import not_fitted
 from ._ids import as_query
 
-from .ranking import mask_seen, top_k
+from .ranking import excluded_items, rank, seen_tasks
 
-__all__ = ["RecommenderMixin", "seen_matrix"]
-
-_LOWEST = -np.finfo(np.float64).max
+__all__ = ["RecommenderMixin", "is_scalar_id"]
 
 
-def seen_matrix(data, task, filter_seen=True):
-    """The sparse matrix whose stored entries are the items to filter for each user, or None.
-
-    Parameters
-    ----------
-    data : MultiTaskData
-    task : str
-        The task being ranked.
-    filter_seen : bool or "any"
-        True: the user's training observations of ``task``; ``"any"``: observations of any task; False: None.
-
-    Returns
-    -------
-    csr_matrix or None
-        Shape ``(n_users, n_items)``; only the pattern matters.
-    """
-    if filter_seen is False or filter_seen is None:
-        return None
-    if filter_seen is True:
-        return data.matrices[task]
-    if filter_seen == "any":
-        union = None
-        for m in data.matrices.values():
-            pattern = sp.csr_matrix((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
-            union = pattern if union is None else union + pattern  # all entries are >= 1: nothing is dropped
-        return union.tocsr()
-    raise ValueError(f"filter_seen must be True, False or 'any'. Got {filter_seen!r}.")
+def is_scalar_id(users):
+    """Whether ``users`` is one id (a str, bytes, 0-d array or any non-iterable value) rather than a sequence."""
+    if isinstance(users, np.ndarray):
+        return users.ndim == 0
+    return isinstance(users, (str, bytes)) or not hasattr(users, "__iter__")
 
 
 class RecommenderMixin:
@@ -69,7 +42,7 @@ class RecommenderMixin:
                              f"{data.task_names}.")
         return task
 
-    def recommend(self, users, n=10, task=None, filter_seen=True, filter_items=None, items=None, batch_size=1024):
+    def recommend(self, users, n=10, task=None, filter_seen=True, filter_items=None, items=None, batch_size=None):
         """Top-``n`` items for each user, in external ids.
 
         Parameters
@@ -80,15 +53,16 @@ class RecommenderMixin:
             Number of items per user, ``n >= 0``.
         task : str or None, default=None
             Task whose scores rank the items; None means the model's ``default_task_``.
-        filter_seen : bool or "any", default=True
+        filter_seen : bool, "any", str or list of str, default=True
             True removes the items the user has in the training data of ``task``; ``"any"`` removes items the user
-            has in any task; False keeps everything.
+            has in any task; a task name or list removes those tasks' items; False keeps everything.
         filter_items : sequence of hashable, optional
             External item ids never to recommend.
         items : sequence of hashable, optional
             Allow-list of external item ids: only these are ranked.
-        batch_size : int, default=1024
-            Users scored per call of ``score_items`` (bounds memory to ``batch_size * n_items`` floats).
+        batch_size : int or None, default=None
+            Users scored per call of ``score_items`` (memory ``batch_size * n_items`` floats; None:
+            :func:`mtl_classic.ranking.batch_rows`).
 
         Returns
         -------
@@ -114,54 +88,17 @@ class RecommenderMixin:
         """
         task = self._resolve_task(task)
         data = self.data_
-        name = type(self).__name__
-        for arg, value, low in (("n", n, 0), ("batch_size", batch_size, 1)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name}.recommend: {arg} must be an int >= {low}. Got {value!r}.")
-        if isinstance(users, np.ndarray):
-            scalar = users.ndim == 0
-        else:
-            scalar = isinstance(users, (str, bytes)) or not hasattr(users, "__iter__")
+        where = f"{type(self).__name__}.recommend"
         user_idx = data.user_map.index(as_query(users))
+        excluded = excluded_items(data.n_items, lambda ids: data.item_map.index(as_query(ids)), items, filter_items)
+        seen = [data.matrices[t] for t in seen_tasks(filter_seen, [task], data.task_names, where)]
 
-        excluded = np.zeros(data.n_items, dtype=bool)
-        if items is not None:
-            excluded[:] = True
-            excluded[data.item_map.index(as_query(items))] = False
-        if filter_items is not None:
-            excluded[data.item_map.index(as_query(filter_items))] = True
-        seen = seen_matrix(data, task, filter_seen)
+        def score_fn(batch):
+            return np.array(self.score_items(task, batch), dtype=np.float64)  # a private, writable copy
 
-        n_candidates = int(data.n_items - excluded.sum())
-        width = min(int(n), n_candidates)
-        if seen is not None and len(user_idx) and width > 0:
-            seen_rows = seen[user_idx]
-            allowed = (~excluded).astype(np.float64)
-            n_seen_allowed = np.asarray(sp.csr_matrix((np.ones(seen_rows.nnz), seen_rows.indices, seen_rows.indptr),
-                                                      shape=seen_rows.shape) @ allowed)
-            width = min(width, int(n_candidates - n_seen_allowed.max()))
-        width = max(width, 0)
-
-        ids_out = np.empty((len(user_idx), width), dtype=data.item_map.ids.dtype)
-        scores_out = np.empty((len(user_idx), width), dtype=np.float64)
-        for start in range(0, len(user_idx), batch_size):
-            batch = user_idx[start:start + batch_size]
-            scores = np.array(self.score_items(task, batch), dtype=np.float64)  # a private, writable copy
-            if scores.shape != (len(batch), data.n_items):
-                raise ValueError(f"{name}.score_items returned shape {scores.shape}; expected "
-                                 f"{(len(batch), data.n_items)}.")
-            low = ~(scores > -np.inf)  # the model's own -inf / NaN: keep them below candidates, above filtered
-            if low.any():
-                scores[low] = _LOWEST
-            if seen is not None:
-                mask_seen(scores, seen[batch])
-            if excluded.any():
-                scores[:, excluded] = -np.inf
-            top, vals = top_k(scores, width)
-            if low.any():
-                vals[vals == _LOWEST] = -np.inf
-            ids_out[start:start + len(batch)] = data.item_map.external(top.ravel()).reshape(top.shape)
-            scores_out[start:start + len(batch)] = vals
-        if scalar:
-            return ids_out[0], scores_out[0]
-        return ids_out, scores_out
+        top, scores, _ = rank(score_fn, user_idx, n, data.n_items, seen=seen, excluded=excluded,
+                              batch_size=batch_size, where=where)
+        ids = data.item_map.external(top.ravel()).reshape(top.shape)
+        if is_scalar_id(users):
+            return ids[0], scores[0]
+        return ids, scores

@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from ._errors import not_fitted
+from ._errors import ModelFormatError, not_fitted
 from .heads import sigmoid as _sigmoid
 
 __all__ = ["TaskCalibrator", "validation_pairs", "fit_calibrator", "reliability_curve", "save_calibrators",
@@ -284,12 +284,9 @@ def fit_calibrator(model, train, holdout, task, method="platt", kind=None, negat
     -------
     TaskCalibrator
     """
-    from .inference import InferenceModel
-
-    inf = model if isinstance(model, InferenceModel) else InferenceModel.from_model(model)
     u, i, y, w = validation_pairs(train, holdout, task, kind=kind, negatives_per_positive=negatives_per_positive,
                                   random_state=random_state)
-    return TaskCalibrator(method).fit(inf.predict_indices(task, u, i, raw=True), y, sample_weight=w)
+    return TaskCalibrator(method).fit(model.predict_indices(task, u, i, raw=True), y, sample_weight=w)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -380,8 +377,6 @@ def load_calibrators(path):
     ModelFormatError
         Missing, unreadable or malformed file.
     """
-    from .persistence import ModelFormatError
-
     file = os.path.join(os.fspath(path), CALIBRATION_NAME)
     try:
         with open(file, "r", encoding="utf-8") as fh:

@@ -295,9 +295,9 @@ def _test_matrix(model, df, args, with_values):
 
 def _cmd_evaluate(args):
     from .evaluation import evaluate_pointwise, evaluate_ranking
-    from .persistence import load_model
+    from .model import MultiTaskMF
 
-    model = load_model(args.model)
+    model = MultiTaskMF.load(args.model)
     if args.task not in model.task_index_:
         raise _CommandError(f"unknown task {args.task!r}; the model has tasks {list(model.task_index_)}")
     df = _read_csv(args.events, [args.user_col, args.item_col, args.value_col])

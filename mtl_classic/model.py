@@ -1,5 +1,6 @@
 """MultiTaskMF: validate -> initialise -> solve -> store (docs/MATH.md sections 1-3)."""
 import copy
+import dataclasses
 import time
 import warnings
 
@@ -7,10 +8,15 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
-from ._errors import not_fitted
+from ._errors import ModelFormatError, not_fitted
 from ._validation import check_number, parameter_of
 from ._sparse import observation_pattern, same_pairs
 from .base import RecommenderMixin
+from .data import IdMap, MultiTaskData
+from .foldin import fold_in_matrices
+from .inference import InferenceModel
+from .params import SCHEMA
+from .persistence import load_parts, save_model
 from .solver import als
 from .solver.kernels import kernel_threads
 from .tasks import Task
@@ -19,55 +25,6 @@ from .tasks import Task
 def _check_number(value, name, low, integer=False, low_inclusive=True, allow_none=False):
     check_number(parameter_of("MultiTaskMF", name), value, integer=integer, low=low, low_open=not low_inclusive,
                  none_ok=allow_none)
-
-
-def fold_in_matrices(tasks, interactions, n_fixed, by_item, where):
-    """Check the interactions given to a fold-in and lay them out as one float CSR matrix per task.
-
-    Parameters
-    ----------
-    tasks : list of Task
-        The fitted model's tasks (``tasks_``).
-    interactions : dict {task: sparse matrix}
-        Any subset of the tasks. New users: shape (n_new, n_items), ``by_item=False``. New items: shape
-        (n_users, n_new), ``by_item=True``. ``n_fixed`` is the fitted side's size (n_items, or n_users).
-    where : str
-        The caller's name, for the messages.
-
-    Returns
-    -------
-    matrices : dict {task: csr_matrix}
-        Every task, empty where not given.
-    n_new : int
-    """
-    names = [t.name for t in tasks]
-    fixed_axis = 0 if by_item else 1
-    fixed, dim, other = ("users", "rows", "columns") if by_item else ("items", "columns", "rows")
-    if not isinstance(interactions, dict) or not interactions:
-        shape = "(n_users, n_new_items)" if by_item else "(n_new_users, n_items)"
-        raise ValueError(f"{where}: expects a non-empty dict {{task: sparse matrix {shape}}}.")
-    sizes = set()
-    for name, m in interactions.items():
-        if name not in names:
-            raise ValueError(f"{where}: unknown task {name!r}; the model has tasks {names}.")
-        if not sp.issparse(m) or m.shape[fixed_axis] != n_fixed:
-            raise ValueError(f"{where}: interactions[{name!r}] must be a sparse matrix with {n_fixed} {dim} (the "
-                             f"model's {fixed}); got {getattr(m, 'shape', type(m).__name__)}.")
-        sizes.add(m.shape[1 - fixed_axis])
-    if len(sizes) != 1:
-        raise ValueError(f"{where}: every interactions matrix needs the same number of {other}; got {sorted(sizes)}.")
-    n_new = sizes.pop()
-    empty_shape = (n_fixed, n_new) if by_item else (n_new, n_fixed)
-    matrices = {}
-    for t in tasks:
-        if t.name in interactions:
-            m = sp.csr_matrix(interactions[t.name], dtype=np.float64)
-            m.sum_duplicates()
-            t.check_values(m.data, f"{where}: interactions[{t.name!r}]")
-            matrices[t.name] = m
-        else:
-            matrices[t.name] = sp.csr_matrix(empty_shape)
-    return matrices, n_new
 
 
 class MultiTaskMF(RecommenderMixin, BaseEstimator):
@@ -307,8 +264,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         if cross_tasks is None:
             cross_tasks = getattr(self, "cross_tasks_", None)
         if cross_tasks is None:  # a model restored without it: the tasks with a learned cross weight
-            scorer = self._scorer()
-            cross_tasks = {t.name: [b for j, b in enumerate(names) if j != i and scorer._cross_active(i, j)]
+            cross_tasks = {t.name: [names[b] for b in self.fitted_params_.active_cross(i)]
                            for i, t in enumerate(tasks)}
         arrays = []
         for t in tasks:
@@ -421,20 +377,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
 
     def _store(self, params):
         self._scorer_cache = None
-        self.user_factors_ = params.user_factors
-        self.item_factors_ = params.item_factors
-        self.head_weights_ = params.head_weights
-        self.intercepts_ = params.intercepts
-        self.user_biases_ = params.user_biases
-        self.item_biases_ = params.item_biases
-        self.cross_weights_ = params.cross_weights
-        self.cross_item_weights_ = params.cross_item_weights
-        self.cross_user_weights_ = params.cross_user_weights
-
-    def _params(self):
-        return als.Params(self.user_factors_, self.item_factors_, self.head_weights_, self.intercepts_,
-                          self.user_biases_, self.item_biases_, self.cross_weights_, self.cross_item_weights_,
-                          self.cross_user_weights_)
+        self.fitted_params_ = params
 
     @staticmethod
     def _check_validation(validation, data, names):
@@ -460,7 +403,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self):
-        if not hasattr(self, "user_factors_"):
+        if not hasattr(self, "fitted_params_"):
             raise not_fitted(self)
 
     def _task(self, task):
@@ -473,7 +416,6 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         """The numpy-only scorer over this model's arrays (shared, not copied): the one implementation of the score
         formula, used here and by the serving path."""
         if getattr(self, "_scorer_cache", None) is None:
-            from .inference import InferenceModel
             self._scorer_cache = InferenceModel.from_model(self)
         return self._scorer_cache
 
@@ -487,12 +429,13 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         self._task(task)
         return self._scorer().score_items(task, user_indices)
 
-    def predict_indices(self, task, user_indices, item_indices):
-        """Pointwise predictions for internal index pairs: scores, or probabilities for logistic heads."""
+    def predict_indices(self, task, user_indices, item_indices, raw=False):
+        """Pointwise predictions for internal index pairs: scores, or probabilities for logistic heads (logits with
+        ``raw=True``)."""
         self._task(task)
-        return self._scorer().predict_indices(task, user_indices, item_indices)
+        return self._scorer().predict_indices(task, user_indices, item_indices, raw=raw)
 
-    def recommend(self, users, n=10, task=None, filter_seen=True, filter_items=None, items=None, batch_size=512):
+    def recommend(self, users, n=10, task=None, filter_seen=True, filter_items=None, items=None, batch_size=None):
         """Top-``n`` items for each user, in external ids; see :meth:`RecommenderMixin.recommend` for the arguments
         and the shape rule. Served by the numpy-only inference path, so the estimator and a deployed model give the
         same answers (identical top-10 on Tmall, and 1.1-1.25x the generic mixin's users per second there)."""
@@ -525,14 +468,49 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     def save(self, path, **kwargs):
         """Save the fitted model to the directory ``path`` (JSON + ``.npz``, no pickle); see
         :func:`mtl_classic.persistence.save_model` for the options."""
-        from .persistence import save_model
         return save_model(self, path, **kwargs)
 
     @classmethod
-    def load(cls, path, **kwargs):
-        """Load a model saved by :meth:`save`; see :func:`mtl_classic.persistence.load_model`."""
-        from .persistence import load_model
-        return load_model(path, **kwargs)
+    def load(cls, path, check_version=True):
+        """Load a model saved by :meth:`save` (a full artifact) as a fitted estimator.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The model directory.
+        check_version : bool, default=True
+            Refuse a model written by another mtl_classic version.
+
+        Returns
+        -------
+        MultiTaskMF
+            With every learned attribute restored and ``data_`` rebuilt from the stored training matrices
+            (timestamps included when they were present), so ``predict``, ``recommend(filter_seen=...)`` and the
+            fold-ins give the same answers as the saved model.
+
+        Raises
+        ------
+        ModelFormatError
+            Missing, truncated or corrupt files, another format or library version, a slim artifact, parameters this
+            version does not know.
+        """
+        parts = load_parts(path, known_params=cls().get_params(deep=False), check_version=check_version)
+        try:
+            data = MultiTaskData(parts.matrices, IdMap(parts.user_ids), IdMap(parts.item_ids),
+                                 timestamps=parts.timestamps or None, report={"source": f"loaded from {path}"})
+        except (TypeError, ValueError) as exc:
+            raise ModelFormatError(f"{parts.file}: the stored training data are invalid ({exc}).") from None
+        model = cls(**parts.params)
+        model.tasks_ = parts.tasks
+        model.task_index_ = {t.name: i for i, t in enumerate(parts.tasks)}
+        model._store(parts.fitted)
+        model.cross_features_ = parts.patterns
+        model.data_ = data
+        model.user_map_, model.item_map_ = data.user_map, data.item_map
+        model.default_task_ = parts.default_task
+        for attr, value in parts.attributes.items():     # plain JSON data only: restoring them runs no code
+            setattr(model, attr, value)
+        return model
 
     def fold_in(self, interactions, n_sweeps=10):
         """Factors of new (or refreshed) users from their interactions, with the fitted item side fixed.
@@ -553,17 +531,74 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             Per-user cross-task deviations (None when the model has none).
         """
         self._check_fitted()
-        n_items = self.item_factors_.shape[0]
-        matrices, n_new = fold_in_matrices(self.tasks_, interactions, n_items, by_item=False, where="fold_in")
-        names = list(self.task_index_)
+        fitted = self.fitted_params_
+        matrices, n_new = fold_in_matrices(self.tasks_, interactions, fitted.n_items, by_item=False,
+                                           where="fold_in")
+        T = len(self.tasks_)
+        params = dataclasses.replace(
+            fitted, user_factors=np.zeros((n_new, fitted.factors)), user_biases=np.zeros((T, n_new)),
+            cross_user_weights=None if fitted.cross_user_weights is None else np.zeros((T, T, n_new)))
+        self._solve_new_rows(matrices, params, by_item=False, n_sweeps=n_sweeps)
+        return params.user_factors, params.user_biases, params.cross_user_weights
+
+    def fold_in_items(self, interactions, n_sweeps=3, cross_item_weights=None):
+        """Factors of new (or refreshed) items from their interactions, with the fitted user side fixed.
+
+        The mirror of :meth:`fold_in`: each item row is one exact weighted least-squares solve (Cholesky) with the
+        user factors, heads, intercepts, user biases and cross-task weights fixed, alternated with the exact item
+        bias update for tasks with biases.
+
+        Parameters
+        ----------
+        interactions : dict {task: sparse matrix (n_users, n_new_items)}
+            The new items' observations in any subset of the tasks, over the model's user index (columns = new
+            items).
+        n_sweeps : int, default=3
+        cross_item_weights : ndarray (T, T, n_new_items), optional
+            Per-item deviations gamma_tb[i] of the cross-task weights for the new items, for a model fitted with
+            ``cross_per_item=True``. Default: 0, the prior mean (the new items use the shared weights beta_tb).
+
+        Returns
+        -------
+        item_factors : ndarray (n_new_items, k)
+        item_biases : ndarray (T, n_new_items)
+        """
+        where = "fold_in_items"
+        if not hasattr(self, "fitted_params_"):
+            raise not_fitted(self, f"{where} needs a fitted model")
+        fitted = self.fitted_params_
+        matrices, n_new = fold_in_matrices(self.tasks_, interactions, fitted.n_users, by_item=True, where=where)
+        T = len(self.tasks_)
+        gamma = None
+        if fitted.cross_item_weights is not None:
+            gamma = np.zeros((T, T, n_new)) if cross_item_weights is None else np.asarray(cross_item_weights, float)
+            if gamma.shape != (T, T, n_new):
+                raise ValueError(f"{where}: cross_item_weights must have shape {(T, T, n_new)}; got {gamma.shape}.")
+        params = dataclasses.replace(fitted, item_factors=np.zeros((n_new, fitted.factors),
+                                                                   dtype=fitted.item_factors.dtype),
+                                     item_biases=np.zeros((T, n_new)), cross_item_weights=gamma)
+        self._solve_new_rows(matrices, params, by_item=True, n_sweeps=n_sweeps)
+        return params.item_factors, params.item_biases
+
+    def _solve_new_rows(self, matrices, params, by_item, n_sweeps):
+        """Exact (Cholesky) solves of one side's new rows in ``params``, the other side fixed (the solver's seam)."""
         patterns = {n: observation_pattern(m) for n, m in matrices.items()}
-        arrays = [a for a in self._task_arrays(self.tasks_, matrices, patterns)]
-        params = self._params()
-        params = als.Params(np.zeros((n_new, self.item_factors_.shape[1])), params.item_factors,
-                            params.head_weights, params.intercepts, np.zeros((len(names), n_new)),
-                            params.item_biases, params.cross_weights, params.cross_item_weights,
-                            None if params.cross_user_weights is None else np.zeros((len(names), len(names), n_new)))
+        arrays = self._task_arrays(self.tasks_, matrices, patterns)
         config = self._config()
         config.solver = "cholesky"
-        als.solve_side(arrays, params, False, config, n_sweeps=n_sweeps, n_jobs=self.n_jobs)
-        return params.user_factors, params.user_biases, params.cross_user_weights
+        als.solve_side(arrays, params, by_item, config, n_sweeps=n_sweeps, n_jobs=self.n_jobs)
+
+
+def _learned_array(name):
+    def get(self):
+        return getattr(self.fitted_params_, name)
+
+    def set_(self, value):
+        setattr(self.fitted_params_, name, value)
+    return property(get, set_, doc=f"``fitted_params_.{name}`` (docs/ARCHITECTURE.md).")
+
+
+# every learned array is also an attribute ``<name>_`` of the estimator (scikit-learn's convention)
+for _name in SCHEMA:
+    setattr(MultiTaskMF, _name + "_", _learned_array(_name))
+del _name

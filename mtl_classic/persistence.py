@@ -14,15 +14,17 @@ then maps the members straight from the file without copying, which keeps large 
 
 Two artifacts share the layout:
 
-* ``"full"`` (:func:`save_model`): everything :func:`load_model` needs to rebuild a fitted
-  :class:`~mtl_classic.model.MultiTaskMF`, training data included (so ``recommend(filter_seen=...)``, fold-in and
+* ``"full"`` (:func:`save_model`): everything ``MultiTaskMF.load`` needs to rebuild a fitted
+  :class:`~mtl_classic.model.MultiTaskMF` (:func:`load_parts` reads it), training data included (so ``recommend(filter_seen=...)``, fold-in and
   refits of the same configuration work after loading).
 * ``"slim"`` (``save_model(..., slim=True)``): factors, heads, biases, id maps, item popularity (fraction of users
   per item, per task) and the training *patterns* (indptr / indices only, needed for seen-item filters and
   cross-task features); read by :class:`mtl_classic.inference.InferenceModel` with numpy and scipy alone,
   optionally with float32 factors.
 
-Nothing here imports scikit-learn or numba at module import time, so the inference path stays light.
+The learned arrays are those of :class:`mtl_classic.params.FittedParams` (its schema decides what is written and
+checked). This module knows the file format, not the estimator: it imports neither scikit-learn, numba nor pandas,
+so the inference path stays light.
 """
 import json
 import math
@@ -33,14 +35,18 @@ import tempfile
 import warnings
 import zipfile
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
-from ._errors import not_fitted
+from ._errors import ModelFormatError, not_fitted
 from ._version import __version__
+from .params import OPTIONAL, SCHEMA, FittedParams, expected_shapes
+from .tasks import Task
 
-__all__ = ["ModelFormatError", "save_model", "load_model", "read_manifest", "read_arrays", "FORMAT_NAME",
-           "FORMAT_VERSION", "MANIFEST_NAME", "ARRAYS_NAME"]
+__all__ = ["ModelFormatError", "SavedModel", "save_model", "load_parts", "read_manifest", "read_arrays",
+           "array_names", "FORMAT_NAME", "FORMAT_VERSION", "MANIFEST_NAME", "ARRAYS_NAME"]
 
 FORMAT_NAME = "mtl_classic.MultiTaskMF"
 FORMAT_VERSION = 1
@@ -55,25 +61,16 @@ _LOCAL_HEADER_LEN = 30
 _MANIFEST_KEYS = {"format", "format_version", "library_version", "artifact", "params", "tasks", "heads",
                   "default_task", "n_users", "n_items", "factors", "dtype", "user_ids", "item_ids", "arrays",
                   "matrices", "attributes"}
-_ARRAY_NAMES = ("user_factors", "item_factors", "head_weights", "intercepts", "user_biases", "item_biases",
-                "cross_weights", "popularity")
-# learned attributes that may be None (cross_per_item=False, cross_per_user=False)
-_OPTIONAL_ARRAYS = ("cross_item_weights", "cross_user_weights")
 _HISTORY = ("loss_history_", "validation_history_", "n_iter_", "fit_time_", "best_iteration_")
-_KNOWN_LEARNED = {"tasks_", "task_index_", "user_factors_", "item_factors_", "head_weights_", "intercepts_",
-                  "user_biases_", "item_biases_", "cross_weights_", "cross_item_weights_", "cross_user_weights_",
-                  "cross_features_",
-                  "user_map_", "item_map_", "data_", "default_task_", *_HISTORY}
+# learned attributes written in their own form (the arrays of FittedParams, the data, the id maps)
+_KNOWN_LEARNED = {"tasks_", "task_index_", "fitted_params_", "cross_features_", "user_map_", "item_map_", "data_",
+                  "default_task_", *_HISTORY}
 
 
 #: parameters added after format version 1 was first written, with the value that reproduces the older fit (a
 #: refit or a fold-in of an older model then behaves as it did)
 _LEGACY_PARAMS = {"negative_regularization": 0.0, "row_regularization": 0.0, "bias_regularization": None,
                   "private_factors": 0}
-
-
-class ModelFormatError(ValueError):
-    """A saved model cannot be read: missing or corrupt files, another format or library version, bad contents."""
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -281,7 +278,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
         Write the inference artifact only: factors, heads, biases, id maps, item popularity (fraction of users per
         item, per task) and the training patterns (for seen-item filters and cross-task features), without training
         values and history. Read it with
-        :class:`mtl_classic.inference.InferenceModel`; :func:`load_model` refuses it.
+        :class:`mtl_classic.inference.InferenceModel`; ``MultiTaskMF.load`` refuses it.
     dtype : {None, "float32", "float64"}, default=None
         Store the float arrays in this dtype (None keeps float64). Only for ``slim=True``: a full model must round
         trip exactly.
@@ -298,7 +295,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
     ValueError
         Unfitted model, ``dtype`` with ``slim=False``, ids that cannot be stored without pickle.
     """
-    if not hasattr(model, "user_factors_") or not hasattr(model, "tasks_"):
+    if not hasattr(model, "fitted_params_") or not hasattr(model, "tasks_"):
         raise not_fitted(model, "call fit(data) before save_model")
     if dtype not in (None, "float32", "float64", np.float32, np.float64):
         raise ValueError(f"save_model: dtype must be None, 'float32' or 'float64'. Got {dtype!r}.")
@@ -320,10 +317,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
     names = [t.name for t in model.tasks_]
     data = model.data_
     arrays = {}
-    for name in _ARRAY_NAMES[:-1] + _OPTIONAL_ARRAYS:
-        value = getattr(model, name + "_", None)
-        if value is None:
-            continue
+    for name, value in model.fitted_params_.to_arrays().items():
         value = np.asarray(value)
         arrays[name] = value.astype(float_dtype, copy=False) if float_dtype is not None and value.dtype.kind == "f" \
             else value
@@ -463,16 +457,17 @@ def read_manifest(path, check_version=True):
     return manifest
 
 
-def array_names(manifest):
-    """Names of the arrays in ``arrays.npz`` that a manifest requires."""
-    names = list(_ARRAY_NAMES) + [n for n in _OPTIONAL_ARRAYS if n in manifest.get("arrays", {})]
+def array_names(manifest, values=True):
+    """Names of the arrays in ``arrays.npz`` that a manifest requires (``values=False``: without the training
+    values and timestamps, which answering does not need)."""
+    names = [n for n in SCHEMA if n not in OPTIONAL or n in manifest.get("arrays", {})] + ["popularity"]
     names += _id_array_names(manifest["user_ids"], "user") + _id_array_names(manifest["item_ids"], "item")
     for name, entry in manifest["matrices"].items():
         key = entry["key"]
         names += [f"{key}_indptr", f"{key}_indices"]
-        if entry.get("values"):
+        if values and entry.get("values"):
             names.append(f"{key}_data")
-        if entry.get("timestamps"):
+        if values and entry.get("timestamps"):
             names.append(f"{key}_timestamps")
     return names
 
@@ -519,10 +514,7 @@ def read_arrays(path, manifest, mmap_mode=None, names=None):
 
 def _check_shapes(file, manifest, arrays):
     T, n_users, n_items, k = len(manifest["tasks"]), manifest["n_users"], manifest["n_items"], manifest["factors"]
-    expected = {"user_factors": (n_users, k), "item_factors": (n_items, k), "head_weights": (T, k),
-                "intercepts": (T,), "user_biases": (T, n_users), "item_biases": (T, n_items),
-                "cross_weights": (T, T), "popularity": (T, n_items), "cross_item_weights": (T, T, n_items),
-                "cross_user_weights": (T, T, n_users)}
+    expected = {**expected_shapes(T, n_users, n_items, k), "popularity": (T, n_items)}
     for name, shape in expected.items():
         if name in arrays and tuple(arrays[name].shape) != shape:
             raise ModelFormatError(f"{file}: array {name!r} has shape {tuple(arrays[name].shape)}; expected {shape} "
@@ -544,22 +536,38 @@ def _check_shapes(file, manifest, arrays):
             raise ModelFormatError(f"{file}: {MANIFEST_NAME} lists {len(spec['values'])} {prefix} ids; expected {n}.")
 
 
-def load_model(path, check_version=True):
-    """Load a model saved by :func:`save_model` as a fitted :class:`~mtl_classic.model.MultiTaskMF`.
+@dataclass
+class SavedModel:
+    """The parts of a full saved model, as read by :func:`load_parts` (``MultiTaskMF.load`` assembles them)."""
+
+    file: str                 # the manifest's path, for messages
+    params: dict              # estimator parameters (tasks as Task objects; parameters added later at legacy values)
+    tasks: list               # the fitted tasks, in array order
+    fitted: FittedParams
+    matrices: dict            # task -> csr_matrix of training values
+    timestamps: dict          # task -> csr_matrix of timestamps (only tasks that had them)
+    patterns: dict            # task -> 0/1 csr_matrix of the training pattern (the cross-task features)
+    user_ids: object          # external ids in index order (int64 ndarray or list)
+    item_ids: object
+    default_task: object
+    attributes: dict          # plain JSON learned attributes (histories, cross_tasks_, ...)
+
+
+def load_parts(path, known_params, check_version=True):
+    """Read a full model saved by :func:`save_model` into its parts.
 
     Parameters
     ----------
     path : str or os.PathLike
         The model directory.
+    known_params : dict
+        The estimator's parameters (``get_params``) this version knows; others are refused.
     check_version : bool, default=True
         Refuse a model written by another mtl_classic version.
 
     Returns
     -------
-    MultiTaskMF
-        With every learned attribute restored, ``data_`` rebuilt from the stored training matrices (timestamps
-        included when they were present), so ``predict``, ``recommend(filter_seen=...)`` and ``fold_in`` give the
-        same answers as the saved model.
+    SavedModel
 
     Raises
     ------
@@ -567,12 +575,6 @@ def load_model(path, check_version=True):
         Missing, truncated or corrupt files, another format or library version, a slim artifact, parameters this
         version does not know.
     """
-    import scipy.sparse as sp
-
-    from .data import IdMap, MultiTaskData
-    from .model import MultiTaskMF
-    from .tasks import Task
-
     manifest = read_manifest(path, check_version=check_version)
     file = os.path.join(os.fspath(path), MANIFEST_NAME)
     if manifest["artifact"] != "full":
@@ -586,17 +588,14 @@ def load_model(path, check_version=True):
         tasks = [Task.from_dict(d).validate() for d in manifest["tasks"]]
     except (TypeError, ValueError) as exc:
         raise ModelFormatError(f"{file}: bad task description ({exc}).") from None
-    known = set(MultiTaskMF().get_params(deep=False))
-    unknown = sorted(set(params) - known)
+    unknown = sorted(set(params) - set(known_params))
     if unknown:
         raise ModelFormatError(f"{file} has parameters {unknown} that this mtl_classic {__version__} MultiTaskMF does "
                                f"not know.")
     # a model saved before a parameter existed was fitted as that parameter's neutral value, not today's default
-    model = MultiTaskMF(**{**{k: v for k, v in _LEGACY_PARAMS.items() if k not in params}, **params})
+    params = {**{k: v for k, v in _LEGACY_PARAMS.items() if k not in params}, **params}
 
     n_users, n_items = manifest["n_users"], manifest["n_items"]
-    user_map = IdMap(decode_ids(manifest["user_ids"], "user", arrays))
-    item_map = IdMap(decode_ids(manifest["item_ids"], "item", arrays))
     names = [t.name for t in tasks]
     if list(manifest["matrices"]) != names:
         raise ModelFormatError(f"{file}: the training matrices {list(manifest['matrices'])} do not match the tasks "
@@ -607,34 +606,19 @@ def load_model(path, check_version=True):
         key = entry["key"]
         indptr, indices = arrays[f"{key}_indptr"].astype(np.int64), arrays[f"{key}_indices"]
         try:
-            m = sp.csr_matrix((arrays[f"{key}_data"], indices, indptr), shape=(n_users, n_items))
+            matrices[name] = sp.csr_matrix((arrays[f"{key}_data"], indices, indptr), shape=(n_users, n_items))
             if entry.get("timestamps"):
                 timestamps[name] = sp.csr_matrix((arrays[f"{key}_timestamps"], indices, indptr),
                                                  shape=(n_users, n_items))
         except ValueError as exc:
             raise ModelFormatError(f"{file}: training matrix of task {name!r} is corrupt ({exc}).") from None
-        matrices[name] = m
         patterns[name] = sp.csr_matrix((np.ones(len(indices)), indices.copy(), indptr.copy()),
                                        shape=(n_users, n_items))
-    try:
-        data = MultiTaskData(matrices, user_map, item_map, timestamps=timestamps or None,
-                             report={"source": f"loaded from {os.fspath(path)}"})
-    except (TypeError, ValueError) as exc:
-        raise ModelFormatError(f"{file}: the stored training data are invalid ({exc}).") from None
-
-    model.tasks_ = tasks
-    model.task_index_ = {n: i for i, n in enumerate(names)}
-    for name in _ARRAY_NAMES[:-1]:
-        setattr(model, name + "_", np.array(arrays[name]))
-    for name in _OPTIONAL_ARRAYS:
-        setattr(model, name + "_", np.array(arrays[name]) if name in arrays else None)
-    model.cross_features_ = patterns
-    model.data_ = data
-    model.user_map_, model.item_map_ = data.user_map, data.item_map
-    model.default_task_ = manifest["default_task"]
     attributes = manifest["attributes"]
     if not isinstance(attributes, dict) or not all(isinstance(a, str) and a.endswith("_") for a in attributes):
         raise ModelFormatError(f"{file}: 'attributes' must map learned attribute names (ending in '_') to values.")
-    for attr, value in attributes.items():     # plain JSON data only: restoring them runs no code
-        setattr(model, attr, value)
-    return model
+    return SavedModel(file=file, params=params, tasks=tasks, fitted=FittedParams.from_arrays(arrays, copy=True),
+                      matrices=matrices, timestamps=timestamps, patterns=patterns,
+                      user_ids=decode_ids(manifest["user_ids"], "user", arrays),
+                      item_ids=decode_ids(manifest["item_ids"], "item", arrays),
+                      default_task=manifest["default_task"], attributes=attributes)

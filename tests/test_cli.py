@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mtl_classic.cli import main
-from mtl_classic.persistence import load_model
+from mtl_classic.model import MultiTaskMF
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +52,12 @@ def test_fit_prints_a_progress_line_per_sweep(files, capsys, tmp_path):
     assert code == 0
     assert captured.out.count("[MultiTaskMF] sweep") == 2 and "saved to" in captured.out
     assert "ignoring" in captured.err and "cart" in captured.err            # events of tasks not in tasks.json
-    model = load_model(tmp_path / "m")
+    model = MultiTaskMF.load(tmp_path / "m")
     assert [t.name for t in model.tasks_] == ["view", "buy"] and model.tasks_[0].weight == 0.3
 
 
 def test_recommend(model_dir, capsys):
-    model = load_model(model_dir)
+    model = MultiTaskMF.load(model_dir)
     assert main(["recommend", "--model", str(model_dir), "--user", "3", "--task", "buy", "-n", "4", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     ids, scores = model.recommend([3], n=4, task="buy")
@@ -82,7 +82,7 @@ def test_evaluate(model_dir, files, capsys):
     test = pd.read_csv(files / "test.csv")
     assert {"HR@5", "NDCG@10"} <= set(doc) and doc["n_events"] == len(test)
     # HR@10 recomputed from the saved model's own top-10 (training buys filtered), pair by pair
-    model = load_model(model_dir)
+    model = MultiTaskMF.load(model_dir)
     pairs = test.drop_duplicates(["uid", "sku"])
     users = sorted(pairs.uid.unique())
     ids, _ = model.recommend(users, n=10, task="buy", filter_seen=True)

@@ -4,7 +4,8 @@ import pytest
 import scipy.sparse as sp
 
 from mtl_classic.data import MultiTaskData
-from mtl_classic.inference import InferenceModel, fold_in_items, fold_in_users
+from mtl_classic.foldin import fold_in_users
+from mtl_classic.inference import InferenceModel
 from mtl_classic.model import MultiTaskMF
 from mtl_classic.tasks import Task
 
@@ -62,7 +63,7 @@ def test_fold_in_of_training_users_reproduces_their_factors(implicit_model):
     m = implicit_model
     data = m.data_
     folded = fold_in_users(m, _rows(data, range(data.n_users), data.task_names))
-    rel, cos = _rel_and_cos(folded.user_factors, m.user_factors_)
+    rel, cos = _rel_and_cos(folded.params.user_factors, m.user_factors_)
     assert rel.max() < 0.02 and cos.min() > 0.9999, (rel.max(), cos.min())
     # and so the same recommendations
     users = list(range(data.n_users))
@@ -76,7 +77,7 @@ def test_fold_in_with_bias_tasks_is_close(mixed_model):
     m = mixed_model
     data = m.data_
     folded = fold_in_users(m, _rows(data, range(data.n_users), data.task_names))
-    rel, cos = _rel_and_cos(folded.user_factors, m.user_factors_)
+    rel, cos = _rel_and_cos(folded.params.user_factors, m.user_factors_)
     assert np.median(rel) < 0.05 and np.quantile(cos, 0.1) > 0.99, (np.median(rel), np.quantile(cos, 0.1))
     uu = np.arange(data.n_users)
     s_fold = folded.predict_indices("rating", np.repeat(uu, data.n_items), np.tile(np.arange(data.n_items),
@@ -87,21 +88,21 @@ def test_fold_in_with_bias_tasks_is_close(mixed_model):
 
 def test_fold_in_items_reproduces_training_item_factors(implicit_model, mixed_model):
     m = implicit_model
-    q, b = fold_in_items(m, {t: m.data_.matrices[t] for t in m.data_.task_names},
+    q, b = m.fold_in_items({t: m.data_.matrices[t] for t in m.data_.task_names},
                          cross_item_weights=m.cross_item_weights_)
     rel, cos = _rel_and_cos(q, m.item_factors_)
     assert rel.max() < 0.02 and cos.min() > 0.9999, (rel.max(), cos.min())
     assert not b.any()     # implicit tasks have no biases
     m = mixed_model
-    q, b = fold_in_items(m, {t: m.data_.matrices[t] for t in m.data_.task_names}, n_sweeps=10,
+    q, b = m.fold_in_items({t: m.data_.matrices[t] for t in m.data_.task_names}, n_sweeps=10,
                          cross_item_weights=m.cross_item_weights_)
     rel, cos = _rel_and_cos(q, m.item_factors_)
     assert np.median(rel) < 0.05 and np.quantile(cos, 0.1) > 0.99
     # a subset of tasks works too (e.g. a new item with views only)
-    q_views, _ = fold_in_items(m, {"view": m.data_.matrices["view"][:, :3]})
+    q_views, _ = m.fold_in_items({"view": m.data_.matrices["view"][:, :3]})
     assert q_views.shape == (3, 6) and np.isfinite(q_views).all()
     with pytest.raises(ValueError, match="rows"):
-        fold_in_items(m, {"view": m.data_.matrices["view"][:5]})
+        m.fold_in_items({"view": m.data_.matrices["view"][:5]})
 
 
 def test_views_only_user_gets_sensible_purchase_recommendations(mixed_model):
@@ -128,7 +129,7 @@ def test_cold_user_gets_the_popularity_fallback(mixed_model):
     m = mixed_model
     folded = fold_in_users(m, [{}, {"view": ["i1", "i2"]}], user_ids=["cold", "warm"])
     assert folded.cold.tolist() == [True, False]
-    assert not folded.user_factors[0].any()
+    assert not folded.params.user_factors[0].any()
     ids, scores = folded.recommend("cold", n=5, task="buy")
     pop = folded.popularity[folded.task_index["buy"]]
     assert np.allclose(scores, np.sort(pop)[::-1][:5])
@@ -148,8 +149,8 @@ def test_changing_user_merges_history_with_fresh_interactions(mixed_model):
         explicit["view"][item] = explicit["view"].get(item, 0.0) + 1.0
     explicit["liked"]["i5"] = 0.0
     direct = fold_in_users(m, [explicit])
-    assert np.allclose(merged.user_factors, direct.user_factors)
-    assert np.allclose(merged.user_biases, direct.user_biases)
+    assert np.allclose(merged.params.user_factors, direct.params.user_factors)
+    assert np.allclose(merged.params.user_biases, direct.params.user_biases)
     # fresh views count as seen
     ids = merged.recommend([0], n=10, task="view")[0][0]
     assert not {"i0", "i1"} & set(ids.tolist())
@@ -183,7 +184,7 @@ def test_fold_in_rejects_bad_values_naming_the_task(mixed_model, task, value, me
         m.fold_in({task: new_user})
     new_item = sp.csr_matrix(([1.0, value], ([0, 1], [0, 0])), shape=(n_users, 1))
     with pytest.raises(ValueError, match="fold_in_items: " + message):
-        fold_in_items(m, {task: new_item})
+        m.fold_in_items({task: new_item})
     with pytest.raises(ValueError, match="columns"):
         m.fold_in({task: new_item})
     with pytest.raises(ValueError, match="unknown task 'click'"):

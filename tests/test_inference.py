@@ -48,16 +48,16 @@ def test_same_scores_predictions_and_recommendations_as_the_model(fitted, saved)
                 assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]), (name, task, kwargs)
         one = inf.recommend("user-3", n=4, task="buy")
         assert one[0].shape == (4,) and np.array_equal(one[0], fitted.recommend("user-3", n=4, task="buy")[0])
-    assert isinstance(_variants(fitted, saved)["mmap"].item_factors, np.memmap)
+    assert isinstance(_variants(fitted, saved)["mmap"].params.item_factors, np.memmap)
 
 
 def test_float32_artifact_is_close(fitted, saved, tmp_path):
     inf = InferenceModel.load(save_model(fitted, tmp_path / "f32", slim=True, dtype="float32"))
-    assert inf.item_factors.dtype == np.float32
+    assert inf.params.item_factors.dtype == np.float32
     ref = fitted.score_items("buy", np.arange(10))
     assert np.allclose(inf.score_items("buy", np.arange(10)), ref, rtol=1e-5, atol=1e-5)
     cast = InferenceModel.load(saved, dtype="float32")
-    assert cast.user_factors.dtype == np.float32
+    assert cast.params.user_factors.dtype == np.float32
     assert np.allclose(cast.score_items("buy", np.arange(10)), ref, rtol=1e-5, atol=1e-5)
 
 
@@ -95,7 +95,7 @@ def test_errors_and_unknown_user_fallback(fitted):
     # cold-start predictions: popularity for implicit tasks, the population prediction otherwise
     t = inf.task_index["liked"]
     p = inf.predict("liked", ["nobody"], [501], unknown="popular")
-    assert np.allclose(p, 1 / (1 + np.exp(-(inf.intercepts[t] + inf.item_biases[t, 1]))))
+    assert np.allclose(p, 1 / (1 + np.exp(-(inf.params.intercepts[t] + inf.params.item_biases[t, 1]))))
     assert np.allclose(inf.predict("buy", ["nobody"], [501], unknown="popular"), pop[1])
 
 

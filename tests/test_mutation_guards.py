@@ -64,10 +64,10 @@ def test_scores_and_raw_predictions_follow_the_written_out_formula(fitted):
 
 def test_served_scores_are_the_scores_the_solver_fitted(fitted):
     """On every training entry, the raw score served equals the solver's factor score plus offsets (no train /
-    serve skew between inference.py and solver/als.py)."""
+    serve skew between params.py (the score formula) and the solver)."""
     m = fitted
     arrays = m._task_arrays(m.tasks_, m.data_.matrices, m.cross_features_)
-    params = m._params()
+    params = m.fitted_params_
     inf = InferenceModel.from_model(m)
     for t, task in enumerate(arrays):
         solver_scores = als._factor_scores(task, t, params) + als._offsets(task, t, params)

@@ -10,7 +10,7 @@ import pytest
 from mtl_classic import persistence
 from mtl_classic.data import MultiTaskData
 from mtl_classic.model import MultiTaskMF
-from mtl_classic.persistence import ModelFormatError, load_model, read_arrays, read_manifest, save_model
+from mtl_classic.persistence import ModelFormatError, read_arrays, read_manifest, save_model
 
 from _synthetic import TASKS, four_task_data
 
@@ -64,7 +64,7 @@ def test_int_ids_and_timestamps_round_trip(tmp_path):
                        "task": rng.choice(["view", "buy"], n, p=[0.7, 0.3]), "ts": rng.integers(0, 10_000, n)})
     data = MultiTaskData.from_events(df, timestamp_col="ts")
     model = MultiTaskMF(factors=4, iterations=2, random_state=0).fit(data)
-    loaded = load_model(save_model(model, tmp_path / "m"))
+    loaded = MultiTaskMF.load(save_model(model, tmp_path / "m"))
     assert loaded.data_.user_map.ids.dtype == np.int64
     assert loaded.data_.user_map == data.user_map
     for t in data.task_names:
@@ -89,14 +89,14 @@ def test_arrays_are_plain_npz_without_pickle_and_memory_mappable(fitted, tmp_pat
 
 def test_missing_truncated_and_corrupt_files_give_clear_errors(fitted, tmp_path):
     with pytest.raises(ModelFormatError, match="not a directory"):
-        load_model(tmp_path / "nowhere")
+        MultiTaskMF.load(tmp_path / "nowhere")
     path = save_model(fitted, tmp_path / "m")
     npz = os.path.join(path, "arrays.npz")
     good = open(npz, "rb").read()
 
     open(npz, "wb").write(good[: len(good) // 2])               # truncated
     with pytest.raises(ModelFormatError, match="truncated or corrupt"):
-        load_model(path)
+        MultiTaskMF.load(path)
     with pytest.raises(ModelFormatError):
         read_arrays(path, read_manifest(path), mmap_mode="r")
 
@@ -105,20 +105,20 @@ def test_missing_truncated_and_corrupt_files_give_clear_errors(fitted, tmp_path)
     bad[offset:offset + 8] = b"\xff" * 8
     open(npz, "wb").write(bytes(bad))
     with pytest.raises(ModelFormatError, match="truncated or corrupt"):
-        load_model(path)
+        MultiTaskMF.load(path)
 
     os.remove(npz)
     with pytest.raises(ModelFormatError, match="missing"):
-        load_model(path)
+        MultiTaskMF.load(path)
 
     man = os.path.join(path, "model.json")
     text = open(man).read()
     open(man, "w").write(text[:100])
     with pytest.raises(ModelFormatError, match="not valid JSON"):
-        load_model(path)
+        MultiTaskMF.load(path)
     os.remove(man)
     with pytest.raises(ModelFormatError, match="model.json is missing"):
-        load_model(path)
+        MultiTaskMF.load(path)
 
 
 def _rewrite_manifest(path, **changes):
@@ -132,17 +132,17 @@ def test_other_versions_and_foreign_manifests_are_refused(fitted, tmp_path):
     path = save_model(fitted, tmp_path / "m")
     _rewrite_manifest(path, library_version="0.0.1")
     with pytest.raises(ModelFormatError, match="written by mtl_classic '0.0.1'"):
-        load_model(path)
-    assert isinstance(load_model(path, check_version=False), MultiTaskMF)
+        MultiTaskMF.load(path)
+    assert isinstance(MultiTaskMF.load(path, check_version=False), MultiTaskMF)
     _rewrite_manifest(path, format_version=99)
     with pytest.raises(ModelFormatError, match="format version 99"):
-        load_model(path, check_version=False)
+        MultiTaskMF.load(path, check_version=False)
     _rewrite_manifest(path, format_version=persistence.FORMAT_VERSION, format="something.else")
     with pytest.raises(ModelFormatError, match="not an mtl_classic model"):
-        load_model(path)
+        MultiTaskMF.load(path)
     _rewrite_manifest(path, format=persistence.FORMAT_NAME, library_version=persistence.__version__, surprise=1)
     with pytest.raises(ModelFormatError, match="unknown keys"):
-        load_model(path)
+        MultiTaskMF.load(path)
 
 
 def test_arrays_from_another_model_are_detected(fitted, tmp_path):
@@ -151,7 +151,7 @@ def test_arrays_from_another_model_are_detected(fitted, tmp_path):
     b = save_model(other, tmp_path / "b")
     shutil.copy(os.path.join(b, "arrays.npz"), os.path.join(a, "arrays.npz"))
     with pytest.raises(ModelFormatError, match="do not belong together"):
-        load_model(a)
+        MultiTaskMF.load(a)
 
 
 def test_pickled_member_is_refused(fitted, tmp_path):
@@ -161,7 +161,7 @@ def test_pickled_member_is_refused(fitted, tmp_path):
     arrays["user_factors"] = np.array([object()] * 3, dtype=object)
     np.savez(npz, **arrays)                                       # a member that would need pickle
     with pytest.raises(ModelFormatError):
-        load_model(path)
+        MultiTaskMF.load(path)
     with pytest.raises(ModelFormatError):
         read_arrays(path, read_manifest(path), mmap_mode="r")
 
@@ -173,7 +173,7 @@ def test_slim_artifact_and_save_errors(fitted, tmp_path):
     with zipfile.ZipFile(os.path.join(path, "arrays.npz")) as zf:
         assert not any(n.endswith("_data.npy") for n in zf.namelist())
     with pytest.raises(ModelFormatError, match="slim inference artifact"):
-        load_model(path)
+        MultiTaskMF.load(path)
     with pytest.raises(ValueError, match="not fitted"):
         save_model(MultiTaskMF(), tmp_path / "x")
     with pytest.raises(ValueError, match="only supported with slim=True"):
@@ -186,7 +186,7 @@ def test_float32_model_without_per_item_cross_weights_round_trips(tmp_path):
     model = MultiTaskMF(tasks=TASKS, factors=4, iterations=2, dtype="float32", cross_per_item=False,
                         random_state=0).fit(four_task_data(seed=3))
     assert model.cross_item_weights_ is None
-    loaded = load_model(save_model(model, tmp_path / "m"))
+    loaded = MultiTaskMF.load(save_model(model, tmp_path / "m"))
     assert loaded.cross_item_weights_ is None and loaded.user_factors_.dtype == model.user_factors_.dtype
     assert loaded.get_params()["dtype"] == "float32" and loaded.get_params()["cross_per_item"] is False
     users = np.arange(model.data_.n_users)
@@ -202,7 +202,7 @@ def test_unknown_learned_attributes_are_reported(fitted, tmp_path):
     model.plain_metadata_ = {"buy": ["view", "cart"], "n": 3}
     with pytest.warns(UserWarning, match="something_new_"):
         save_model(model, tmp_path / "m")
-    loaded = load_model(tmp_path / "m")
+    loaded = MultiTaskMF.load(tmp_path / "m")
     assert loaded.plain_metadata_ == {"buy": ["view", "cart"], "n": 3}     # JSON metadata round-trips
     assert not hasattr(loaded, "something_new_")
 
@@ -212,7 +212,7 @@ def test_a_model_saved_before_the_new_penalties_loads_with_their_neutral_values(
     older save) loads with the values it was fitted with (0, 0, None -> regularization, 0), not today's defaults,
     so that its fold-in and refit behave as before; a current save keeps its own values."""
     path = save_model(fitted, tmp_path / "m")
-    assert load_model(path).row_regularization == fitted.row_regularization == 0.1
+    assert MultiTaskMF.load(path).row_regularization == fitted.row_regularization == 0.1
     manifest_file = os.path.join(path, persistence.MANIFEST_NAME)
     with open(manifest_file) as fh:
         manifest = json.load(fh)
@@ -220,7 +220,7 @@ def test_a_model_saved_before_the_new_penalties_loads_with_their_neutral_values(
         del manifest["params"][key]
     with open(manifest_file, "w") as fh:
         json.dump(manifest, fh)
-    old = load_model(path)
+    old = MultiTaskMF.load(path)
     assert (old.negative_regularization, old.row_regularization, old.bias_regularization,
             old.private_factors) == (0.0, 0.0, None, 0)
     np.testing.assert_array_equal(old.user_factors_, fitted.user_factors_)

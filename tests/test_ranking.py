@@ -4,9 +4,9 @@ import pytest
 import scipy.sparse as sp
 from mtl_classic import NotFittedError
 
-from mtl_classic.base import RecommenderMixin, seen_matrix
+from mtl_classic.base import RecommenderMixin
 from mtl_classic.data import MultiTaskData
-from mtl_classic.ranking import blend_scores, mask_seen, top_k
+from mtl_classic.ranking import blend_scores, mask_seen, seen_tasks, top_k
 
 
 def test_top_k_matches_full_sort():
@@ -124,10 +124,18 @@ def test_recommend_errors(model):
         FixedScores.__new__(FixedScores).recommend(["a"])
 
 
-def test_seen_matrix_any_keeps_all_patterns(model):
-    m = seen_matrix(model.data_, "buy", "any")
-    assert m.nnz == 4
-    assert seen_matrix(model.data_, "buy", False) is None
+def test_seen_tasks_policy_and_named_tasks_for_every_recommender(model):
+    names = model.data_.task_names
+    assert seen_tasks(True, ["buy"], names) == ["buy"]
+    assert seen_tasks("any", ["buy"], names) == list(names)
+    assert seen_tasks(False, ["buy"], names) == []
+    assert seen_tasks("cart", ["buy"], names) == ["cart"]
+    with pytest.raises(ValueError, match="filter_seen must be"):
+        seen_tasks("nope", ["buy"], names)
+    # a task name is accepted by the generic mixin too (the baselines once refused what InferenceModel took)
+    ids_any, _ = model.recommend(["a", "b", "c"], n=1, task="buy", filter_seen="any")
+    ids_named, _ = model.recommend(["a", "b", "c"], n=1, task="buy", filter_seen=list(names))
+    np.testing.assert_array_equal(ids_any, ids_named)
 
 
 @pytest.mark.parametrize("k", [1, 5, 60])

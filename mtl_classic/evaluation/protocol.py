@@ -2,8 +2,8 @@
 
 Ranking: every item is scored for every test user (no sampled negatives), the user's training items of the target
 task are removed, the top K are compared with the held-out items and HR@K (= Recall@K), NDCG@K, Precision@K and
-MAP@K are averaged over the users with at least one held-out item. Users are processed in batches and the top K
-is selected with a vectorised partial sort; there is no Python loop over items.
+MAP@K are averaged over the users with at least one held-out item. Users are ranked by :func:`mtl_classic.ranking.rank`, the
+ranking path of every model's ``recommend``; there is no Python loop over items.
 
 Pointwise: RMSE / MAE for regression heads, AUC / log loss for binary (logistic) heads, on the held-out pairs.
 
@@ -16,13 +16,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data.container import MultiTaskData
-from ..ranking import mask_seen, top_k
+from ..ranking import rank
 from . import metrics
 
 __all__ = ["evaluate_ranking", "evaluate_pointwise", "evaluate_split"]
-
-_LOWEST = -np.finfo(np.float64).max
-
 
 def _check_ks(ks):
     if isinstance(ks, numbers.Integral):
@@ -46,7 +43,7 @@ def _check_test(train, test, where):
     return test
 
 
-def evaluate_ranking(model, train, test, task, ks=(10, 50), batch_size=2048, users=None):
+def evaluate_ranking(model, train, test, task, ks=(10, 50), batch_size=None, users=None):
     """Full-ranking top-K evaluation of one task.
 
     Parameters
@@ -62,8 +59,8 @@ def evaluate_ranking(model, train, test, task, ks=(10, 50), batch_size=2048, use
         The task ranked (and whose training items are filtered).
     ks : sequence of int, default=(10, 50)
         Cut-offs.
-    batch_size : int, default=2048
-        Users scored per call of ``score_items``.
+    batch_size : int or None, default=None
+        Users scored per call of ``score_items`` (None: :func:`mtl_classic.ranking.batch_rows`' memory policy).
     users : array-like of int, optional
         Internal user indices to evaluate (default: all). Only those with at least one held-out item count.
 
@@ -81,8 +78,8 @@ def evaluate_ranking(model, train, test, task, ks=(10, 50), batch_size=2048, use
     if task not in train.matrices:
         raise ValueError(f"{where}: unknown task {task!r}; tasks are {train.task_names}.")
     ks = _check_ks(ks)
-    if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"{where}: batch_size must be an int >= 1. Got {batch_size!r}.")
+    if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or batch_size < 1):
+        raise ValueError(f"{where}: batch_size must be None or an int >= 1. Got {batch_size!r}.")
     test = _check_test(train, test, where)
     n_rel_all = np.diff(test.indptr)
     if users is None:
@@ -93,33 +90,23 @@ def evaluate_ranking(model, train, test, task, ks=(10, 50), batch_size=2048, use
             raise ValueError(f"{where}: users must be internal indices in [0, {train.n_users}).")
     eval_users = candidates[n_rel_all[candidates] > 0]
     seen = train.matrices[task]
-    k_max = max(ks)
-    names = ("HR", "NDCG", "Recall", "Precision", "MAP")
-    sums = {f"{m}@{k}": 0.0 for k in ks for m in names}
-    n_overlap = 0
-    for start in range(0, len(eval_users), batch_size):
-        batch = eval_users[start:start + batch_size]
-        scores = np.array(model.score_items(task, batch), dtype=np.float64)  # private writable copy
-        if scores.shape != (len(batch), train.n_items):
-            raise ValueError(f"{where}: {type(model).__name__}.score_items returned shape {scores.shape}; expected "
-                             f"{(len(batch), train.n_items)}.")
-        low = ~(scores > -np.inf)  # the model's own -inf / NaN stay rankable, below every finite score
-        if low.any():
-            scores[low] = _LOWEST
-        seen_rows = seen[batch]
-        mask_seen(scores, seen_rows)
-        top, vals = top_k(scores, k_max)
-        test_rows = test[batch]
-        hits = metrics.hit_matrix(top, test_rows) & (vals > -np.inf)  # filtered items never count
-        n_overlap += _count_common(seen_rows, test_rows)
-        n_rel = n_rel_all[batch]
-        for k in ks:
-            recall = metrics.recall_at_k(hits, n_rel, k)
-            sums[f"HR@{k}"] += recall.sum()
-            sums[f"Recall@{k}"] += recall.sum()
-            sums[f"NDCG@{k}"] += metrics.ndcg_at_k(hits, n_rel, k).sum()
-            sums[f"Precision@{k}"] += metrics.precision_at_k(hits, k).sum()
-            sums[f"MAP@{k}"] += metrics.average_precision_at_k(hits, n_rel, k).sum()
+
+    def score_fn(batch):
+        return np.array(model.score_items(task, batch), dtype=np.float64)  # private writable copy
+
+    # fixed-width lists: positions without a candidate (every item filtered) come back as item -1, never a hit
+    top, _, _ = rank(score_fn, eval_users, max(ks), train.n_items, seen=[seen], batch_size=batch_size, pad=True,
+                     where=f"{where}: {type(model).__name__}.score_items")
+    test_rows = test[eval_users]
+    hits = metrics.hit_matrix(top, test_rows)
+    n_rel = n_rel_all[eval_users]
+    sums = {}
+    for k in ks:
+        recall = metrics.recall_at_k(hits, n_rel, k)
+        sums.update({f"HR@{k}": recall.sum(), f"NDCG@{k}": metrics.ndcg_at_k(hits, n_rel, k).sum(),
+                     f"Recall@{k}": recall.sum(), f"Precision@{k}": metrics.precision_at_k(hits, k).sum(),
+                     f"MAP@{k}": metrics.average_precision_at_k(hits, n_rel, k).sum()})
+    n_overlap = _count_common(seen[eval_users], test_rows)
     n = len(eval_users)
     out = {key: (float(val / n) if n else float("nan")) for key, val in sums.items()}
     out["n_users"] = int(n)
@@ -138,7 +125,7 @@ def _count_common(a, b):
     return int(np.isin(kb, ka).sum())
 
 
-def evaluate_split(model, split, ks=(10, 50), batch_size=2048, users=None):
+def evaluate_split(model, split, ks=(10, 50), batch_size=None, users=None):
     """:func:`evaluate_ranking` on a :class:`~mtl_classic.data.Split` (its train, test and target)."""
     return evaluate_ranking(model, split.train, split.test, split.target, ks=ks, batch_size=batch_size, users=users)
 

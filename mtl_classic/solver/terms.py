@@ -1,7 +1,7 @@
-"""The solver's arrays and terms: the task layout (:class:`TaskArrays`), the learned arrays (:class:`Params`), the
-settings (:class:`SolverConfig`), every entry's curvature and working target, the dense (Gram) parts of the row
-systems, the per-row penalties and the exact objective (docs/MATH.md sections 1-2). The blocks that minimise it live
-in :mod:`mtl_classic.solver.als`.
+"""The solver's arrays and terms: the task layout (:class:`TaskArrays`), the settings (:class:`SolverConfig`), every
+entry's curvature and working target, the dense (Gram) parts of the row systems, the per-row penalties and the exact
+objective (docs/MATH.md sections 1-2). The learned arrays are :class:`mtl_classic.params.FittedParams` (``Params``
+here). The blocks that minimise the objective live in :mod:`mtl_classic.solver.als`.
 """
 from dataclasses import dataclass
 
@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from .._sparse import observation_pattern
 from ..heads import logistic_bound, logistic_loss
+from ..params import FittedParams as Params  # the learned arrays: one owner, mtl_classic.params
 from . import kernels
 
 @dataclass
@@ -29,21 +30,6 @@ class TaskArrays:
     cross: np.ndarray         # (n_entries, n_cross) features x_b(u, i)
     cross_tasks: np.ndarray   # int64 indices of the tasks feeding the cross features
     item_bias: bool = False   # implicit tasks: an item bias bi_t[i] on every pair (the popularity term)
-
-
-@dataclass
-class Params:
-    """Learned arrays (docs/MATH.md section 1)."""
-
-    user_factors: np.ndarray
-    item_factors: np.ndarray
-    head_weights: np.ndarray
-    intercepts: np.ndarray
-    user_biases: np.ndarray
-    item_biases: np.ndarray
-    cross_weights: np.ndarray
-    cross_item_weights: np.ndarray = None   # (T, T, n_items) per-item deviations gamma_tb[i]; None = not used
-    cross_user_weights: np.ndarray = None   # (T, T, n_users) per-user deviations delta_tb[u]; None = not used
 
 
 @dataclass

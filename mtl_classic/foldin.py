@@ -1,0 +1,212 @@
+"""Fold-in: factors for new and changing users, and for new items, with the other side fixed; no refit.
+
+Each new row is one exact weighted least-squares solve against the fitted other side (the solver's public seam
+:func:`mtl_classic.solver.als.solve_side`, called by ``MultiTaskMF.fold_in`` / ``MultiTaskMF.fold_in_items``), over
+whichever tasks the row has interactions in. This module turns interactions given by id into those solves:
+
+* :func:`fold_in_matrices` checks the sparse matrices handed to a fold-in and lays them out per task;
+* :func:`fold_in_users` folds in users given as ``{task: item ids}`` (optionally merged with a known user's
+  training interactions) and returns an :class:`~mtl_classic.inference.InferenceModel` over them.
+"""
+import numpy as np
+import scipy.sparse as sp
+
+from ._ids import as_query
+from .inference import InferenceModel
+
+__all__ = ["fold_in_matrices", "fold_in_users"]
+
+
+def fold_in_matrices(tasks, interactions, n_fixed, by_item, where):
+    """Check the interactions given to a fold-in and lay them out as one float CSR matrix per task.
+
+    Parameters
+    ----------
+    tasks : list of Task
+        The fitted model's tasks (``tasks_``).
+    interactions : dict {task: sparse matrix}
+        Any subset of the tasks. New users: shape (n_new, n_items), ``by_item=False``. New items: shape
+        (n_users, n_new), ``by_item=True``. ``n_fixed`` is the fitted side's size (n_items, or n_users).
+    where : str
+        The caller's name, for the messages.
+
+    Returns
+    -------
+    matrices : dict {task: csr_matrix}
+        Every task, empty where not given.
+    n_new : int
+    """
+    names = [t.name for t in tasks]
+    fixed_axis = 0 if by_item else 1
+    fixed, dim, other = ("users", "rows", "columns") if by_item else ("items", "columns", "rows")
+    if not isinstance(interactions, dict) or not interactions:
+        shape = "(n_users, n_new_items)" if by_item else "(n_new_users, n_items)"
+        raise ValueError(f"{where}: expects a non-empty dict {{task: sparse matrix {shape}}}.")
+    sizes = set()
+    for name, m in interactions.items():
+        if name not in names:
+            raise ValueError(f"{where}: unknown task {name!r}; the model has tasks {names}.")
+        if not sp.issparse(m) or m.shape[fixed_axis] != n_fixed:
+            raise ValueError(f"{where}: interactions[{name!r}] must be a sparse matrix with {n_fixed} {dim} (the "
+                             f"model's {fixed}); got {getattr(m, 'shape', type(m).__name__)}.")
+        sizes.add(m.shape[1 - fixed_axis])
+    if len(sizes) != 1:
+        raise ValueError(f"{where}: every interactions matrix needs the same number of {other}; got {sorted(sizes)}.")
+    n_new = sizes.pop()
+    empty_shape = (n_fixed, n_new) if by_item else (n_new, n_fixed)
+    matrices = {}
+    for t in tasks:
+        if t.name in interactions:
+            m = sp.csr_matrix(interactions[t.name], dtype=np.float64)
+            m.sum_duplicates()
+            t.check_values(m.data, f"{where}: interactions[{t.name!r}]")
+            matrices[t.name] = m
+        else:
+            matrices[t.name] = sp.csr_matrix(empty_shape)
+    return matrices, n_new
+
+
+def _interaction_matrices(model, interactions, item_index, where):
+    """{task: csr (n_users, n_items)} from a list of per-user dicts {task: item ids | {item id: value}}."""
+    names = [t.name for t in model.tasks_]
+    tasks = {t.name: t for t in model.tasks_}
+    rows = {n: ([], [], []) for n in names}
+    for r, user in enumerate(interactions):
+        if not isinstance(user, dict):
+            raise ValueError(f"{where}: interactions must be a dict {{task: items}} per user; user {r} has "
+                             f"{type(user).__name__}.")
+        for task, given in user.items():
+            if task not in tasks:
+                raise ValueError(f"{where}: unknown task {task!r}; the model has tasks {names}.")
+            if isinstance(given, dict):
+                ids, values = list(given), [float(v) for v in given.values()]
+            else:
+                ids = list(as_query(given))
+                values = [1.0] * len(ids)
+            if not ids:
+                continue
+            cols = item_index(ids)
+            rr, cc, vv = rows[task]
+            rr.extend([r] * len(cols))
+            cc.extend(cols.tolist())
+            vv.extend(values)
+    n_items = model.item_factors_.shape[0]
+    out = {}
+    for task, (rr, cc, vv) in rows.items():
+        vv = np.asarray(vv, dtype=np.float64)
+        tasks[task].check_values(vv, f"{where}: task {task!r}")
+        m = sp.coo_matrix((vv, (np.asarray(rr, dtype=np.int64), np.asarray(cc, dtype=np.int64))),
+                          shape=(len(interactions), n_items))
+        # repeated items: counts add up for implicit tasks; labels / values keep the last one given
+        m = m.tocsr() if tasks[task].kind == "implicit" else _last_value_csr(m)
+        m.sort_indices()
+        out[task] = m
+    return out
+
+
+def _last_value_csr(coo):
+    keys = coo.row.astype(np.int64) * coo.shape[1] + coo.col
+    _, last = np.unique(keys[::-1], return_index=True)
+    keep = len(keys) - 1 - last
+    return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)
+
+
+def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=10, unknown_items="raise"):
+    """Factors of new or changing users from their interactions, the fitted item side fixed; no refit.
+
+    Each user's factor row is one exact weighted least-squares solve (``MultiTaskMF.fold_in``) over whichever
+    tasks the user has interactions in, e.g. only views; every task can then be predicted.
+
+    Parameters
+    ----------
+    model : MultiTaskMF
+        A fitted (or loaded) full model.
+    interactions : dict or list of dict
+        Per user, ``{task: item ids}`` (each listed item counts 1; repeats add up) or ``{task: {item id: value}}``
+        (counts for implicit tasks, labels for binary tasks, values for regression tasks). A single dict is one
+        user.
+    user_ids : sequence of hashable, optional
+        External ids for the returned users (default ``0 .. n - 1``).
+    base_users : sequence of hashable or None, optional
+        For changing users: per new user, a known user id whose training interactions are merged with the given
+        ones (implicit counts add up, fresh labels / values replace old ones), or None.
+    n_sweeps : int, default=10
+        Alternations of the exact factor solve and the exact user-bias update (``MultiTaskMF.fold_in``). With only
+        implicit tasks (no biases) one is exact; with bias tasks (binary, regression) the alternation is a
+        coordinate descent that needs about 10 sweeps to settle (measured on synthetic data: the median relative
+        change of the factors is 5e-2 after 3 sweeps, 1.4e-2 after 10, 1.3e-2 after 30).
+    unknown_items : {"raise", "ignore"}, default="raise"
+        Items unknown to the model raise ``KeyError`` or are dropped.
+
+    Returns
+    -------
+    InferenceModel
+        Over the new users (with the given ``user_ids``), sharing the model's item side: ``recommend``,
+        ``predict``, ``recommend_blended`` work on them, with seen-item filters on their interactions. Users without
+        any interaction are cold (``.cold``) and get the popularity fallback (module notes). Per-user cross-task
+        deviations delta_tb[u] are those ``MultiTaskMF.fold_in`` returns (none: shared and per-item weights only).
+    """
+    where = "fold_in_users"
+    if unknown_items not in ("raise", "ignore"):
+        raise ValueError(f"{where}: unknown_items must be 'raise' or 'ignore'. Got {unknown_items!r}.")
+    if isinstance(interactions, dict):
+        interactions = [interactions]
+    interactions = list(interactions)
+    if not interactions:
+        raise ValueError(f"{where}: no users given.")
+    item_map = model.data_.item_map
+
+    def item_index(ids):
+        idx = item_map.index(as_query(ids), unknown=unknown_items)
+        return idx[idx >= 0] if unknown_items == "ignore" else idx
+
+    if unknown_items == "ignore":
+        cleaned = []
+        for user in interactions:
+            clean = {}
+            for task, given in user.items():
+                if isinstance(given, dict):
+                    keep = item_map.index(as_query(list(given)), unknown="ignore") >= 0
+                    clean[task] = {k: v for k, v, ok in zip(given, given.values(), keep) if ok}
+                else:
+                    q = as_query(given)
+                    clean[task] = list(q[item_map.index(q, unknown="ignore") >= 0])
+            cleaned.append(clean)
+        interactions = cleaned
+    matrices = _interaction_matrices(model, interactions, item_index, where)
+    if base_users is not None:
+        base_users = list(base_users)
+        if len(base_users) != len(interactions):
+            raise ValueError(f"{where}: base_users has {len(base_users)} entries for {len(interactions)} users.")
+        known = np.flatnonzero(np.array([u is not None for u in base_users], dtype=bool))
+        rows = model.data_.user_map.index(as_query([base_users[j] for j in known]))
+        for t in model.tasks_:
+            old = sp.coo_matrix(model.data_.matrices[t.name][rows])    # row indexing keeps explicit zeros
+            old = sp.coo_matrix((old.data, (known[old.row], old.col)), shape=matrices[t.name].shape)
+            # implicit counts add up; fresh labels / values replace the stored ones
+            matrices[t.name] = _merge(old, matrices[t.name], add=t.kind == "implicit")
+    counts = sum(np.diff(m.indptr) for m in matrices.values())
+    cold = counts == 0
+    solved = model.fold_in(matrices, n_sweeps=n_sweeps)      # (factors, biases[, per-user cross deviations])
+    factors, biases = np.array(solved[0]), np.array(solved[1])
+    deltas = np.array(solved[2]) if len(solved) > 2 and solved[2] is not None else None
+    factors[cold] = 0.0
+    biases[:, cold] = 0.0
+    if deltas is not None:
+        deltas[:, :, cold] = 0.0
+    return InferenceModel.from_model(model).with_users(factors, biases, matrices, user_ids=user_ids, cold=cold,
+                                                       cross_user_weights=deltas)
+
+
+def _merge(old, fresh, add):
+    """Union of two sparse matrices' entries, explicit zeros kept: values summed (``add``) or ``fresh`` wins."""
+    old, fresh = sp.coo_matrix(old), sp.coo_matrix(fresh)
+    keep = np.ones(old.nnz, dtype=bool)
+    if not add and old.nnz and fresh.nnz:
+        n_cols = old.shape[1]
+        keep = ~np.isin(old.row.astype(np.int64) * n_cols + old.col, fresh.row.astype(np.int64) * n_cols + fresh.col)
+    merged = sp.coo_matrix((np.concatenate([old.data[keep], fresh.data]),
+                            (np.concatenate([old.row[keep], fresh.row]), np.concatenate([old.col[keep], fresh.col]))),
+                           shape=old.shape).tocsr()   # coo -> csr sums duplicates and keeps explicit zeros
+    merged.sort_indices()
+    return merged
