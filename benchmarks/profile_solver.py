@@ -9,11 +9,16 @@ prints a markdown table. The variants are those of ``speed.py``.
 import argparse
 import collections
 import functools
+import os
+import sys
 import time
-from mtl_classic.solver import als, kernels
-from speed import VARIANTS, load_data, our_model
 
-SOLVER_PARTS = ["_update_rows", "_solve_rows_preconditioned", "_update_heads", "_update_offsets", "objective", "_gram", "_Stacked"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mtl_classic.solver import als, kernels  # noqa: E402  (may move with the library; this script follows it)
+from speed import VARIANTS, load_data, our_model  # noqa: E402
+
+SOLVER_PARTS = ["_update_rows", "_solve_rows_preconditioned", "_update_heads", "_update_offsets", "objective", "_gram",
+                "_Stacked"]
 KERNEL_PARTS = ["solve_rows_cg", "solve_rows_cholesky", "head_products", "coordinate_blocks", "gather",
                 "entry_dots", "score_moves", "squared_loss", "scaled_copies"]
 
@@ -39,6 +44,7 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--out", default=None, help="also write profile_solver.md and .json into this folder")
     args = parser.parse_args(argv)
 
     data = load_data(args.data_dir)
@@ -54,11 +60,20 @@ def main(argv=None):
     start = time.perf_counter()
     our_model(args.variant, data.task_names, args).fit(data)
     total = time.perf_counter() - start
-    print(f"{args.variant} on {args.data_dir}: k={args.factors}, {args.iterations} sweeps, {args.threads} threads, "
-          f"{args.dtype}; whole fit {total:.2f} s ({total / args.iterations:.4f} s per sweep, setup included)\n")
-    print("| part | s / sweep |\n|---|---|")
-    for name, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
-        print(f"| {name} | {seconds / args.iterations:.4f} |")
+    head = (f"{args.variant} on {os.path.basename(os.path.normpath(args.data_dir))}: k={args.factors}, "
+            f"{args.iterations} sweeps, {args.threads} threads, {args.dtype}; whole fit {total:.2f} s "
+            f"({total / args.iterations:.4f} s per sweep, setup included). Parts are nested (a caller's time includes "
+            f"its callees'); one warm-up fit of 2 sweeps ran first.")
+    rows = [{"part": name, "s / sweep": seconds / args.iterations}
+            for name, seconds in sorted(totals.items(), key=lambda kv: -kv[1])]
+    table = "\n".join(["| part | s / sweep |", "|---|---|"] + [f"| {r['part']} | {r['s / sweep']:.4f} |" for r in rows])
+    print(head + "\n\n" + table)
+    if args.out:
+        import _common
+        env = _common.environment()
+        md = ["# Where a sweep's time goes", "", _common.environment_markdown(env), "", head, "", table]
+        _common.write_outputs(args.out, "profile_solver", "\n".join(md),
+                              {"environment": env, "args": vars(args), "whole_fit_seconds": total, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ results record its commit). Each job's wall time is printed.
 
 Not rerun by any job: ``results/at-9d75ea5/`` (an earlier commit's run, kept for the comparison RESULTS.md makes)
 and ``results/ab_versions_4c15782_at_911d0f2.txt`` (the in-process A/B printed at 911d0f2, before ``ab_versions.py``
-wrote files of its own); ``profile_solver.py`` prints a table only and feeds no tracked file.
+wrote files of its own).
 """
 import argparse
 import os
@@ -68,6 +68,8 @@ def jobs(data_dir):
             ["task_weights.md", "task_weights.json", "task_weights.png"]),
         Job("scaling", "scaling.py", ["--data-dir", data_dir, "--repeats", "3", "--out", r], 4,
             ["scaling.md", "scaling.json", "scaling.png"]),
+        Job("profile_solver", "profile_solver.py", ["--data-dir", f"{data_dir}/beibei", "--out", r], 1,
+            ["profile_solver.md", "profile_solver.json"]),
         Job("anchors", "anchors.py", ["--out", r], 0.3, ["anchors.md", "anchors.json"]),
         Job("recommend_speed", "recommend_speed.py", ["--data-dir", data_dir, "--threads", "2", "--out", r], 3,
             ["recommend_speed.md", "recommend_speed.json"]),
