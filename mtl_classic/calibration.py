@@ -26,6 +26,7 @@ import numbers
 import os
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._errors import ModelFormatError, not_fitted
 from .heads import sigmoid as _sigmoid
@@ -209,8 +210,6 @@ def validation_pairs(train, holdout, task, kind=None, negatives_per_positive=20,
     labels : ndarray of float64 (0/1)
     weights : ndarray of float64
     """
-    import scipy.sparse as sp
-
     if task not in train.matrices:
         raise ValueError(f"validation_pairs: unknown task {task!r}; tasks are {train.task_names}.")
     hold = sp.csr_matrix(holdout)

@@ -17,6 +17,20 @@ import json
 import os
 import sys
 import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._errors import ModelFormatError
+from ._version import __version__
+from .inference import InferenceModel
+from .persistence import save_model
+from .serving import serve
+from .tasks import Task
+
+# The estimator, the data layer, the evaluation and the baselines pull in scikit-learn, numba and pandas: the commands
+# that need them import them when they run, so that `recommend` and `serve` start with numpy and scipy alone.
 
 PROG = "mtl-classic"
 
@@ -75,7 +89,6 @@ def _add_columns(p):
 def build_parser():
     """The argument parser of ``mtl-classic`` (subcommands fit, evaluate, recommend, benchmark, serve)."""
     parser = _Parser(prog=PROG, description="Multi-task recommendation with classical machine learning.")
-    from ._version import __version__
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -180,8 +193,6 @@ def _read_csv(path, columns):
 
 
 def _read_tasks(path):
-    from .tasks import Task
-
     try:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
@@ -238,7 +249,6 @@ def _fmt(x):
 def _cmd_fit(args):
     from .data import MultiTaskData
     from .model import MultiTaskMF
-    from .persistence import save_model
 
     tasks = _read_tasks(args.tasks)
     names = [t.name for t in tasks]
@@ -271,9 +281,6 @@ def _cmd_fit(args):
 
 
 def _test_matrix(model, df, args, with_values):
-    import numpy as np
-    import scipy.sparse as sp
-
     if args.task_col in df.columns:
         df = df[df[args.task_col] == args.task]
     if len(df) == 0:
@@ -321,10 +328,6 @@ def _cmd_evaluate(args):
 
 
 def _cmd_recommend(args):
-    import numpy as np
-
-    from .inference import InferenceModel
-
     model = InferenceModel.load(args.model, mmap_mode="r" if args.mmap else None)
     users = _coerce_ids(args.user, model.user_ids.ids)
     exclude = None if args.exclude is None else _coerce_ids(args.exclude, model.item_ids.ids)
@@ -368,14 +371,11 @@ def run_builtin_benchmark(factors=32, iterations=15, threads=None, path=None, pr
     list of dict
         One row per model: ``model``, ``HR@10``, ``NDCG@10``, ``HR@50``, ``NDCG@50``, ``fit_seconds``.
     """
-    import warnings
-
     from .baselines import ImplicitALSRecommender, PopularityRecommender
     from .data.splits import leave_last_out
     from .datasets import load_movielens
     from .evaluation import evaluate_ranking
     from .model import MultiTaskMF
-    from .tasks import Task
 
     say = progress or (lambda msg: None)
     data = load_movielens(path, tasks=["rated", "tagged"])
@@ -427,8 +427,6 @@ def _cmd_benchmark(args):
 
 
 def _cmd_serve(args):
-    from .serving import serve
-
     return serve(args.model, host=args.host, port=args.port, mmap_mode="r" if args.mmap else None,
                  max_body=args.max_body, max_n=args.max_n, max_threads=args.max_threads,
                  allow_fallback=not args.no_fallback, verbose=args.verbose)
@@ -446,8 +444,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command is None:
         parser.error("a command is required: fit, evaluate, recommend, benchmark or serve")
-    from .persistence import ModelFormatError
-
     where = f"{PROG} {args.command}"
     try:
         return int(args.func(args) or 0)

@@ -10,16 +10,17 @@ from sklearn.base import BaseEstimator
 
 from ._errors import ModelFormatError, not_fitted
 from ._validation import check_number, parameter_of
-from ._sparse import observation_pattern, same_pairs
+from ._sparse import observation_pattern
 from .base import RecommenderMixin
 from .data import IdMap, MultiTaskData
+from .evaluation import evaluate_ranking
 from .foldin import fold_in_matrices
 from .inference import InferenceModel
 from .params import SCHEMA
 from .persistence import load_parts, save_model
 from .solver import als
 from .solver.kernels import kernel_threads
-from .tasks import Task
+from .tasks import Task, resolve_cross_tasks
 
 
 def _check_number(value, name, low, integer=False, low_inclusive=True, allow_none=False):
@@ -221,42 +222,6 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         return tasks
 
     # ------------------------------------------------------------------ fitting
-    @staticmethod
-    def _resolve_cross_tasks(tasks, patterns, same_events=0.99):
-        """Cross tasks feeding each head, leaving out tasks that carry no evidence about its unobserved pairs.
-
-        A task b whose observed pairs coincide with task t's (>= ``same_events`` of each side's pairs in the other,
-        e.g. MovieLens 'rated', 'liked' and 'rating', three views of one rating event) carries no evidence about
-        t's *unobserved* pairs, yet on t's observed pairs it equals t's own target: the head would explain every
-        positive by it and the shared factors would learn nothing. For an implicit task t it is enough that b's
-        pairs lie inside t's (>= ``same_events`` of b's pairs are t's, e.g. Beibei's purchases, every one of them
-        also carted, as a feature of 'cart'): x_b is then 0 on every pair t could recommend, and its weight can only
-        take the positives it covers away from the shared factors. Such pairs are dropped and reported.
-
-        Returns
-        -------
-        cross : dict {task: [cross task names]}
-        dropped : dict {task: [dropped cross task names]}
-        """
-        names = [t.name for t in tasks]
-        cross, dropped = {}, {}
-        for t in tasks:
-            if t.cross_tasks is None:
-                wanted = []
-            elif t.cross_tasks == "all":
-                wanted = [n for n in names if n != t.name]
-            else:
-                wanted = list(t.cross_tasks)
-            keep = []
-            for b in wanted:
-                b_inside_t, t_inside_b = same_pairs(patterns[t.name], patterns[b], same_events)
-                if b_inside_t and (t.kind == "implicit" or t_inside_b):
-                    dropped.setdefault(t.name, []).append(b)
-                else:
-                    keep.append(b)
-            cross[t.name] = keep
-        return cross, dropped
-
     def _task_arrays(self, tasks, matrices, patterns, cross_tasks=None):
         """Solver arrays of every task; ``cross_tasks`` (default: the fitted ``cross_tasks_``) names the tasks whose
         patterns feed each head."""
@@ -314,7 +279,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
 
         rng = np.random.default_rng(self.random_state)
         patterns = {n: observation_pattern(data.matrices[n]) for n in names}
-        self.cross_tasks_, self.dropped_cross_tasks_ = self._resolve_cross_tasks(tasks, patterns)
+        self.cross_tasks_, self.dropped_cross_tasks_ = resolve_cross_tasks(tasks, patterns)
         if self.dropped_cross_tasks_:
             warnings.warn("MultiTaskMF: cross-task features left out because the feeding task's pairs are (almost) "
                           "all pairs the fed task records itself, so they say nothing about its other pairs: "
@@ -398,7 +363,6 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         return task, matrix
 
     def _validation_score(self, task, matrix):
-        from .evaluation import evaluate_ranking
         return float(evaluate_ranking(self, self.data_, matrix, task, ks=(10,))["NDCG@10"])
 
     # ------------------------------------------------------------------ inference

@@ -18,12 +18,15 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, clone
+from tqdm.auto import tqdm
 
 from ._sparse import same_pairs
 from ._validation import check_number, parameter_of
 from .data.splits import leave_last_out, random_holdout
 from .evaluation import evaluate_pointwise, evaluate_ranking
+from .tasks import Task
 
 __all__ = ["validation_split", "SuccessiveHalvingSearch", "DEFAULT_SPACE", "same_event_tasks"]
 
@@ -186,7 +189,6 @@ class SuccessiveHalvingSearch(BaseEstimator):
         alpha = params.pop("tasks__alpha", None)
         aux = params.pop("tasks__aux_weight", None)
         if alpha is not None or aux is not None:
-            from .tasks import Task
             tasks = []
             for t in est.tasks:
                 t = Task(t) if isinstance(t, str) else copy.deepcopy(t)
@@ -214,8 +216,6 @@ class SuccessiveHalvingSearch(BaseEstimator):
         -------
         self
         """
-        import pandas as pd
-        from tqdm.auto import tqdm
 
         space = self._check()
         rng = np.random.default_rng(self.random_state)

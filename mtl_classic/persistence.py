@@ -30,17 +30,15 @@ import json
 import math
 import numbers
 import os
-import struct
 import tempfile
 import warnings
-import zipfile
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from ._errors import ModelFormatError, not_fitted
+from ._npz import read_npz, write_npz
 from ._version import __version__
 from .params import OPTIONAL, SCHEMA, FittedParams, expected_shapes
 from .tasks import Task
@@ -52,11 +50,6 @@ FORMAT_NAME = "mtl_classic.MultiTaskMF"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "model.json"
 ARRAYS_NAME = "arrays.npz"
-
-_ALIGN = 64                 # numpy pads .npy headers to 64 bytes; the zip members start on the same boundary
-_PAD_EXTRA_ID = 0xD935      # zip "extra field" id used for alignment padding (as Android's zipalign); readers skip it
-_ZIP64_EXTRA_LEN = 20       # the zip64 extra field zipfile writes with force_zip64=True
-_LOCAL_HEADER_LEN = 30
 
 _MANIFEST_KEYS = {"format", "format_version", "library_version", "artifact", "params", "tasks", "heads",
                   "default_task", "n_users", "n_items", "factors", "dtype", "user_ids", "item_ids", "arrays",
@@ -71,96 +64,6 @@ _KNOWN_LEARNED = {"tasks_", "task_index_", "fitted_params_", "cross_features_", 
 #: refit or a fold-in of an older model then behaves as it did)
 _LEGACY_PARAMS = {"negative_regularization": 0.0, "row_regularization": 0.0, "bias_regularization": None,
                   "private_factors": 0}
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# aligned .npz writing and reading (no pickle, ever)
-# --------------------------------------------------------------------------------------------------------------------
-def _write_npz(path, arrays):
-    """Write ``arrays`` (name -> ndarray) as an uncompressed ``.npz`` whose member data are 64-byte aligned."""
-    with open(path, "wb") as fh, zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for name, array in arrays.items():
-            array = np.asarray(array)
-            if array.dtype.hasobject:
-                raise ValueError(f"array {name!r} has dtype object, which cannot be saved without pickle.")
-            if not array.flags.c_contiguous:
-                array = np.ascontiguousarray(array)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_STORED
-            # the local header is 30 bytes + name + extra (+ 20 for zip64); pad the extra so the data is aligned
-            base = fh.tell() + _LOCAL_HEADER_LEN + len(info.filename.encode("utf-8")) + _ZIP64_EXTRA_LEN
-            pad = (-base) % _ALIGN
-            if pad:
-                if pad < 4:
-                    pad += _ALIGN
-                info.extra = struct.pack("<HH", _PAD_EXTRA_ID, pad - 4) + b"\0" * (pad - 4)
-            with zf.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, array, allow_pickle=False)
-
-
-def _member_layout(fh, info):
-    """(data offset, shape, dtype, fortran order) of one stored ``.npy`` member of an open zip file."""
-    if info.compress_type != zipfile.ZIP_STORED:
-        raise ModelFormatError(f"member {info.filename!r} is compressed; memory mapping needs stored members.")
-    fh.seek(info.header_offset)
-    header = fh.read(_LOCAL_HEADER_LEN)
-    if len(header) != _LOCAL_HEADER_LEN or header[:4] != b"PK\x03\x04":
-        raise ModelFormatError(f"member {info.filename!r}: bad local zip header (truncated or corrupt file).")
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
-    start = info.header_offset + _LOCAL_HEADER_LEN + name_len + extra_len
-    fh.seek(start)
-    version = np.lib.format.read_magic(fh)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-    else:
-        raise ModelFormatError(f"member {info.filename!r}: unsupported .npy version {version}.")
-    if dtype.hasobject:
-        raise ModelFormatError(f"member {info.filename!r} holds Python objects; refusing to load it.")
-    offset = fh.tell()
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if offset - start + nbytes != info.file_size:
-        raise ModelFormatError(f"member {info.filename!r}: its .npy header announces {nbytes} bytes of data but the "
-                               f"member holds {info.file_size - (offset - start)} (corrupt file).")
-    return offset, shape, dtype, fortran
-
-
-def _read_npz(path, names, mmap_mode=None):
-    """Read the members ``names`` of an ``.npz``; with ``mmap_mode`` map them from the file instead of copying."""
-    where = os.fspath(path)
-    try:
-        if mmap_mode is None:
-            out = {}
-            with np.load(where, allow_pickle=False) as z:
-                missing = [n for n in names if n not in z.files]
-                if missing:
-                    raise ModelFormatError(f"{where}: arrays {missing} are missing (truncated or foreign file).")
-                for n in names:
-                    out[n] = z[n]
-            return out
-        if mmap_mode not in ("r", "c"):
-            raise ValueError(f"mmap_mode must be None, 'r' or 'c'. Got {mmap_mode!r}.")
-        out = {}
-        with open(where, "rb") as fh, zipfile.ZipFile(fh) as zf:
-            infos = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
-            missing = [n for n in names if n not in infos]
-            if missing:
-                raise ModelFormatError(f"{where}: arrays {missing} are missing (truncated or foreign file).")
-            layouts = {n: _member_layout(fh, infos[n]) for n in names}
-        for n, (offset, shape, dtype, fortran) in layouts.items():
-            if int(np.prod(shape, dtype=np.int64)) == 0:
-                out[n] = np.zeros(shape, dtype=dtype)
-            else:
-                out[n] = np.memmap(where, dtype=dtype, mode=mmap_mode, offset=offset, shape=shape,
-                                   order="F" if fortran else "C")
-        return out
-    except ModelFormatError:
-        raise
-    except FileNotFoundError:
-        raise ModelFormatError(f"{where} is missing: not a saved mtl_classic model directory.") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError, struct.error) as exc:
-        raise ModelFormatError(f"{where} is truncated or corrupt ({type(exc).__name__}: {exc}).") from None
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -375,7 +278,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
     old_manifest = os.path.join(path, MANIFEST_NAME)
     if os.path.exists(old_manifest):
         os.remove(old_manifest)   # a crash below leaves no manifest pointing at mismatched arrays
-    _atomic_write(path, ARRAYS_NAME, lambda tmp: _write_npz(tmp, arrays))
+    _atomic_write(path, ARRAYS_NAME, lambda tmp: write_npz(tmp, arrays))
     _atomic_write(path, MANIFEST_NAME, lambda tmp: _write_text(tmp, text))
     return path
 
@@ -501,7 +404,7 @@ def read_arrays(path, manifest, mmap_mode=None, names=None):
         names = array_names(manifest) if names is None else list(names)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ModelFormatError(f"{os.path.join(os.fspath(path), MANIFEST_NAME)} is malformed ({exc!r}).") from None
-    arrays = _read_npz(file, names, mmap_mode=mmap_mode)
+    arrays = read_npz(file, names, mmap_mode=mmap_mode)
     declared = manifest.get("arrays", {})
     for name, value in arrays.items():
         spec = declared.get(name)

@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 __all__ = ["rank", "batch_rows", "seen_tasks", "excluded_items", "top_k", "mask_seen", "blend_scores"]
 
@@ -79,10 +80,6 @@ def _blas_limit(blas_threads, n_batches):
     """Context limiting BLAS threads for a ranking call ("auto": 1 thread when the call spans several batches)."""
     limit = (1 if n_batches > 1 else None) if blas_threads == "auto" else blas_threads
     if limit is None:
-        return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:                       # pragma: no cover - threadpoolctl is a dependency of the package
         return contextlib.nullcontext()
     return threadpool_limits(limits=int(limit), user_api="blas")
 

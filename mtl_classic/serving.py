@@ -31,8 +31,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ._version import __version__
+from .inference import InferenceModel
 
 __all__ = ["RecommendApp", "make_server", "serve", "DEFAULT_MAX_BODY", "DEFAULT_MAX_N"]
 
@@ -424,15 +426,12 @@ def serve(model, host="127.0.0.1", port=8000, mmap_mode=None, blas_threads=1, re
     **kwargs
         Passed to :func:`make_server`.
     """
-    from .inference import InferenceModel
-
     if not isinstance(model, InferenceModel):
         model = InferenceModel.load(model, mmap_mode=mmap_mode)
     server = make_server(model, host=host, port=port, **kwargs)
     url = f"http://{server.server_address[0]}:{server.server_address[1]}"
     limiter = None
     if blas_threads is not None:
-        from threadpoolctl import threadpool_limits
         limiter = threadpool_limits(limits=int(blas_threads), user_api="blas")
     try:
         if ready is None:

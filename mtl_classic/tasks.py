@@ -1,11 +1,14 @@
 """Task descriptions: what one behaviour's observations mean and how its head is trained.
 
 A :class:`Task` is configuration only (no learned state). See docs/MATH.md section 1 for the kinds.
+:func:`resolve_cross_tasks` decides which tasks feed each head's cross-task features.
 """
 from dataclasses import dataclass, asdict
 import numbers
 
 import numpy as np
+
+from ._sparse import same_pairs
 
 KINDS = ("implicit", "binary", "regression")
 HEADS = ("linear", "logistic")
@@ -166,3 +169,47 @@ class Task:
         if extra:
             raise ValueError(f"Task description has unknown keys {sorted(extra)}; known keys are {sorted(known)}.")
         return cls(**d)
+
+
+def resolve_cross_tasks(tasks, patterns, same_events=0.99):
+    """Cross tasks feeding each head, leaving out tasks that carry no evidence about its unobserved pairs.
+
+    A task b whose observed pairs coincide with task t's (>= ``same_events`` of each side's pairs in the other,
+    e.g. MovieLens 'rated', 'liked' and 'rating', three views of one rating event) carries no evidence about
+    t's *unobserved* pairs, yet on t's observed pairs it equals t's own target: the head would explain every
+    positive by it and the shared factors would learn nothing. For an implicit task t it is enough that b's
+    pairs lie inside t's (>= ``same_events`` of b's pairs are t's, e.g. Beibei's purchases, every one of them
+    also carted, as a feature of 'cart'): x_b is then 0 on every pair t could recommend, and its weight can only
+    take the positives it covers away from the shared factors. Such pairs are dropped and reported.
+
+    Parameters
+    ----------
+    tasks : list of Task
+    patterns : dict {task name: sparse matrix (n_users, n_items)}
+        Each task's training observation pattern.
+    same_events : float, default=0.99
+        Share of pairs above which two patterns count as the same events (``mtl_classic._sparse.same_pairs``).
+
+    Returns
+    -------
+    cross : dict {task: [cross task names]}
+    dropped : dict {task: [dropped cross task names]}
+    """
+    names = [t.name for t in tasks]
+    cross, dropped = {}, {}
+    for t in tasks:
+        if t.cross_tasks is None:
+            wanted = []
+        elif t.cross_tasks == "all":
+            wanted = [n for n in names if n != t.name]
+        else:
+            wanted = list(t.cross_tasks)
+        keep = []
+        for b in wanted:
+            b_inside_t, t_inside_b = same_pairs(patterns[t.name], patterns[b], same_events)
+            if b_inside_t and (t.kind == "implicit" or t_inside_b):
+                dropped.setdefault(t.name, []).append(b)
+            else:
+                keep.append(b)
+        cross[t.name] = keep
+    return cross, dropped

@@ -1,8 +1,5 @@
 """InferenceModel: same answers as MultiTaskMF from a saved directory (read or memory-mapped), numpy/scipy only."""
 import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -141,33 +138,6 @@ def test_expected_value_blend(fitted):
     assert set(by_dict[0][:2].tolist()) == {503, 504}
     with pytest.raises(ValueError, match="exactly one"):
         recommend_blended(fitted, ["user-1"], weights={"buy": 1}, probabilities=["liked"])
-
-
-_LIGHT = textwrap.dedent("""
-    import importlib.util, sys, types
-    spec = importlib.util.find_spec("mtl_classic")
-    pkg = types.ModuleType("mtl_classic")           # the package without running its __init__
-    pkg.__path__ = list(spec.submodule_search_locations)
-    sys.modules["mtl_classic"] = pkg
-    import mtl_classic.inference
-    heavy = [m for m in ("sklearn", "numba", "pandas", "implicit", "matplotlib") if m in sys.modules]
-    print(",".join(heavy))
-""")
-
-
-def test_inference_module_needs_only_numpy_and_scipy():
-    out = subprocess.run([sys.executable, "-c", _LIGHT], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "", f"inference.py pulls in {out.stdout.strip()}"
-
-
-@pytest.mark.parametrize("module", ["mtl_classic", "mtl_classic.inference"])
-def test_importing_the_inference_path_stays_light(module):
-    """The package's top level and the serving path load neither scikit-learn nor numba (the estimator and the
-    solver load lazily, PEP 562): an eager import anywhere on the path fails here."""
-    code = f"import sys, {module}; print(','.join(m for m in ('sklearn', 'numba') if m in sys.modules))"
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == ""
 
 
 def test_non_finite_scores_rank_last_like_the_model(fitted):
