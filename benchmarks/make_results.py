@@ -93,13 +93,13 @@ def _segments(path):
 
 
 def lookup(doc, path, where):
-    """Follow ``path`` in ``doc``: dict keys, list indices (integers), ``[field=value]`` (the list element whose
-    ``field`` equals ``value`` as a string; exactly one must match)."""
+    """Follow ``path`` in ``doc``: dict keys, list indices (integers), ``[field=value]`` or ``[f=v&g=w]`` (the list
+    element whose fields equal the values as strings; exactly one must match)."""
     obj = doc
     for seg in _segments(path):
         if isinstance(obj, list) and seg.startswith("[") and seg.endswith("]") and "=" in seg:
-            field, value = seg[1:-1].split("=", 1)
-            hits = [x for x in obj if isinstance(x, dict) and str(x.get(field)) == value]
+            conds = [c.split("=", 1) for c in seg[1:-1].split("&")]
+            hits = [x for x in obj if isinstance(x, dict) and all(str(x.get(f)) == v for f, v in conds)]
             if len(hits) != 1:
                 raise TemplateError(f"{where}: {seg} matches {len(hits)} elements")
             obj = hits[0]
@@ -228,12 +228,13 @@ def headline(spec, where):
 # values
 # ----------------------------------------------------------------------------------------------------------------
 _SAFE = {"min": min, "max": max, "abs": abs, "len": len, "sum": sum, "round": round, "sorted": sorted,
-         "sqrt": math.sqrt}
+         "sqrt": math.sqrt, "get": lambda obj, path: lookup(obj, path, "get()")}
 
 
 def _evaluate(expr, names, where):
     try:
-        return eval(compile(expr, where, "eval"), {"__builtins__": {}}, {**_SAFE, **names})  # noqa: S307
+        # one namespace as globals, so that comprehensions see the names too
+        return eval(compile(expr, where, "eval"), {"__builtins__": {}, **_SAFE, **names})  # noqa: S307
     except TemplateError:
         raise
     except Exception as exc:                       # noqa: BLE001 - reported with the template position
@@ -241,7 +242,8 @@ def _evaluate(expr, names, where):
 
 
 def _let(line, names, where):
-    """``NAME = FILE PATH`` (a value from a results file) or ``NAME = EXPRESSION`` (of earlier names)."""
+    """``NAME = FILE PATH`` (a value from a results file; without PATH the whole file) or ``NAME = EXPRESSION``
+    (of earlier names)."""
     m = re.match(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*$", line)
     if not m:
         raise TemplateError(f"{where}: cannot read let line {line!r}")
@@ -250,9 +252,8 @@ def _let(line, names, where):
         raise TemplateError(f"{where}: {name} defined twice")
     first = rhs.split(None, 1)
     if first[0].startswith("results/"):
-        if len(first) < 2:
-            raise TemplateError(f"{where}: {name} = {rhs}: a path inside the file is needed")
-        names[name] = lookup(load_json(first[0]), first[1], f"{where}: {name}")
+        doc = load_json(first[0])
+        names[name] = lookup(doc, first[1], f"{where}: {name}") if len(first) > 1 else doc
     else:
         names[name] = _evaluate(rhs, names, f"{where}: {name}")
 
@@ -268,7 +269,9 @@ def _format(value, fmt, where):
             raise TemplateError(f"{where}: format {fmt!r} of {value!r}: {exc}") from None
     if isinstance(value, float):
         return f"{value:.4f}"
-    if isinstance(value, (list, dict)):
+    if isinstance(value, dict):                    # a configuration, written as quality.md writes "chosen"
+        return ", ".join(f"{k}={format(v, 'g') if isinstance(v, float) else v}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
         raise TemplateError(f"{where}: {value!r} is not a single value")
     return str(value)
 

@@ -182,11 +182,16 @@ def main(argv=None):
         f"round's ratio divides by that round's implicit run); our numba compile "
         f"({results['ours']['compile_seconds']:.1f}s, cached on disk after the first run) excluded. Ratio of the "
         f"shipped model (defaults): **{ratios['ours']:.2f}x**.\n")
+    sys.path.insert(0, str(HERE))
+    import _common
+    env = _common.environment()
+    table += "\n" + _common.environment_markdown(env) + "\n"
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "speed.md").write_text(table)
-    (out / "speed.json").write_text(json.dumps({"meta": meta, "results": results, "ratios": ratios}, indent=2))
+    (out / "speed.json").write_text(json.dumps({"meta": meta, "environment": env, "results": results,
+                                                "ratios": ratios}, indent=2))
     return 0
 
 
