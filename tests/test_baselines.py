@@ -1,4 +1,5 @@
-"""Tests of mtl_classic.baselines: one contract every baseline passes, plus hand-checked cases.
+"""Tests of mtl_classic.baselines: hand-checked cases and each baseline's own rules (the contract every
+recommender passes is tests/test_contract.py).
 
 Fast and self-contained (synthetic data only; nothing under ../shared is read).
 """
@@ -12,131 +13,7 @@ from mtl_classic.baselines import (AuxiliaryFirstRule, ClusteringRecommender, Im
 from mtl_classic.baselines._common import int_seed, pair_lookup
 from mtl_classic.data import MultiTaskData
 
-N_BLOCK_USERS, N_BLOCK_ITEMS, N_BUYS = 30, 12, 4
-
-
-def _block_data(seed=0):
-    """Two user blocks x two item blocks. Users cart every item of their block and buy N_BUYS of them.
-
-    Returns the training data (one bought item per user withheld) and the withheld item index per user.
-    """
-    rng = np.random.default_rng(seed)
-    n_users, n_items = 2 * N_BLOCK_USERS, 2 * N_BLOCK_ITEMS
-    cart = np.zeros((n_users, n_items))
-    buy = np.zeros((n_users, n_items))
-    held = np.zeros(n_users, dtype=np.int64)
-    for u in range(n_users):
-        block = np.arange(N_BLOCK_ITEMS) + (u // N_BLOCK_USERS) * N_BLOCK_ITEMS
-        cart[u, block] = 1.0
-        bought = rng.choice(block, size=N_BUYS + 1, replace=False)
-        buy[u, bought[:-1]] = 1.0
-        held[u] = bought[-1]
-    users = [f"u{u}" for u in range(n_users)]
-    items = [f"i{i}" for i in range(n_items)]
-    data = MultiTaskData.from_matrices({"cart": sp.csr_matrix(cart), "buy": sp.csr_matrix(buy)},
-                                       user_ids=users, item_ids=items)
-    return data, held
-
-
-def _other_block(u):
-    start = N_BLOCK_ITEMS if u < N_BLOCK_USERS else 0
-    return np.arange(start, start + N_BLOCK_ITEMS)
-
-
-MODELS = {
-    "popularity": lambda: PopularityRecommender(target="buy"),
-    "rule": lambda: AuxiliaryFirstRule(target="buy"),
-    "als": lambda: ImplicitALSRecommender(target="buy", factors=2, regularization=0.01, iterations=10,
-                                          random_state=0, num_threads=1),
-    "als_merged": lambda: ImplicitALSRecommender(target="buy", factors=2, iterations=10, aux_weights={"cart": 0.3},
-                                                 random_state=0, num_threads=1),
-    "als_bonus": lambda: ImplicitALSRecommender(target="buy", factors=2, iterations=10, aux_bonus=0.5,
-                                                random_state=0, num_threads=1),
-    "svm": lambda: LinearSVMRecommender(target="buy", n_negatives=4, alpha=1e-4, random_state=0),
-    "clustering": lambda: ClusteringRecommender(n_clusters=2, n_components=4, target="buy", random_state=0),
-}
-
-
-@pytest.fixture(scope="module")
-def block():
-    return _block_data()
-
-
-@pytest.fixture(scope="module")
-def fitted(block):
-    data, _ = block
-    return {name: make().fit(data) for name, make in MODELS.items()}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# the contract every baseline passes
-# ---------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_contract_scores_shape_and_pairs(name, fitted, block):
-    data, _ = block
-    model = fitted[name]
-    assert model.default_task_ == "buy" and model.data_ is data
-    users = np.array([0, 5, 31, 59])
-    s = model.score_items("buy", users)
-    assert s.shape == (4, data.n_items) and np.all(np.isfinite(s))
-    items = np.array([0, 3, 20, 23])
-    np.testing.assert_allclose(model.predict_indices("buy", users, items), s[np.arange(4), items], rtol=1e-6,
-                               atol=1e-9)
-
-
-@pytest.mark.parametrize("name", sorted(set(MODELS) - {"popularity"}))
-def test_contract_withheld_item_beats_other_block(name, fitted, block):
-    # popularity is not personalised, so it is exempt from this one
-    data, held = block
-    model = fitted[name]
-    users = np.arange(data.n_users)
-    s = model.score_items("buy", users)
-    wins = np.array([s[u, held[u]] > s[u, _other_block(u)].max() for u in users])
-    assert wins.mean() == 1.0, f"{name}: withheld item beats the other block for {wins.mean():.2f} of users"
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_contract_recommend_external_ids_and_filter_seen(name, fitted, block):
-    data, _ = block
-    model = fitted[name]
-    ids, scores = model.recommend(["u0", "u40"], n=5, task="buy", filter_seen=True)
-    ids = np.asarray(ids)
-    assert ids.shape == (2, 5) and np.asarray(scores).shape == (2, 5)
-    assert all(isinstance(x, str) and x.startswith("i") for x in ids.ravel())
-    for row, user in zip(ids, ["u0", "u40"]):
-        u = data.user_map.index([user])[0]
-        seen = set(data.item_map.external(data.matrices["buy"][u].indices))
-        assert not seen & set(row)
-    assert np.all(np.diff(np.asarray(scores, dtype=float), axis=1) <= 1e-12)     # best first
-    ids_all, _ = model.recommend(["u0"], n=data.n_items, task="buy", filter_seen=False)
-    assert len(set(np.asarray(ids_all).ravel())) == data.n_items
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_contract_clone_and_refit_reproducible(name, fitted, block):
-    data, _ = block
-    model = fitted[name]
-    fresh = clone(model)
-    assert not hasattr(fresh, "data_")
-    assert fresh.get_params() == model.get_params()
-    s1 = model.score_items("buy", np.arange(6))
-    s2 = fresh.fit(data).score_items("buy", np.arange(6))
-    np.testing.assert_allclose(s1, s2, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_contract_bad_task_names_it(name, fitted):
-    model = fitted[name]
-    with pytest.raises(ValueError, match="nope"):
-        model.score_items("nope", np.arange(2))
-    with pytest.raises(ValueError, match="nope"):
-        model.predict_indices("nope", np.arange(2), np.arange(2))
-
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_contract_bad_task_in_recommend(name, fitted):
-    with pytest.raises(ValueError, match="nope"):
-        fitted[name].recommend(["u0"], n=3, task="nope")
+from _synthetic import N_BLOCK_ITEMS, N_BLOCK_USERS
 
 
 def test_unknown_target_is_rejected(block):
@@ -299,9 +176,9 @@ def test_svm_binary_and_regression_tasks():
     assert np.corrcoef(pred, data.matrices["rating"].data)[0, 1] > 0.8
 
 
-def test_clustering_recovers_blocks(fitted, block):
+def test_clustering_recovers_blocks(block):
     data, _ = block
-    model = fitted["clustering"]
+    model = ClusteringRecommender(n_clusters=2, n_components=4, target="buy", random_state=0).fit(data)
     labels = model.labels_
     assert len(set(labels[:N_BLOCK_USERS])) == 1 and len(set(labels[N_BLOCK_USERS:])) == 1
     assert labels[0] != labels[-1]

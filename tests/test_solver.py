@@ -427,3 +427,26 @@ def test_cg_tolerance_stops_rows_early_without_raising_their_objective():
     np.testing.assert_allclose(results[1e9], row_objectives(out1), rtol=1e-12)
     assert np.all(results[0.0] <= results[0.5] + 1e-12) and np.all(results[0.5] <= results[1e9] + 1e-12)
     assert (results[0.0] < results[0.5] - 1e-9).any()  # some rows did stop early at 0.5
+
+
+@pytest.mark.parametrize("by_item", [False, True])
+def test_solve_side_the_public_seam_minimises_the_objective_over_one_side(by_item):
+    """``als.solve_side`` (what fit's fold-ins and a distributed backend call): with the Cholesky solver, implicit
+    tasks and no biases, one sweep is the exact minimiser over that side, so no perturbation of the solved factors
+    lowers the objective and the other side is untouched."""
+    rng = np.random.default_rng(11)
+    tasks = _task_mix(rng, ("view", "buy"))
+    p = als.init_params(tasks, N_USERS, N_ITEMS, 4, rng, scale=0.5)
+    config = als.SolverConfig(regularization=0.05, solver="cholesky", fit_heads=False)
+    other_before = (p.user_factors if by_item else p.item_factors).copy()
+    before = als.objective(tasks, p, config)[0]
+    als.solve_side(tasks, p, by_item, config, n_sweeps=1, n_jobs=1)
+    after = als.objective(tasks, p, config)[0]
+    assert after < before
+    np.testing.assert_array_equal(p.user_factors if by_item else p.item_factors, other_before)
+    side = p.item_factors if by_item else p.user_factors
+    for _ in range(20):
+        saved = side.copy()
+        side += rng.normal(scale=1e-3, size=side.shape)
+        assert als.objective(tasks, p, config)[0] >= after - 1e-9 * abs(after)
+        side[:] = saved

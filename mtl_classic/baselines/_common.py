@@ -149,11 +149,21 @@ class BaselineMixin(RecommenderMixin, BaseEstimator):
             raise not_fitted(self)
 
     def _check_task(self, task, allowed=None):
-        """Resolve ``task`` (None -> ``default_task_``) and raise ``ValueError`` naming an unknown task."""
+        """Resolve ``task`` (None -> ``default_task_``) and raise ``ValueError`` naming an unknown task.
+
+        ``allowed``: None (every task of the data), ``"target"`` (the default task only) or the name of a fitted
+        attribute whose keys are the modelled tasks; read after the fitted check, so an unfitted model raises
+        ``NotFittedError``.
+        """
         self._check_fitted()
         if task is None:
             task = self.default_task_
-        allowed = list(self.data_.task_names) if allowed is None else list(allowed)
+        if allowed is None:
+            allowed = list(self.data_.task_names)
+        elif allowed == "target":
+            allowed = [self.default_task_]
+        else:
+            allowed = list(getattr(self, allowed))
         if task not in allowed:
             raise ValueError(f"Unknown task {task!r} for {type(self).__name__}; known tasks are {allowed}.")
         return task

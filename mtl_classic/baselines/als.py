@@ -122,7 +122,7 @@ class ImplicitALSRecommender(BaselineMixin):
 
     def score_items(self, task, user_indices):
         """``P[u] @ Q.T`` (+ ``aux_bonus`` on the user's auxiliary items), float64, ``(len(user_indices), n_items)``."""
-        self._check_task(task, allowed=[self.default_task_])
+        self._check_task(task, allowed="target")
         u = self._check_users(user_indices)
         scores = (self.user_factors_[u] @ self.item_factors_.T).astype(np.float64)
         if self.auxiliary_pattern_ is not None:
@@ -131,7 +131,7 @@ class ImplicitALSRecommender(BaselineMixin):
 
     def predict_indices(self, task, user_indices, item_indices):
         """Scores of the given pairs (same formula as :meth:`score_items`)."""
-        self._check_task(task, allowed=[self.default_task_])
+        self._check_task(task, allowed="target")
         u, i = self._check_pairs(user_indices, item_indices)
         s = np.einsum("ij,ij->i", self.user_factors_[u], self.item_factors_[i]).astype(np.float64)
         if self.auxiliary_pattern_ is not None:

@@ -83,7 +83,7 @@ class AuxiliaryFirstRule(BaselineMixin):
 
     def score_items(self, task, user_indices):
         """Rule scores for ``task`` (only the target task is modelled); shape ``(len(user_indices), n_items)``."""
-        self._check_task(task, allowed=[self.default_task_])
+        self._check_task(task, allowed="target")
         u = self._check_users(user_indices)
         base, offset = self._item_scores()
         scores = np.tile(base, (len(u), 1))
@@ -91,7 +91,7 @@ class AuxiliaryFirstRule(BaselineMixin):
 
     def predict_indices(self, task, user_indices, item_indices):
         """Rule scores of the given pairs."""
-        self._check_task(task, allowed=[self.default_task_])
+        self._check_task(task, allowed="target")
         u, i = self._check_pairs(user_indices, item_indices)
         base, offset = self._item_scores()
         return base[i] + offset * pair_lookup(self.candidates_, u, i)

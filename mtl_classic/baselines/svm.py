@@ -270,7 +270,7 @@ class LinearSVMRecommender(BaselineMixin):
 
     def score_items(self, task, user_indices):
         """Decision function of ``task``'s SVM for every item, in closed form; ``(len(user_indices), n_items)``."""
-        task = self._check_task(task, allowed=list(self.task_kinds_))
+        task = self._check_task(task, allowed="task_kinds_")
         u = self._check_users(user_indices)
         c, user_part, item_part = self._parts(task)
         scores = user_part[u][:, None] + item_part[None, :]
@@ -281,7 +281,7 @@ class LinearSVMRecommender(BaselineMixin):
 
     def predict_indices(self, task, user_indices, item_indices):
         """Decision function of ``task``'s SVM on the given pairs."""
-        task = self._check_task(task, allowed=list(self.task_kinds_))
+        task = self._check_task(task, allowed="task_kinds_")
         u, i = self._check_pairs(user_indices, item_indices)
         c, user_part, item_part = self._parts(task)
         s = user_part[u] + item_part[i]
