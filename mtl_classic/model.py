@@ -119,9 +119,12 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
 
     Attributes
     ----------
-    tasks_, task_index_, reference_task_, user_factors_, item_factors_, head_weights_, intercepts_, user_biases_,
-    item_biases_, cross_weights_, cross_features_, user_map_, item_map_, data_, default_task_, loss_history_,
-    n_iter_, validation_history_, fit_time_
+    fitted_params_ : FittedParams
+        Every learned array (:mod:`mtl_classic.params`); each is also an attribute ``<name>_``: user_factors_,
+        item_factors_, head_weights_, intercepts_, user_biases_, item_biases_, cross_weights_,
+        cross_item_weights_, cross_user_weights_.
+    tasks_, task_index_, reference_task_, cross_tasks_, dropped_cross_tasks_, cross_features_, user_map_,
+    item_map_, data_, default_task_, loss_history_, n_iter_, validation_history_, fit_time_
         See docs/ARCHITECTURE.md.
     """
 
@@ -402,7 +405,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     def recommend(self, users, n=10, task=None, filter_seen=True, filter_items=None, items=None, batch_size=None):
         """Top-``n`` items for each user, in external ids; see :meth:`RecommenderMixin.recommend` for the arguments
         and the shape rule. Served by the numpy-only inference path, so the estimator and a deployed model give the
-        same answers (identical top-10 on Tmall, and 1.1-1.25x the generic mixin's users per second there)."""
+        same answers."""
         self._check_fitted()
         return self._scorer().recommend(users, n=n, task=task, filter_seen=filter_seen, filter_items=filter_items,
                                         items=items, batch_size=batch_size)
