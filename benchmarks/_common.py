@@ -79,6 +79,8 @@ def environment():
         "cpu_count": os.cpu_count(),
         "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory": mem,
+        # 1-, 5- and 15-minute load averages when the environment was recorded (the machine is shared)
+        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "env_threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                                        "NUMBA_NUM_THREADS")},
         "threadpools": pools,
@@ -139,7 +141,9 @@ def environment_markdown(env):
         git = f"git {env['git_commit']}" + (f" + uncommitted {dirty}" if dirty else "")
     lines = [f"- date {env['date']}, {git}, python {env['python']}, {env['platform']}",
              f"- CPU: {env['cpu']} ({env['cpu_count']} logical cores, {env['affinity_cores']} usable), "
-             f"memory {env['memory']}",
+             f"memory {env['memory']}"
+             + (", load average {:.2f} / {:.2f} / {:.2f} (1 / 5 / 15 min) at the start".format(*env["loadavg"])
+                if env.get("loadavg") else ""),
              "- versions: " + ", ".join(f"{k} {v[k]}" for k in v if v[k] is not None),
              "- BLAS/OpenMP pools: " + ", ".join(f"{p['internal_api']}={p['num_threads']}"
                                                    for p in env["threadpools"]),
