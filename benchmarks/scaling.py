@@ -16,7 +16,7 @@ fits), and both get the same untimed warm-up fits first (1 and 1 + ``--iteration
 compilation for ours, implicit's first calls). Seconds
 per sweep = (wall time of a fit with 1 + ``--iterations`` sweeps - wall time of a fit with 1 sweep) /
 ``--iterations``, which removes the per-fit setup (matrix conversion, initialisation) for both; each fit time is the
-best of ``--repeats``. The printed slopes are least-squares fits of log(seconds per sweep) on log(nnz) and on log(k).
+best of ``--repeats`` (the two sweep counts alternate, so a burst of load hits both). The printed slopes are least-squares fits of log(seconds per sweep) on log(nnz) and on log(k).
 
 Usage::
 
@@ -79,17 +79,20 @@ def makers(name, data, target, iterations):
 
 
 def time_fit(make, data, repeats, iterations):
-    """Seconds per sweep: (best fit time with 1 + iterations sweeps - best with 1 sweep) / iterations."""
-    def best(n):
-        out = np.inf
-        for _ in range(repeats):
-            model = make().set_params(iterations=n)
-            t0 = time.perf_counter()
-            model.fit(data)
-            out = min(out, time.perf_counter() - t0)
-        return out
-    one = best(1)
-    return max(best(1 + iterations) - one, 1e-9) / iterations, one
+    """Seconds per sweep: (best fit time with 1 + iterations sweeps - best with 1 sweep) / iterations.
+
+    The two fits alternate (1 sweep, 1 + iterations sweeps, 1 sweep, ...), so that a burst of load on this shared
+    machine hits both sweep counts rather than all repeats of one of them."""
+    def seconds(n):
+        model = make().set_params(iterations=n)
+        t0 = time.perf_counter()
+        model.fit(data)
+        return time.perf_counter() - t0
+    one, many = np.inf, np.inf
+    for _ in range(repeats):
+        one = min(one, seconds(1))
+        many = min(many, seconds(1 + iterations))
+    return max(many - one, 1e-9) / iterations, one
 
 
 def slope(x, y):
@@ -153,7 +156,8 @@ def main(argv=None):
           f"`n_jobs`; BLAS at 1 thread inside both fits), the same untimed warm-up fits each before timing "
           f"(1 and 1 + {args.iterations} sweeps on 5% of the data); "
           f"seconds per sweep = (fit with 1 + {args.iterations} sweeps - fit with 1 sweep) / {args.iterations}, "
-          f"the per-fit setup differenced out for both; each fit the best of {args.repeats}; auxiliary weight "
+          f"the per-fit setup differenced out for both; each fit the best of {args.repeats}, the two sweep counts "
+          f"alternating; auxiliary weight "
           f"{AUX_WEIGHT}.", "",
           "The two models are not given the same nonzeros: implicit's merged matrix holds the union of the "
           "behaviours' pairs (`nnz union`), MultiTaskMF one entry per task and pair (`nnz per-task sum`). Each "
