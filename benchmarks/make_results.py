@@ -198,7 +198,11 @@ def include(spec, where):
         lines = lines[1:]
     while lines and not lines[-1].strip():
         lines = lines[:-1]
-    return lines
+    folder = os.path.dirname(name)                     # relative links of the file, rebased onto benchmarks/
+    return [_LINK.sub(lambda m: f"{m.group(1)}({folder}/{m.group(2)})", ln) for ln in lines] if folder else lines
+
+
+_LINK = re.compile(r"(!?\[[^\]]*\])\((?![a-z]+:|/|#)([^)\s]+)\)")
 
 
 def headline(spec, where):

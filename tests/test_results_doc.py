@@ -57,9 +57,12 @@ def test_templates_type_no_measurement_like_numbers(template):
 
 def test_generator_fails_on_a_missing_value(make_results):
     with pytest.raises(make_results.TemplateError):
-        make_results.render("<!-- let x = results/quality.json datasets/nowhere -->\n{{x}}\n", "probe")
+        # (a template's first line is its documentation comment, hence the leading line)
+        make_results.render("probe\n<!-- let x = results/quality.json datasets/nowhere -->\n{{x}}\n", "probe")
     with pytest.raises(make_results.TemplateError):
-        make_results.render("<!-- include results/quality.md table=99 -->\n", "probe")
+        make_results.render("probe\n<!-- include results/quality.md table=99 -->\n", "probe")
+    with pytest.raises(make_results.TemplateError):
+        make_results.render("probe\n{{undefined_name}}\n", "probe")
 
 
 def test_check_mode_reports_a_stale_document(make_results, tmp_path, monkeypatch, capsys):
