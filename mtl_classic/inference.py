@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from ._errors import ModelFormatError, not_fitted
 from ._validation import check_number
-from ._ids import as_query
+from ._ids import IdMap, as_query
 from ._sparse import observation_pattern
 from .base import is_scalar_id
 from .calibration import CALIBRATION_NAME, load_calibrators
@@ -45,84 +45,6 @@ from .ranking import blend_scores, excluded_items, rank, seen_tasks
 from .tasks import Task
 
 __all__ = ["InferenceModel", "recommend_blended"]
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# id lookup without pandas
-# --------------------------------------------------------------------------------------------------------------------
-class _Ids:
-    """External ids <-> contiguous indices with numpy alone (sorted search for ints, a dict otherwise)."""
-
-    def __init__(self, ids, kind):
-        self.kind = kind
-        if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":
-            self.ids = ids.astype(np.int64, copy=False)
-            n = len(self.ids)
-            self._offset = int(self.ids[0]) if n else 0
-            self._contiguous = bool(n == 0 or np.array_equal(self.ids, np.arange(self._offset, self._offset + n)))
-            if not self._contiguous:
-                self._order = np.argsort(self.ids, kind="stable")
-                self._sorted = self.ids[self._order]
-            self._lookup = None
-        else:
-            self.ids = np.empty(len(ids), dtype=object)
-            self.ids[:] = list(ids)
-            self._lookup = {v: j for j, v in enumerate(self.ids.tolist())}
-
-    def __len__(self):
-        return len(self.ids)
-
-    def __contains__(self, value):
-        return bool(self.index(value, unknown="ignore")[0] >= 0)
-
-    def index(self, values, unknown="raise"):
-        """int64 indices of external ids; -1 for unknown ids with ``unknown="ignore"``, else ``KeyError``."""
-        query = as_query(values)
-        if self._lookup is not None:
-            idx = np.fromiter((self._lookup.get(_hashable(v), -1) for v in query.tolist()), dtype=np.int64,
-                              count=len(query))
-        else:
-            q = _int_query(query)
-            idx = np.full(len(query), -1, dtype=np.int64)
-            ok = q is not None
-            if ok and len(self.ids):
-                valid, q = q
-                if self._contiguous:
-                    pos = q - self._offset
-                    hit = valid & (pos >= 0) & (pos < len(self.ids))
-                    idx[hit] = pos[hit]
-                else:
-                    pos = np.clip(np.searchsorted(self._sorted, q), 0, len(self._sorted) - 1)
-                    hit = valid & (self._sorted[pos] == q)
-                    idx[hit] = self._order[pos[hit]]
-        if unknown == "raise" and (idx < 0).any():
-            missing = list(dict.fromkeys(repr(v) for v in query[idx < 0].tolist()))
-            shown = ", ".join(missing[:5]) + (f" (showing 5 of {len(missing)})" if len(missing) > 5 else "")
-            raise KeyError(f"{len(missing)} unknown {self.kind} id(s): {shown}.")
-        return idx
-
-    def external(self, indices):
-        return self.ids[np.asarray(indices, dtype=np.int64)]
-
-
-def _hashable(v):
-    try:
-        hash(v)
-        return v
-    except TypeError:
-        return repr(v)
-
-
-def _int_query(query):
-    """(valid mask, int64 values) of a query against integer ids; non-integers are invalid."""
-    if query.dtype.kind in "iu":
-        return np.ones(len(query), dtype=bool), query.astype(np.int64)
-    valid = np.zeros(len(query), dtype=bool)
-    out = np.zeros(len(query), dtype=np.int64)
-    for j, v in enumerate(query.tolist()):
-        if isinstance(v, numbers.Integral) and not isinstance(v, bool) and -2**63 <= int(v) < 2**63:
-            valid[j], out[j] = True, int(v)
-    return valid, out
 
 
 def _check_int(where, name, value, low, high=None):
@@ -167,8 +89,8 @@ class InferenceModel:
         self.tasks = list(tasks)
         self.task_names = [t.name for t in self.tasks]
         self.task_index = {n: j for j, n in enumerate(self.task_names)}
-        self.user_ids = user_ids if isinstance(user_ids, _Ids) else _Ids(user_ids, "user")
-        self.item_ids = item_ids if isinstance(item_ids, _Ids) else _Ids(item_ids, "item")
+        self.user_ids = user_ids if isinstance(user_ids, IdMap) else IdMap(user_ids, kind="user")
+        self.item_ids = item_ids if isinstance(item_ids, IdMap) else IdMap(item_ids, kind="item")
         self.params = params
         self.patterns = patterns
         self._pattern_list = [patterns[n] for n in self.task_names]
