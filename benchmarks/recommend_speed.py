@@ -27,6 +27,7 @@ Usage::
     python benchmarks/recommend_speed.py [--data-dir ../shared/datasets] [--threads 2] [--out benchmarks/out]
 """
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -102,9 +103,10 @@ def main(argv=None):
 
     inf64 = InferenceModel.from_model(model, dtype="float64")
     inf32 = InferenceModel.from_model(model, dtype="float32")
-    plain = InferenceModel(inf32.tasks, inf32.user_ids, inf32.item_ids, inf32.user_factors, inf32.item_factors,
-                           inf32.head_weights, inf32.intercepts, inf32.user_biases, inf32.item_biases,
-                           np.zeros_like(inf32.cross_weights), inf32.patterns, inf32.popularity)
+    factors_only = dataclasses.replace(inf32.params, cross_weights=np.zeros_like(inf32.params.cross_weights),
+                                       cross_item_weights=None, cross_user_weights=None)
+    plain = InferenceModel(inf32.tasks, inf32.user_ids, inf32.item_ids, factors_only, inf32.patterns,
+                           inf32.popularity)
     from implicit.cpu.als import AlternatingLeastSquares
     als = AlternatingLeastSquares(factors=args.factors, num_threads=args.threads, dtype=np.float32)
     als.user_factors = np.ascontiguousarray((model.user_factors_ * model.head_weights_[t]).astype(np.float32))
