@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._errors import ModelFormatError
+from ._validation import check_number
 from ._version import __version__
 from .inference import InferenceModel
 from .persistence import save_model
@@ -47,26 +48,26 @@ class _CommandError(Exception):
 
 
 def _int_range(low, high=None):
+    """argparse type: an int within the bounds (the library's one validator, check_number, decides)."""
     def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-            raise argparse.ArgumentTypeError(f"expected an integer {bound}, got {value}")
-        return value
+        return _checked(text, int, "an integer", integer=True, low=low, high=high)
     return parse
 
 
 def _nonneg_float(text):
+    """argparse type: a finite float >= 0."""
+    return _checked(text, float, "a number", low=0.0, real="a finite number")
+
+
+def _checked(text, convert, what, **bounds):
     try:
-        value = float(text)
+        value = convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    try:
+        return check_number("the value", value, **bounds)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _weight(text):
