@@ -70,6 +70,7 @@ def jobs(data_dir):
             ["scaling.md", "scaling.json", "scaling.png"]),
         Job("profile_solver", "profile_solver.py", ["--data-dir", f"{data_dir}/beibei", "--out", r], 1,
             ["profile_solver.md", "profile_solver.json"]),
+        Job("cg_tol", "cg_tol.py", ["--data-dir", data_dir, "--out", r], 3, ["cg_tol.md", "cg_tol.json"]),
         Job("anchors", "anchors.py", ["--out", r], 0.3, ["anchors.md", "anchors.json"]),
         Job("recommend_speed", "recommend_speed.py", ["--data-dir", data_dir, "--threads", "2", "--out", r], 3,
             ["recommend_speed.md", "recommend_speed.json"]),
