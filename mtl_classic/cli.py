@@ -158,19 +158,33 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_benchmark)
 
-    p = sub.add_parser("serve", help="serve a saved model over HTTP (JSON)",
-                       description="Serve GET /health, GET /recommend?user=..&task=..&n=.., POST /predict "
-                                   "{task, pairs} as JSON. Binds 127.0.0.1 unless --host says otherwise.")
+    p = sub.add_parser("serve", help="serve a saved model over HTTP (FastAPI + uvicorn, the [serve] extra)",
+                       description="Serve GET /health, GET /ready, GET /recommend?user=..&task=..&n=.., POST /predict "
+                                   "{task, pairs}, POST /users/{user}/events (fold-in, full models) and POST "
+                                   "/admin/reload (loopback clients; or SIGHUP) as JSON; the schema is at "
+                                   "/openapi.json and the docs at /docs. Binds 127.0.0.1 unless --host says "
+                                   "otherwise. Needs: python -m pip install 'mtl_classic[serve]'.")
     p.add_argument("--model", required=True, help="model directory")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
     p.add_argument("--port", type=_int_range(0, 65535), default=8000, help="port (default: 8000; 0 = any free)")
-    p.add_argument("--mmap", action="store_true", help="memory-map the model's arrays")
+    p.add_argument("--workers", type=_int_range(1, 256), default=1,
+                   help="worker processes sharing one memory-mapped model (default: 1); SIGHUP to the main "
+                        "process replaces them one by one with the model saved in --model")
+    p.add_argument("--mmap", action="store_true", help="memory-map the model's arrays (always with --workers > 1)")
     p.add_argument("--max-n", type=_int_range(1), default=1000, help="largest n of /recommend (default: 1000)")
+    p.add_argument("--max-pairs", type=_int_range(1), default=10000,
+                   help="most pairs of one /predict, events of one fold-in (default: 10000)")
     p.add_argument("--max-body", type=_int_range(1), default=1 << 20, help="largest request body in bytes "
                                                                             "(default: 1 MiB)")
-    p.add_argument("--max-threads", type=_int_range(1), default=32, help="concurrent connections (default: 32)")
+    p.add_argument("--max-threads", type=_int_range(1), default=32,
+                   help="requests answered at once per process (default: 32)")
+    p.add_argument("--timeout", type=_nonneg_float, default=30.0,
+                   help="seconds an idle keep-alive connection stays open (default: 30)")
+    p.add_argument("--graceful-timeout", type=_nonneg_float, default=30.0,
+                   help="seconds a shutdown waits for requests in flight (default: 30)")
     p.add_argument("--no-fallback", action="store_true", help="refuse fallback=popular for unknown users")
-    p.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    p.add_argument("--no-admin", action="store_true", help="no POST /admin/reload (SIGHUP still reloads)")
+    p.add_argument("--verbose", action="store_true", help="log one JSON line per request to stderr")
     p.set_defaults(func=_cmd_serve)
     return parser
 
@@ -428,9 +442,14 @@ def _cmd_benchmark(args):
 
 
 def _cmd_serve(args):
-    return serve(args.model, host=args.host, port=args.port, mmap_mode="r" if args.mmap else None,
-                 max_body=args.max_body, max_n=args.max_n, max_threads=args.max_threads,
-                 allow_fallback=not args.no_fallback, verbose=args.verbose)
+    try:
+        return serve(args.model, host=args.host, port=args.port, workers=args.workers,
+                     mmap_mode="r" if args.mmap else None, max_body=args.max_body, max_n=args.max_n,
+                     max_pairs=args.max_pairs, max_threads=args.max_threads, allow_fallback=not args.no_fallback,
+                     admin=not args.no_admin, verbose=args.verbose, timeout_keep_alive=args.timeout,
+                     graceful_timeout=args.graceful_timeout)
+    except ImportError as exc:
+        raise _CommandError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------------------------------

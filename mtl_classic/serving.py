@@ -1,450 +1,457 @@
-"""A small JSON-over-HTTP server for a saved model, on the standard library alone.
+"""The HTTP API of a saved model: FastAPI served by uvicorn (the optional ``[serve]`` extra).
 
-Endpoints (loopback ``127.0.0.1`` by default)::
+Endpoints (loopback ``127.0.0.1`` by default; the schema is at ``GET /openapi.json``, interactive docs at
+``GET /docs``)::
 
-    GET  /health                                   -> {"status": "ok", "tasks": [...], "n_users": .., ...}
-    GET  /recommend?user=U&task=T&n=10             -> {"user": U, "task": T, "items": [...], "scores": [...]}
-         optional: filter_seen=true|false|any|<task>, exclude=i1,i2 (item ids never returned),
+    GET  /health                       -> liveness: {"status": "ok", "ready": .., "tasks": [...], "n_users": .., ...}
+    GET  /ready                        -> 200 once a model is loaded (readiness), else 503
+    GET  /recommend?user=U&task=T&n=10 -> {"user": U, "task": T, "items": [...], "scores": [...], "fallback": false}
+         optional: filter_seen=true|false|any|<task>[,<task>], exclude=i1,i2 (item ids never returned),
                    items=i1,i2 (allow-list), fallback=popular (unknown users get the task's most popular items),
                    weights=buy:1,click:0.3 (a blended ranking across tasks instead of task=; adds "breakdown")
-    POST /predict   {"task": T, "pairs": [[user, item], ...], "fallback": "popular"?}
-                                                   -> {"task": T, "predictions": [...]}
+    POST /predict  {"task": T, "pairs": [[user, item], ...], "fallback": "popular"?} -> {"task": T, "predictions": [..]}
+    POST /users/{user}/events  {"events": {task: [item, ...] | {item: value}}, "task"|"weights", "n", ...}
+                                       -> fresh recommendations after folding in the events (no refit, not stored)
+    POST /admin/reload {"path": DIR?}  -> hot-swap to a newly saved model (loopback clients only)
 
-Errors are JSON ``{"error": message}`` with a 4xx status: 400 bad parameters, unknown task, ``n`` outside
-``1..max_n``, malformed JSON or too many pairs; 404 unknown user / item (without ``fallback=popular``) or unknown
-path; 405 wrong method; 411 missing Content-Length; 413 body larger than ``max_body``. Anything unexpected is a
-500 ``{"error": "internal server error"}``: the client never sees a traceback and the server keeps serving.
+Errors are JSON ``{"error": message}`` with a 4xx status: 400 bad parameters or body, unknown task, ``n`` outside
+``1..max_n``, too many pairs / events; 404 unknown user / item (without ``fallback=popular``) or unknown path; 405
+wrong method; 409 fold-in on a slim artifact; 411 a POST without Content-Length nor chunked body; 413 body over
+``max_body``; 501 fold-in without a full saved model; 503 no model loaded yet. Anything unexpected is a 500
+``{"error": "internal server error"}``, logged on the server side; the client never sees a traceback.
 
-Why the standard library (``http.server.ThreadingHTTPServer``): the server only wraps
-:class:`mtl_classic.inference.InferenceModel`, whose answers take well under a millisecond to a few milliseconds of
-numpy per request; a CPU-only process gains little from an asynchronous framework, and zero dependencies means
-nothing more to install, audit or keep updated. The limits a production front end would enforce are applied here:
-body size, request timeout, a bounded number of concurrent handler threads, strict parameter checks. For
-TLS, authentication or exposure beyond loopback, put it behind a reverse proxy.
+Hot-swap: :meth:`ModelHolder.load` builds the new :class:`~mtl_classic.inference.InferenceModel` completely, then
+replaces one reference; a request reads that reference once, so requests in flight finish on the model they started
+with and every answer comes from one whole model. Triggers: ``POST /admin/reload`` (answered to loopback clients only,
+never through a proxy that sets ``X-Forwarded-For``) and ``SIGHUP`` (single process). With ``workers > 1`` uvicorn runs
+that many processes that memory-map the same ``arrays.npz`` (``mmap_mode="r"``: the pages are shared); ``SIGHUP`` to
+the main process (or ``/admin/reload`` on any worker) makes uvicorn replace the workers one by one, each new worker
+loading the model before it accepts connections. Shutdown (SIGINT / SIGTERM) is uvicorn's graceful one: stop
+accepting, drain the requests in flight (at most ``graceful_timeout`` seconds).
+
+Fold-in (``/users/{user}/events``) needs the full estimator: the first call loads ``MultiTaskMF.load(path)``
+(scikit-learn and numba; the plain serving path uses numpy and scipy only) and folds in with
+:func:`mtl_classic.foldin.fold_in_users`; a known user's training interactions are merged with the new events. The
+answer is not remembered: other workers and later requests still see the saved model.
+
+Answering is numpy work run in a bounded thread pool (``max_threads``); BLAS is held to ``blas_threads`` per process.
+For TLS, authentication or exposure beyond loopback, put a reverse proxy in front.
 """
+import asyncio
+import contextlib
+import importlib.util
+import inspect
 import json
-import math
-import numbers
-import sys
+import logging
+import os
+import signal
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Dict, List, Literal, Optional, Tuple, Union
 
-import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ._serving_core import ModelHolder, _HTTPError, _Limits, _Logic, _validation_message, log
 from ._version import __version__
 from .inference import InferenceModel
+from .persistence import read_manifest
 
-__all__ = ["RecommendApp", "make_server", "serve", "DEFAULT_MAX_BODY", "DEFAULT_MAX_N"]
+__all__ = ["create_app", "serve", "worker_app", "ModelHolder", "DEFAULT_MAX_BODY", "DEFAULT_MAX_N",
+           "DEFAULT_MAX_PAIRS"]
 
 DEFAULT_MAX_BODY = 1 << 20     # 1 MiB
 DEFAULT_MAX_N = 1000
 DEFAULT_MAX_PAIRS = 10_000
+_ENV = "MTL_CLASSIC_SERVE_OPTIONS"     # the options of a multi-worker server, read by each worker process
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+_ENDPOINTS = ("GET /health, GET /ready, GET /recommend, POST /predict, POST /users/{user}/events, "
+              "POST /admin/reload, GET /openapi.json, GET /docs")
 
 
-class _HTTPError(Exception):
-    def __init__(self, status, message):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+def _require_serve_extra():
+    missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(f"the mtl-classic HTTP server needs FastAPI and uvicorn, the optional [serve] extra "
+                          f"(missing: {', '.join(missing)}); install it with: python -m pip install "
+                          f"'mtl_classic[serve]'")
 
 
-def _json_value(v):
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-def _json_list(values):
-    return [_json_value(v) for v in np.asarray(values).tolist()]
-
-
-class RecommendApp:
-    """The server's logic without HTTP: ``handle(method, target, body) -> (status, payload dict)``.
+def create_app(model=None, path=None, max_n=DEFAULT_MAX_N, max_pairs=DEFAULT_MAX_PAIRS, max_body=DEFAULT_MAX_BODY,
+               max_threads=32, allow_fallback=True, mmap_mode=None, blas_threads=1, admin=True, load="background",
+               loader=None, sighup=True, workers=1):
+    """The FastAPI application serving a model.
 
     Parameters
     ----------
-    model : InferenceModel
-    max_n : int, default=1000
-        Largest ``n`` of ``/recommend``.
-    max_pairs : int, default=10000
-        Largest number of pairs in one ``/predict``.
+    model : InferenceModel or fitted MultiTaskMF, optional
+        Served at once (a MultiTaskMF also serves fold-ins). Without it the model is loaded from ``path``.
+    path : str or os.PathLike, optional
+        The saved model directory: loaded when ``model`` is None, reloaded by ``/admin/reload`` and SIGHUP, and
+        read by the fold-in (``MultiTaskMF.load``).
+    max_n, max_pairs : int
+        Largest ``n``; most pairs of one ``/predict`` (and events of one fold-in).
+    max_body : int, default=1 MiB
+        Largest request body (413 above).
+    max_threads : int, default=32
+        Requests answered at once (a thread pool; further requests wait).
     allow_fallback : bool, default=True
         Whether ``fallback=popular`` is honoured.
-    """
-
-    _RECOMMEND_PARAMS = {"user", "task", "n", "filter_seen", "exclude", "items", "fallback", "weights"}
-
-    def __init__(self, model, max_n=DEFAULT_MAX_N, max_pairs=DEFAULT_MAX_PAIRS, allow_fallback=True):
-        self.model = model
-        self.max_n = int(max_n)
-        self.max_pairs = int(max_pairs)
-        self.allow_fallback = allow_fallback
-        self._int_users = model.user_ids.ids.dtype.kind == "i"
-        self._int_items = model.item_ids.ids.dtype.kind == "i"
-
-    # ---------------------------------------------------------------- dispatch
-    def handle(self, method, target, body=None):
-        """Answer one request.
-
-        Parameters
-        ----------
-        method : str
-        target : str
-            Path with query string, e.g. ``/recommend?user=1&task=buy``.
-        body : bytes, optional
-
-        Returns
-        -------
-        status : int
-        payload : dict (JSON-able)
-        """
-        try:
-            parts = urlsplit(target)
-            path = parts.path.rstrip("/") or "/"
-            routes = {"/health": ("GET", self._health), "/recommend": ("GET", self._recommend),
-                      "/predict": ("POST", self._predict)}
-            if path not in routes:
-                raise _HTTPError(404, f"not found: {path}; endpoints are GET /health, GET /recommend, POST /predict")
-            want, fn = routes[path]
-            if method != want:
-                raise _HTTPError(405, f"{path} accepts {want} only; got {method}")
-            return 200, fn(parts.query, body)
-        except _HTTPError as exc:
-            return exc.status, {"error": exc.message}
-        except Exception as exc:                  # noqa: BLE001 - never leak a traceback; keep serving
-            print(f"[mtl-classic serve] internal error on {method} {target[:200]}: {type(exc).__name__}: {exc}",
-                  file=sys.stderr, flush=True)
-            return 500, {"error": "internal server error"}
-
-    # ---------------------------------------------------------------- helpers
-    def _query(self, query, allowed):
-        try:
-            params = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=64)
-        except ValueError as exc:
-            raise _HTTPError(400, f"bad query string ({exc})") from None
-        unknown = sorted(set(params) - allowed)
-        if unknown:
-            raise _HTTPError(400, f"unknown parameter(s) {unknown}; allowed: {sorted(allowed)}")
-        repeated = sorted(k for k, v in params.items() if len(v) > 1)
-        if repeated:
-            raise _HTTPError(400, f"parameter(s) {repeated} given more than once")
-        return {k: v[0] for k, v in params.items()}
-
-    def _user(self, value):
-        """A query / JSON user id in the model's id type (ints for integer-id models)."""
-        return self._coerce(value, self._int_users, "user")
-
-    def _item(self, value):
-        return self._coerce(value, self._int_items, "item")
-
-    @staticmethod
-    def _coerce(value, integer, kind):
-        if isinstance(value, bool) or value is None or isinstance(value, (list, dict, float)):
-            raise _HTTPError(400, f"{kind} ids must be strings or integers; got {json.dumps(value)[:50]}")
-        if integer:
-            if isinstance(value, numbers.Integral):
-                return int(value)
-            text = str(value).strip()
-            try:
-                return int(text)
-            except ValueError:
-                return text          # cannot be a known id; reported as unknown (404)
-        return value if isinstance(value, str) else str(value)
-
-    def _task(self, task):
-        if task is None or task == "":
-            task = self.model.default_task
-            if task is None:
-                raise _HTTPError(400, f"missing parameter 'task'; tasks are {self.model.task_names}")
-        if task not in self.model.task_index:
-            raise _HTTPError(400, f"unknown task {str(task)[:100]!r}; tasks are {self.model.task_names}")
-        return task
-
-    def _fallback(self, value):
-        if value in (None, "", "none"):
-            return "raise"
-        if value != "popular":
-            raise _HTTPError(400, f"fallback must be 'popular' or 'none'; got {str(value)[:50]!r}")
-        if not self.allow_fallback:
-            raise _HTTPError(400, "this server does not offer fallback=popular")
-        return "popular"
-
-    def _n(self, value):
-        if value is None:
-            return 10
-        try:
-            n = int(value)
-        except ValueError:
-            raise _HTTPError(400, f"n must be an integer in [1, {self.max_n}]; got {value[:50]!r}") from None
-        if not 1 <= n <= self.max_n:
-            raise _HTTPError(400, f"n must be an integer in [1, {self.max_n}]; got {n}")
-        return n
-
-    def _filter_seen(self, value):
-        if value is None or value.lower() in ("true", "1", "yes"):
-            return True
-        if value.lower() in ("false", "0", "no"):
-            return False
-        if value == "any":
-            return "any"
-        tasks = value.split(",")
-        bad = [t for t in tasks if t not in self.model.task_index]
-        if bad:
-            raise _HTTPError(400, f"filter_seen must be true, false, any or task name(s) of "
-                                  f"{self.model.task_names}; got {value[:100]!r}")
-        return tasks
-
-    def _item_list(self, value):
-        if value is None:
-            return None
-        return [self._item(v) for v in value.split(",") if v != ""]
-
-    def _weights(self, value):
-        weights = {}
-        for part in value.split(","):
-            task, sep, w = part.partition(":")
-            try:
-                weight = float(w) if sep else float("nan")
-            except ValueError:
-                weight = float("nan")
-            if not math.isfinite(weight):
-                raise _HTTPError(400, f"weights must look like 'buy:1,click:0.3'; got {value[:100]!r}")
-            weights[self._task(task)] = weight
-        return weights
-
-    # ---------------------------------------------------------------- endpoints
-    def _health(self, query, body):
-        m = self.model
-        return {"status": "ok", "library_version": __version__, "tasks": m.task_names, "default_task": m.default_task,
-                "n_users": int(m.n_users), "n_items": int(m.n_items), "factors": int(m.factors),
-                "calibrated_tasks": sorted(m.calibrators)}
-
-    def _recommend(self, query, body):
-        q = self._query(query, self._RECOMMEND_PARAMS)
-        if "user" not in q or q["user"] == "":
-            raise _HTTPError(400, "missing parameter 'user'")
-        user = self._user(q["user"])
-        n = self._n(q.get("n"))
-        unknown = self._fallback(q.get("fallback"))
-        filter_seen = self._filter_seen(q.get("filter_seen"))
-        exclude = self._item_list(q.get("exclude"))
-        allow = self._item_list(q.get("items"))
-        known = user in self.model.user_ids
-        if not known and unknown == "raise":
-            raise _HTTPError(404, f"unknown user {str(user)[:100]!r} (add fallback=popular for the most popular "
-                                  f"items)")
-        try:
-            if "weights" in q:
-                if q.get("task"):
-                    raise _HTTPError(400, "give either task= or weights=, not both")
-                weights = self._weights(q["weights"])
-                ids, scores, parts = self.model.recommend_blended(
-                    [user], n=n, weights=weights, filter_seen=filter_seen, filter_items=exclude, items=allow,
-                    unknown=unknown, return_breakdown=True)
-                return {"user": _json_value(user), "weights": weights, "items": _json_list(ids[0]),
-                        "scores": _json_list(scores[0]), "breakdown": {t: _json_list(v[0]) for t, v in parts.items()},
-                        "fallback": not known}
-            task = self._task(q.get("task"))
-            ids, scores = self.model.recommend([user], n=n, task=task, filter_seen=filter_seen,
-                                               filter_items=exclude, items=allow, unknown=unknown)
-        except KeyError as exc:
-            raise _HTTPError(404, str(exc.args[0]) if exc.args else "unknown id") from None
-        except ValueError as exc:
-            raise _HTTPError(400, str(exc)) from None
-        return {"user": _json_value(user), "task": task, "items": _json_list(ids[0]), "scores": _json_list(scores[0]),
-                "fallback": not known}
-
-    def _predict(self, query, body):
-        if query:
-            raise _HTTPError(400, "POST /predict takes a JSON body, not query parameters")
-        try:
-            doc = json.loads(body.decode("utf-8")) if body else None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise _HTTPError(400, f"malformed JSON body ({exc})") from None
-        if not isinstance(doc, dict):
-            raise _HTTPError(400, 'the body must be a JSON object {"task": .., "pairs": [[user, item], ...]}')
-        unknown_keys = sorted(set(doc) - {"task", "pairs", "fallback"})
-        if unknown_keys:
-            raise _HTTPError(400, f"unknown key(s) {unknown_keys}; allowed: fallback, pairs, task")
-        task = self._task(doc.get("task"))
-        unknown = self._fallback(doc.get("fallback"))
-        pairs = doc.get("pairs")
-        if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
-            raise _HTTPError(400, '"pairs" must be a list of [user, item] pairs')
-        if len(pairs) > self.max_pairs:
-            raise _HTTPError(400, f"at most {self.max_pairs} pairs per request; got {len(pairs)}")
-        users = [self._user(u) for u, _ in pairs]
-        items = [self._item(i) for _, i in pairs]
-        try:
-            pred = self.model.predict(task, users, items, unknown=unknown) if pairs else np.zeros(0)
-        except KeyError as exc:
-            raise _HTTPError(404, str(exc.args[0]) if exc.args else "unknown id") from None
-        except ValueError as exc:
-            raise _HTTPError(400, str(exc)) from None
-        return {"task": task, "predictions": _json_list(pred)}
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# HTTP plumbing
-# --------------------------------------------------------------------------------------------------------------------
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"          # keep-alive; every response carries Content-Length
-    default_request_version = "HTTP/1.0"   # so that even a garbled request line gets a status line and headers
-    server_version = f"mtl-classic/{__version__}"
-    sys_version = ""
-    timeout = 30                           # seconds a connection may stay idle or slow
-    disable_nagle_algorithm = True         # headers and body are two writes: never wait for a delayed ACK between
-
-    def _send(self, status, payload, close=False):
-        data = json.dumps(payload, allow_nan=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(data)
-
-    def send_error(self, code, message=None, explain=None):
-        """JSON instead of the default HTML error page (malformed request lines, oversized headers, ...)."""
-        try:
-            self._send(code, {"error": message or self.responses.get(code, ("error",))[0]}, close=True)
-        except OSError:
-            self.close_connection = True
-
-    def do_GET(self):
-        status, payload = self.server.app.handle("GET", self.path)
-        self._send(status, payload)
-
-    def do_POST(self):
-        length = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding"):
-            return self._send(411, {"error": "chunked bodies are not accepted; send Content-Length"}, close=True)
-        if length is None:
-            return self._send(411, {"error": "Content-Length required"}, close=True)
-        try:
-            length = int(length)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            return self._send(400, {"error": "bad Content-Length"}, close=True)
-        if length > self.server.max_body:
-            return self._send(413, {"error": f"body of {length} bytes exceeds the limit of {self.server.max_body}"},
-                              close=True)
-        body = self.rfile.read(length)
-        if len(body) != length:
-            return self._send(400, {"error": "incomplete body"}, close=True)
-        status, payload = self.server.app.handle("POST", self.path, body)
-        self._send(status, payload)
-
-    def _not_allowed(self):
-        self._send(405, {"error": f"method {self.command} not allowed"}, close=True)
-
-    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _not_allowed
-
-    def log_message(self, format, *args):
-        if self.server.verbose:
-            sys.stderr.write(f"[mtl-classic serve] {self.address_string()} {format % args}\n")
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def __init__(self, address, app, max_body, max_threads, verbose):
-        self.app = app
-        self.max_body = int(max_body)
-        self.verbose = verbose
-        self._slots = threading.BoundedSemaphore(int(max_threads))
-        super().__init__(address, _Handler)
-
-    def process_request(self, request, client_address):
-        # at most max_threads connections are handled at once; further ones wait in the accept queue
-        self._slots.acquire()
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request, client_address):
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-
-def make_server(model, host="127.0.0.1", port=8000, max_body=DEFAULT_MAX_BODY, max_n=DEFAULT_MAX_N,
-                max_pairs=DEFAULT_MAX_PAIRS, max_threads=32, allow_fallback=True, verbose=False):
-    """Build (but do not start) the HTTP server for an :class:`~mtl_classic.inference.InferenceModel`.
-
-    Parameters
-    ----------
-    model : InferenceModel
-    host : str, default="127.0.0.1"
-        Loopback by default; "0.0.0.0" exposes it on every interface (put a reverse proxy in front).
-    port : int, default=8000
-        0 picks a free port (read it from ``server.server_address[1]``).
-    max_body : int, default=1 MiB
-    max_n, max_pairs, allow_fallback
-        See :class:`RecommendApp`.
-    max_threads : int, default=32
-        Connections handled concurrently.
-    verbose : bool, default=False
-        Log every request to stderr.
+    mmap_mode : {None, "r"}
+        How models are loaded from ``path``.
+    blas_threads : int or None, default=1
+        BLAS threads of the process while serving (requests already run in parallel); None leaves BLAS alone.
+    admin : bool, default=True
+        Offer ``POST /admin/reload`` (to loopback clients only).
+    load : {"background", "startup"}
+        Without ``model``: load in a thread after startup (``/ready`` is 503 until done) or before accepting
+        connections.
+    loader : callable(path, mmap_mode) -> InferenceModel, optional
+    sighup : bool, default=True
+        Reload on SIGHUP (single process, main thread only).
+    workers : int, default=1
+        The number of worker processes of this server (admin reloads then restart every worker through uvicorn).
 
     Returns
     -------
-    http.server.ThreadingHTTPServer
-        Call ``serve_forever()`` (e.g. in a thread) and ``shutdown()``; ``server.app`` is the :class:`RecommendApp`.
+    fastapi.FastAPI
+        ``app.state.holder`` is the :class:`ModelHolder`.
     """
-    app = RecommendApp(model, max_n=max_n, max_pairs=max_pairs, allow_fallback=allow_fallback)
-    return _Server((host, int(port)), app, max_body, max_threads, verbose)
+    _require_serve_extra()
+    from fastapi import Body, FastAPI, Path, Query, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    if load not in ("background", "startup"):
+        raise ValueError(f"create_app: load must be 'background' or 'startup'; got {load!r}")
+    if model is None and path is None:
+        raise ValueError("create_app: give a model or the path of a saved model")
+    logic = _Logic(max_n, max_pairs, allow_fallback)
+    holder = ModelHolder(mmap_mode=mmap_mode, loader=loader)
+    if model is not None:
+        holder.set(model, path)
+    pool = ThreadPoolExecutor(max_workers=int(max_threads), thread_name_prefix="mtl-serve")
+    Id = Union[StrictInt, StrictStr]
+    Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+    class Error(BaseModel):
+        error: str
+
+    class Health(BaseModel):
+        status: str
+        ready: bool
+        library_version: str
+        tasks: Optional[List[str]] = None
+        default_task: Optional[str] = None
+        n_users: Optional[int] = None
+        n_items: Optional[int] = None
+        factors: Optional[int] = None
+        calibrated_tasks: Optional[List[str]] = None
+        model_path: Optional[str] = None
+        artifact: Optional[str] = None
+        generation: Optional[int] = None
+
+    class Ready(BaseModel):
+        status: str
+        generation: int
+        model_path: Optional[str] = None
+
+    class Ranking(BaseModel):
+        user: Id
+        task: Optional[str] = None
+        weights: Optional[Dict[str, float]] = None
+        items: List[Id]
+        scores: List[Optional[float]]
+        breakdown: Optional[Dict[str, List[Optional[float]]]] = None
+        fallback: bool = Field(description="true: the user got the popularity fallback (unknown or no events)")
+
+    class FoldedRanking(Ranking):
+        known_user: bool = Field(description="the user was in the training data (its interactions were merged)")
+        events: Dict[str, int] = Field(description="number of events given per task")
+
+    class PredictRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        task: Optional[str] = None
+        pairs: List[Tuple[Id, Id]] = Field(max_length=logic.max_pairs, description="[user id, item id] pairs")
+        fallback: Optional[Literal["popular", "none", ""]] = None
+
+    class Predictions(BaseModel):
+        task: str
+        predictions: List[Optional[float]]
+
+    class EventsRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        events: Dict[str, Union[List[Id], Dict[str, Finite]]] = Field(
+            description="per task: item ids (each counts 1) or {item id: value} (counts, labels or ratings)")
+        task: Optional[str] = None
+        weights: Optional[Dict[str, Finite]] = Field(None, description="a blended ranking instead of task")
+        n: int = Field(10, ge=1, le=logic.max_n)
+        filter_seen: Union[StrictBool, str] = True
+        exclude: Optional[List[Id]] = Field(None, max_length=logic.max_pairs)
+        items: Optional[List[Id]] = Field(None, max_length=logic.max_pairs)
+        unknown_items: Literal["raise", "ignore"] = "raise"
+
+    class ReloadRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        path: Optional[str] = Field(None, description="a saved model directory (default: the served one)")
+
+    class Reloaded(BaseModel):
+        status: str
+        generation: Optional[int] = None
+        model_path: Optional[str] = None
+
+    def errors(*codes):
+        return {c: {"model": Error} for c in (400, 500, 503) + codes}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        limiter = threadpool_limits(limits=int(blas_threads), user_api="blas") if blas_threads is not None else None
+        previous = None
+        if sighup and workers == 1 and hasattr(signal, "SIGHUP") and threading.current_thread() is \
+                threading.main_thread():
+            previous = signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=holder.reload_logged,
+                                                                                daemon=True).start())
+        if holder.current is None:
+            if load == "startup":
+                holder.load(path)
+            else:
+                threading.Thread(target=holder.reload_logged, args=(path,), daemon=True).start()
+        try:
+            yield
+        finally:
+            holder.closing = True
+            if previous is not None:
+                signal.signal(signal.SIGHUP, previous)
+            pool.shutdown(wait=False)
+            if limiter is not None:
+                limiter.restore_original_limits()
+
+    # a body without Content-Type is JSON too (FastAPI >= 0.12x is strict by default; older ones always were lax)
+    lax = {"strict_content_type": False} if "strict_content_type" in inspect.signature(FastAPI).parameters else {}
+    app = FastAPI(title="mtl_classic", version=__version__, lifespan=lifespan, **lax,
+                  description="Recommendations and predictions from a saved mtl_classic model (docs: mtl_classic."
+                              "serving). Errors are JSON {\"error\": message}.")
+    app.state.holder = holder
+    app.add_middleware(_Limits, max_body=max_body)
+
+    def fail(status, message):
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, exc):
+        return fail(400, _validation_message(exc.errors(), logic))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, exc):
+        if exc.status_code == 404:
+            return fail(404, f"not found: {request.url.path[:200]}; endpoints are {_ENDPOINTS}")
+        if exc.status_code == 405:
+            allow = (exc.headers or {}).get("Allow", "another method")
+            return fail(405, f"{request.url.path[:200]} accepts {allow} only; got {request.method}")
+        return fail(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def internal(request, exc):
+        log.error("internal error on %s %s: %s: %s", request.method, request.url.path[:200], type(exc).__name__, exc)
+        return fail(500, "internal server error")
+
+    async def answer(fn, *args):
+        snap = holder.current
+        if snap is None or holder.closing:
+            return fail(503, "shutting down" if holder.closing else "model not loaded yet")
+        try:
+            payload = await asyncio.get_running_loop().run_in_executor(pool, fn, snap, *args)
+        except _HTTPError as exc:
+            return fail(exc.status, exc.message)
+        except Exception as exc:                 # noqa: BLE001 - never leak a traceback; keep serving
+            log.exception("internal error in %s: %s: %s", getattr(fn, "__name__", fn), type(exc).__name__, exc)
+            return fail(500, "internal server error")
+        return JSONResponse(payload, headers={"X-Model-Generation": str(snap.generation)})
+
+    def check_query(request, allowed):
+        names = [k for k, _ in request.query_params.multi_items()]
+        unknown = sorted(set(names) - allowed)
+        if unknown:
+            return fail(400, f"unknown parameter(s) {unknown}; allowed: {sorted(allowed)}")
+        repeated = sorted({k for k in names if names.count(k) > 1})
+        if repeated:
+            return fail(400, f"parameter(s) {repeated} given more than once")
+        return None
+
+    @app.get("/health", response_model=Health, responses={500: {"model": Error}}, summary="Liveness")
+    async def health():
+        snap = holder.current
+        out = {"status": "ok", "ready": snap is not None and not holder.closing, "library_version": __version__}
+        if snap is not None:
+            m = snap.model
+            out.update(tasks=m.task_names, default_task=m.default_task, n_users=int(m.n_users),
+                       n_items=int(m.n_items), factors=int(m.factors), calibrated_tasks=sorted(m.calibrators),
+                       model_path=snap.path, artifact=snap.artifact, generation=snap.generation)
+        return JSONResponse(out)
+
+    @app.get("/ready", response_model=Ready, responses={503: {"model": Error}, 500: {"model": Error}},
+             summary="Readiness: 200 once a model is loaded")
+    async def ready():
+        snap = holder.current
+        if snap is None or holder.closing:
+            return fail(503, "shutting down" if holder.closing else "model not loaded yet")
+        return JSONResponse({"status": "ready", "generation": snap.generation, "model_path": snap.path})
+
+    recommend_params = {"user", "task", "n", "filter_seen", "exclude", "items", "fallback", "weights"}
+
+    @app.get("/recommend", response_model=Ranking, responses=errors(404), summary="Top-n items for a user")
+    async def recommend(request: Request,
+                        user: str = Query(min_length=1, description="user id (an integer for integer-id models)"),
+                        task: Optional[str] = Query(None, description="task to rank by (default: the model's)"),
+                        n: int = Query(10, ge=1, le=logic.max_n),
+                        filter_seen: Optional[str] = Query(None, description="true, false, any or task name(s)"),
+                        exclude: Optional[str] = Query(None, description="comma-separated item ids never returned"),
+                        items: Optional[str] = Query(None, description="comma-separated allow-list of item ids"),
+                        fallback: Optional[Literal["popular", "none", ""]] = Query(None),
+                        weights: Optional[str] = Query(None, description="a blended ranking, e.g. buy:1,view:0.3")):
+        bad = check_query(request, recommend_params)
+        if bad is not None:
+            return bad
+        q = {"user": user, "task": task, "n": n, "filter_seen": filter_seen, "exclude": exclude, "items": items,
+             "fallback": fallback, "weights": weights}
+        return await answer(logic.recommend, q)
+
+    @app.post("/predict", response_model=Predictions, responses=errors(404, 411, 413),
+              summary="Pointwise predictions for (user, item) pairs")
+    async def predict(request: Request, body: PredictRequest):
+        if request.query_params:
+            return fail(400, "POST /predict takes a JSON body, not query parameters")
+        return await answer(logic.predict, body)
+
+    @app.post("/users/{user}/events", response_model=FoldedRanking, responses=errors(404, 409, 411, 413, 501),
+              summary="Fold in a user's new events (any tasks), then recommend; no refit, nothing stored")
+    async def events(user: str = Path(description="user id: a known user's training data are merged"),
+                     body: EventsRequest = Body()):
+        return await answer(logic.events, user, body)
+
+    @app.post("/admin/reload", response_model=Reloaded, responses={202: {"model": Reloaded}, **errors(403, 409)},
+              summary="Hot-swap to a newly saved model (loopback clients only)")
+    async def reload(request: Request, body: Optional[ReloadRequest] = Body(None)):
+        client = request.client.host if request.client else None
+        if not admin or client not in _LOOPBACK or "x-forwarded-for" in request.headers:
+            return fail(403, "the admin endpoint answers local (loopback) clients only"
+                        if admin else "this server has no admin endpoint")
+        new_path = None if body is None else body.path
+        if workers > 1:
+            if new_path is not None and holder.current and os.path.abspath(new_path) != holder.current.path:
+                return fail(409, "with several workers the model directory is fixed: save the new model into "
+                                 f"{holder.current.path} and reload without a path")
+            os.kill(os.getppid(), signal.SIGHUP)     # uvicorn's supervisor replaces the workers one by one
+            return JSONResponse({"status": "restarting workers"}, status_code=202)
+        try:
+            snap = await asyncio.get_running_loop().run_in_executor(None, holder.reload, new_path)
+        except Exception as exc:                      # noqa: BLE001 - a bad directory is the caller's error
+            return fail(400, f"cannot load a model from {new_path or 'the served directory'}: "
+                             f"{type(exc).__name__}: {str(exc)[:300]}; still serving the previous model")
+        return JSONResponse({"status": "reloaded", "generation": snap.generation, "model_path": snap.path})
+
+    original_openapi = app.openapi
+
+    def openapi():
+        if app.openapi_schema is None:
+            schema = original_openapi()
+            for ops in schema.get("paths", {}).values():
+                for op in ops.values():
+                    op.get("responses", {}).pop("422", None)      # validation errors are 400 {"error": ..}
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+    app.openapi = openapi
+    return app
 
 
-def serve(model, host="127.0.0.1", port=8000, mmap_mode=None, blas_threads=1, ready=None, **kwargs):
-    """Serve a model until interrupted (Ctrl-C).
+# --------------------------------------------------------------------------------------------------------------------
+# running it
+# --------------------------------------------------------------------------------------------------------------------
+def worker_app():
+    """The application of one worker process of a multi-worker server (options from the environment)."""
+    options = json.loads(os.environ[_ENV])
+    return create_app(load="startup", **options)
+
+
+def serve(model, host="127.0.0.1", port=8000, workers=1, mmap_mode=None, ready=None, verbose=False,
+          timeout_keep_alive=30, graceful_timeout=30, **kwargs):
+    """Serve a saved model until interrupted (Ctrl-C / SIGTERM: graceful shutdown).
 
     Parameters
     ----------
-    model : str, os.PathLike or InferenceModel
-        A saved model directory (loaded with :meth:`InferenceModel.load`) or a loaded model.
+    model : str, os.PathLike, InferenceModel or MultiTaskMF
+        A saved model directory or a loaded model (a loaded model is single-process and cannot be reloaded).
     host, port
-        See :func:`make_server`.
-    mmap_mode : {None, "r"}, default=None
+        Loopback by default; port 0 picks a free port.
+    workers : int, default=1
+        Worker processes; with more than one the model is memory-mapped (``mmap_mode="r"``) and shared.
+    mmap_mode : {None, "r"}
         Memory-map the model's arrays.
-    blas_threads : int or None, default=1
-        BLAS threads per request (requests already run in parallel threads); None leaves BLAS alone.
     ready : callable(url), optional
         Called once the socket listens (default: print the URL to stdout).
+    verbose : bool, default=False
+        Log one JSON line per request (logger ``mtl_classic.serving`` at INFO) to stderr.
+    timeout_keep_alive, graceful_timeout : float
+        Seconds an idle keep-alive connection is kept; seconds shutdown waits for requests in flight.
     **kwargs
-        Passed to :func:`make_server`.
+        Passed to :func:`create_app` (``max_n``, ``max_pairs``, ``max_body``, ``max_threads``, ``allow_fallback``,
+        ``blas_threads``, ``admin``).
+
+    Returns
+    -------
+    int
+        0 after a clean shutdown.
     """
-    if not isinstance(model, InferenceModel):
-        model = InferenceModel.load(model, mmap_mode=mmap_mode)
-    server = make_server(model, host=host, port=port, **kwargs)
-    url = f"http://{server.server_address[0]}:{server.server_address[1]}"
-    limiter = None
-    if blas_threads is not None:
-        limiter = threadpool_limits(limits=int(blas_threads), user_api="blas")
+    _require_serve_extra()
+    import uvicorn
+
+    workers = int(workers)
+    if workers < 1:
+        raise ValueError(f"serve: workers must be >= 1; got {workers}")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[mtl-classic serve] %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    path = None if isinstance(model, InferenceModel) or hasattr(model, "fitted_params_") else os.path.abspath(model)
+    if workers > 1:
+        if path is None:
+            raise ValueError("serve: several workers need a saved model directory, not a loaded model")
+        mmap_mode = "r"
+        InferenceModel.load(path, mmap_mode="r")              # fail fast, before any worker starts
+        os.environ[_ENV] = json.dumps({"path": path, "mmap_mode": "r", "workers": workers, **kwargs})
+        app, info = "mtl_classic.serving:worker_app", read_manifest(path, check_version=False)
+        summary = f"{info['n_users']} users, {info['n_items']} items, tasks {[t['name'] for t in info['tasks']]}"
+    else:
+        if path is not None:
+            model = InferenceModel.load(path, mmap_mode=mmap_mode)
+        app = create_app(model, path=path, mmap_mode=mmap_mode, **kwargs)
+        m = app.state.holder.current.model
+        summary = f"{m.n_users} users, {m.n_items} items, tasks {m.task_names}"
+    config = uvicorn.Config(app, host=host, port=int(port), workers=workers, factory=workers > 1,
+                            log_level="info" if verbose else "warning", access_log=False,
+                            timeout_keep_alive=timeout_keep_alive, timeout_graceful_shutdown=graceful_timeout,
+                            server_header=False)
+    sock = config.bind_socket()
+    sock.listen(config.backlog)           # connections made after the URL is printed wait for the workers
+    bound = sock.getsockname()
+    url = f"http://{bound[0] if ':' not in bound[0] else '[' + bound[0] + ']'}:{bound[1]}"
+    if ready is None:
+        print(f"mtl-classic: serving {summary} on {url} with {workers} worker(s) (Ctrl-C to stop)", flush=True)
+    else:
+        ready(url)
+    server = uvicorn.Server(config)
     try:
-        if ready is None:
-            print(f"mtl-classic: serving {model.n_users} users, {model.n_items} items, tasks {model.task_names} on "
-                  f"{url} (Ctrl-C to stop)", flush=True)
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+            Multiprocess(config, target=server.run, sockets=[sock]).run()
         else:
-            ready(url)
-        server.serve_forever(poll_interval=0.2)
+            server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
-        if limiter is not None:
-            limiter.restore_original_limits()
+        sock.close()
+        log.removeHandler(handler)
     return 0
-
