@@ -10,27 +10,7 @@ from mtl_classic import Task
 from mtl_classic.data import MultiTaskData
 from mtl_classic.model import MultiTaskMF
 from mtl_classic.solver import als
-
-
-def _planted(seed=0, n_users=400, n_items=300, rank=3):
-    """A dense auxiliary task and a sparse target task sampled from the same planted factors, with one target
-    pair per user held out."""
-    rng = np.random.default_rng(seed)
-    U, V = rng.normal(size=(n_users, rank)), rng.normal(size=(n_items, rank))
-    logits = 2 * U @ V.T
-
-    def sample(offset):
-        p = 1 / (1 + np.exp(-(logits + offset)))
-        return (rng.random(p.shape) < p).astype(float)
-
-    aux, target = sample(-4.0), sample(-9.0)
-    test = np.zeros_like(target)
-    for u in range(n_users):
-        items = np.flatnonzero(target[u])
-        if len(items) >= 2:
-            i = rng.choice(items)
-            target[u, i], test[u, i] = 0.0, 1.0
-    return U, sp.csr_matrix(aux), sp.csr_matrix(target), sp.csr_matrix(test)
+from mtl_classic.synthetic import planted_aux_target
 
 
 def _hit_rate(model, task, train, test, k=10):
@@ -43,7 +23,7 @@ def _hit_rate(model, task, train, test, k=10):
 
 @pytest.fixture(scope="module")
 def planted():
-    return _planted()
+    return planted_aux_target()
 
 
 def test_joint_model_beats_single_task_and_recovers_planted_subspace(planted):
@@ -272,7 +252,7 @@ def test_unknown_ids_and_tasks_at_inference():
 def test_validation_history_and_early_stopping_keep_the_best_sweep():
     from mtl_classic.data.splits import random_holdout
 
-    U, aux, target, test = _planted(seed=1, n_users=200, n_items=150)
+    U, aux, target, test = planted_aux_target(seed=1, n_users=200, n_items=150)
     data = MultiTaskData.from_matrices({"aux": aux, "target": target})
     split = random_holdout(data, "target", test_fraction=0.2, random_state=0)
     m = MultiTaskMF(factors=6, iterations=12, random_state=0, early_stopping_rounds=2)
