@@ -270,6 +270,12 @@ class _Logic:
                 given[task] = {self.coerce(k, snap.int_items, "item"): v for k, v in items.items()}
             else:
                 given[task] = [self.coerce(i, snap.int_items, "item") for i in items]
+        if body.unknown_items == "raise":
+            try:                                   # the served model's ids name the kind in the message
+                for items in given.values():
+                    model.item_ids.index(list(items))
+            except KeyError as exc:
+                raise _HTTPError(404, str(exc.args[0]) if exc.args else "unknown item") from None
         filter_seen = self.filter_seen(model, body.filter_seen)
         item_list = lambda v: None if v is None else [self.coerce(x, snap.int_items, "item") for x in v]
         known = user in model.user_ids

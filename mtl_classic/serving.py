@@ -446,7 +446,9 @@ def serve(model, host="127.0.0.1", port=8000, workers=1, mmap_mode=None, ready=N
     try:
         if workers > 1:
             from uvicorn.supervisors import Multiprocess
-            Multiprocess(config, target=server.run, sockets=[sock]).run()
+            older = "target" in inspect.signature(Multiprocess).parameters     # uvicorn < 0.50 takes the target
+            (Multiprocess(config, target=server.run, sockets=[sock]) if older else
+             Multiprocess(config, sockets=[sock])).run()
         else:
             server.run(sockets=[sock])
     except KeyboardInterrupt:
