@@ -174,9 +174,9 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
     model : MultiTaskMF
         A fitted model.
     path : str or os.PathLike
-        Target directory (created). ``model.json`` and ``arrays.npz`` are written through temporary files and
-        renamed into place, the manifest last, so an interrupted save never leaves a manifest that points at a
-        half-written array file.
+        Target directory (created). ``model.json`` and ``arrays.npz`` are both written to temporary files first
+        and then renamed into place, the manifest last: a save interrupted while writing leaves the previous model
+        loadable, and no interruption leaves a manifest that points at a half-written or foreign array file.
     slim : bool, default=False
         Write the inference artifact only: factors, heads, biases, id maps, item popularity (fraction of users per
         item, per task) and the training patterns (for seen-item filters and cross-task features), without training
@@ -275,11 +275,18 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
     if not overwrite and os.path.exists(os.path.join(path, MANIFEST_NAME)):
         raise FileExistsError(f"save_model: {path} already holds a saved model (pass overwrite=True to replace it).")
     os.makedirs(path, exist_ok=True)
+    # both files are written under temporary names first: a save interrupted there leaves the previous model intact
+    arrays_tmp = _write_temp(path, ARRAYS_NAME, lambda tmp: write_npz(tmp, arrays))
+    try:
+        manifest_tmp = _write_temp(path, MANIFEST_NAME, lambda tmp: _write_text(tmp, text))
+    except BaseException:
+        os.remove(arrays_tmp)
+        raise
     old_manifest = os.path.join(path, MANIFEST_NAME)
     if os.path.exists(old_manifest):
-        os.remove(old_manifest)   # a crash below leaves no manifest pointing at mismatched arrays
-    _atomic_write(path, ARRAYS_NAME, lambda tmp: write_npz(tmp, arrays))
-    _atomic_write(path, MANIFEST_NAME, lambda tmp: _write_text(tmp, text))
+        os.remove(old_manifest)   # between the two renames no manifest points at mismatched arrays
+    os.replace(arrays_tmp, os.path.join(path, ARRAYS_NAME))
+    os.replace(manifest_tmp, old_manifest)
     return path
 
 
@@ -288,16 +295,17 @@ def _write_text(path, text):
         fh.write(text)
 
 
-def _atomic_write(directory, name, writer):
+def _write_temp(directory, name, writer):
+    """Write a file under a temporary name in ``directory`` (removed on failure); returns that name."""
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
         writer(tmp)
-        os.replace(tmp, os.path.join(directory, name))
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    return tmp
 
 
 # --------------------------------------------------------------------------------------------------------------------
