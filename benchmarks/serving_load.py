@@ -200,7 +200,7 @@ def main(argv=None):
            "p90_ms": float(np.percentile(lat, 90)), "p99_ms": float(np.percentile(lat, 99)),
            "max_ms": float(lat.max()), "wall_seconds": wall}
     env = _common.environment()
-    md = ["# Serving load (mtl-classic serve, standard-library ThreadingHTTPServer)", "",
+    md = ["# Serving load (`mtl-classic serve`)", "",
           f"Model: {source}. Server: separate process on 127.0.0.1 (BLAS 1 thread per request"
           f"{', memory-mapped arrays' if args.mmap else ''}). Client: {args.clients} threads in this process, one "
           f"keep-alive connection each, {args.requests} requests after 50 warm-up requests: "
