@@ -71,3 +71,13 @@ def test_check_mode_reports_a_stale_document(make_results, tmp_path, monkeypatch
     monkeypatch.setattr(make_results, "RESULTS_MD", str(stale))
     assert make_results.main(["--check"]) == 1
     assert "a hand-made edit" in capsys.readouterr().out
+
+
+def test_every_linked_results_file_exists():
+    """Links from RESULTS.md and the README into benchmarks/results/ point at tracked files that exist."""
+    missing = []
+    for doc, base in ((BENCH / "RESULTS.md", BENCH), (ROOT / "README.md", ROOT)):
+        for target in re.findall(r"\]\(((?:benchmarks/)?results/[^)\s#]*)\)", doc.read_text()):
+            if not (base / target).exists():
+                missing.append(f"{doc.name}: {target}")
+    assert not missing, missing
