@@ -99,8 +99,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         whole-data Gram part of the row systems (docs/ARCHITECTURE.md).
     cg_tol : float, default=0.1
         A row's CG stops early once its residual norm has fallen to ``cg_tol`` times its first (0: always
-        ``cg_steps`` steps). Chosen on validation splits of MovieLens, Beibei and Tmall: the objective after 15
-        sweeps was level with ``cg_tol=0`` (within 0.01%), while 0.3 began to lose on MovieLens.
+        ``cg_steps`` steps). On the validation splits of MovieLens, Beibei and Tmall the objective after 15 sweeps
+        ends within 0.05% of ``cg_tol=0`` and validation NDCG@10 is level (``benchmarks/cg_tol.py``, table in
+        ``benchmarks/results/cg_tol.md``; 0.3 ends within 0.08%).
     init_scale : float, default=0.01
         Standard deviation of the random initial factors.
     early_stopping_rounds : int or None, default=None
