@@ -45,6 +45,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Dict, List, Literal, Optional, Tuple, Union
@@ -56,7 +57,7 @@ from ._version import __version__
 from .inference import InferenceModel
 from .persistence import read_manifest
 
-__all__ = ["create_app", "serve", "worker_app", "ModelHolder", "DEFAULT_MAX_BODY", "DEFAULT_MAX_N",
+__all__ = ["create_app", "serve", "worker_app", "listening_socket", "ModelHolder", "DEFAULT_MAX_BODY", "DEFAULT_MAX_N",
            "DEFAULT_MAX_PAIRS"]
 
 DEFAULT_MAX_BODY = 1 << 20     # 1 MiB
@@ -370,6 +371,28 @@ def create_app(model=None, path=None, max_n=DEFAULT_MAX_N, max_pairs=DEFAULT_MAX
 # --------------------------------------------------------------------------------------------------------------------
 # running it
 # --------------------------------------------------------------------------------------------------------------------
+def listening_socket(host="127.0.0.1", port=0, backlog=2048):
+    """A bound, listening TCP socket for uvicorn (``Server.run(sockets=[...])``, workers).
+
+    Created with ``proto=IPPROTO_TCP``: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on connections of
+    such sockets, and uvicorn writes a response's headers and body separately, so a socket with ``proto=0`` (what
+    ``socket.socket()`` and uvicorn's own ``bind_socket`` make) holds every small body back ~40 ms for the
+    client's delayed ACK. Connections made before the server runs wait in the backlog.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM,
+                                                         proto=socket.IPPROTO_TCP)[0]
+    sock = socket.socket(family, kind, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(backlog)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def worker_app():
     """The application of one worker process of a multi-worker server (options from the environment)."""
     options = json.loads(os.environ[_ENV])
@@ -434,8 +457,7 @@ def serve(model, host="127.0.0.1", port=8000, workers=1, mmap_mode=None, ready=N
                             log_level="info" if verbose else "warning", access_log=False,
                             timeout_keep_alive=timeout_keep_alive, timeout_graceful_shutdown=graceful_timeout,
                             server_header=False)
-    sock = config.bind_socket()
-    sock.listen(config.backlog)           # connections made after the URL is printed wait for the workers
+    sock = listening_socket(host, port, config.backlog)
     bound = sock.getsockname()
     url = f"http://{bound[0] if ':' not in bound[0] else '[' + bound[0] + ']'}:{bound[1]}"
     if ready is None:

@@ -24,7 +24,7 @@ from mtl_classic.data import MultiTaskData  # noqa: E402
 from mtl_classic.foldin import fold_in_users  # noqa: E402
 from mtl_classic.inference import InferenceModel  # noqa: E402
 from mtl_classic.model import MultiTaskMF  # noqa: E402
-from mtl_classic.serving import create_app  # noqa: E402
+from mtl_classic.serving import create_app, listening_socket  # noqa: E402
 from mtl_classic.tasks import Task  # noqa: E402
 
 USERS = list(range(100, 140))
@@ -63,9 +63,7 @@ def dirs(fitted, tmp_path_factory):
 @contextlib.contextmanager
 def running(app, timeout=20):
     """A real uvicorn server for ``app`` on 127.0.0.1 (a free port) in a thread; always shut down."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -244,6 +242,17 @@ def test_internal_errors_are_500_without_traceback(client, served, monkeypatch, 
     assert "secret internals" not in r.text and "secret internals" in caplog.text   # logged server-side only
     monkeypatch.undo()
     assert client.get("/recommend?user=103&task=buy").status_code == 200
+
+
+def test_one_structured_log_line_per_request_at_info(client, caplog):
+    with caplog.at_level("INFO", logger="mtl_classic.serving"):
+        client.get("/recommend?user=103&task=buy&n=2")
+        client.get("/recommend?user=103&task=nope")
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "mtl_classic.serving"
+             and r.levelname == "INFO"]
+    assert [(x["method"], x["path"], x["status"]) for x in lines[-2:]] == [("GET", "/recommend", 200),
+                                                                         ("GET", "/recommend", 400)]
+    assert all(x["ms"] >= 0 and x["client"] == "127.0.0.1" for x in lines)
 
 
 def test_keep_alive_connection_serves_many_requests(client):
