@@ -25,27 +25,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
 
 
-def planted(seed=0, n_users=400, n_items=300, rank=3):
-    """A dense auxiliary task and a sparse target task sampled from the same planted factors, with one target
-    pair per user (with at least two) held out. Returns (planted user factors, aux, target, held-out) csr."""
-    rng = np.random.default_rng(seed)
-    U, V = rng.normal(size=(n_users, rank)), rng.normal(size=(n_items, rank))
-    logits = 2 * U @ V.T
-
-    def sample(offset):
-        p = 1 / (1 + np.exp(-(logits + offset)))
-        return (rng.random(p.shape) < p).astype(float)
-
-    aux, target = sample(-4.0), sample(-9.0)
-    test = np.zeros_like(target)
-    for u in range(n_users):
-        items = np.flatnonzero(target[u])
-        if len(items) >= 2:
-            i = rng.choice(items)
-            target[u, i], test[u, i] = 0.0, 1.0
-    return U, sp.csr_matrix(aux), sp.csr_matrix(target), sp.csr_matrix(test)
-
-
 def hit_rate(scores_of, train, test, k=10):
     """HR@k of the held-out pairs ``test`` (csr), the user's ``train`` items filtered; ``scores_of(users)`` gives
     the dense score rows."""
@@ -113,8 +92,9 @@ def implicit_comparison(seed=5):
 
 def planted_comparison():
     from mtl_classic import MultiTaskData, MultiTaskMF, Task
+    from mtl_classic.synthetic import planted_aux_target
 
-    U, aux, target, test = planted()
+    U, aux, target, test = planted_aux_target()   # the planted data of tests/test_model.py
     joint = MultiTaskMF([Task("aux", cross_tasks=None), Task("target", cross_tasks=None)], factors=8,
                         regularization=1.0, iterations=15, random_state=0)
     joint.fit(MultiTaskData.from_matrices({"aux": aux, "target": target}))
