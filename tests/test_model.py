@@ -468,3 +468,17 @@ def test_every_unfitted_call_raises_the_one_not_fitted_error(tmp_path):
         with pytest.raises(NotFittedError, match="not fitted"):
             call()
     assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)
+
+
+def test_values_that_overflow_the_factors_raise_a_named_error_instead_of_nan_parameters():
+    """A regression target of 1e12 overflows float32 factors (float64 copes): the fit says so and names the task,
+    instead of returning NaN predictions (found by tests/test_properties.py)."""
+    import pandas as pd
+    events = pd.DataFrame({"user": [1, 0, 2, 1], "item": [1, 0, 1, 2], "task": ["a", "b", "a", "b"],
+                           "value": [0.0, 1e12, 1.0, 3.0]})
+    data = MultiTaskData.from_events(events, value_col="value")
+    tasks = [Task("a"), Task("b", kind="regression")]
+    with np.errstate(all="ignore"), pytest.raises(ValueError, match=r"not finite.*Task 'b' has values up to 1e\+12"):
+        MultiTaskMF(tasks=tasks, factors=2, iterations=2, random_state=0).fit(data)
+    wide = MultiTaskMF(tasks=tasks, factors=2, iterations=2, dtype="float64", random_state=0).fit(data)
+    assert np.isfinite(wide.loss_history_).all() and np.isfinite(wide.predict("b", [0, 1, 2], [0, 0, 0])).all()
