@@ -101,7 +101,7 @@ class ModelHolder:
             estimator, model = model, InferenceModel.from_model(model)
         artifact = None
         if path is not None:
-            path = os.fspath(path)
+            path = os.path.abspath(os.fspath(path))
             artifact = read_manifest(path, check_version=False)["artifact"]
         with self._lock:
             return self._swap(model, path, artifact, estimator, _file_stamp(path) if path else None)
@@ -114,7 +114,7 @@ class ModelHolder:
 
     def load(self, path):
         """Load the model saved in ``path`` completely, then serve it; the served model is untouched on error."""
-        path = os.fspath(path)
+        path = os.path.abspath(os.fspath(path))
         with self._lock:
             stamp = _file_stamp(path)
             artifact = read_manifest(path, check_version=True)["artifact"]
