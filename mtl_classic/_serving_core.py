@@ -228,8 +228,34 @@ class _Logic:
         return {"user": _json_value(user), "task": task, "items": _json_list(ids[0]), "scores": _json_list(scores[0]),
                 "fallback": not known}
 
-    def recommend(self, snap, q):
+    _QUERY = {"user", "task", "n", "filter_seen", "exclude", "items", "fallback", "weights"}
+
+    def query(self, items):
+        """The parameters of ``GET /recommend`` from the query's (name, value) pairs."""
+        q = {}
+        for name, value in items:
+            if name not in self._QUERY:
+                raise _HTTPError(400, f"unknown parameter(s) {sorted({k for k, _ in items} - self._QUERY)}; "
+                                      f"allowed: {sorted(self._QUERY)}")
+            if name in q:
+                raise _HTTPError(400, f"parameter(s) {[name]} given more than once")
+            q[name] = value
+        if not q.get("user"):
+            raise _HTTPError(400, "missing parameter 'user'")
+        raw = q.get("n", "10")
+        try:
+            q["n"] = int(raw)
+        except ValueError:
+            q["n"] = 0
+        if not 1 <= q["n"] <= self.max_n:
+            raise _HTTPError(400, f"n must be an integer in [1, {self.max_n}]; got {raw[:50]!r}")
+        if q.get("fallback") not in (None, "", "none", "popular"):
+            raise _HTTPError(400, f"fallback must be 'popular' or 'none'; got {q['fallback'][:50]!r}")
+        return q
+
+    def recommend(self, snap, items):
         model = snap.model
+        q = self.query(items)
         user = self.coerce(q["user"], snap.int_users, "user")
         unknown = self.fallback(q.get("fallback"))
         filter_seen = self.filter_seen(model, q.get("filter_seen"))
