@@ -152,6 +152,8 @@ def create_app(model=None, path=None, max_n=DEFAULT_MAX_N, max_pairs=DEFAULT_MAX
         model_path: Optional[str] = None
         artifact: Optional[str] = None
         generation: Optional[int] = None
+        mmap_mode: Optional[str] = None
+        pid: int
 
     class Ready(BaseModel):
         status: str
@@ -273,7 +275,8 @@ def create_app(model=None, path=None, max_n=DEFAULT_MAX_N, max_pairs=DEFAULT_MAX
     @app.get("/health", response_model=Health, responses={500: {"model": Error}}, summary="Liveness")
     async def health():
         snap = holder.current
-        out = {"status": "ok", "ready": snap is not None and not holder.closing, "library_version": __version__}
+        out = {"status": "ok", "ready": snap is not None and not holder.closing, "library_version": __version__,
+               "pid": os.getpid(), "mmap_mode": holder.mmap_mode}
         if snap is not None:
             m = snap.model
             out.update(tasks=m.task_names, default_task=m.default_task, n_users=int(m.n_users),

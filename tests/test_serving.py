@@ -460,9 +460,13 @@ def test_workers_share_the_model_and_shut_down_gracefully(dirs):
                 assert _json(c.get("/recommend?user=103&task=buy&n=4"))["items"] == expected
             r = c.post("/admin/reload", json={"path": dirs["other"]})
             assert r.status_code == 409 and "fixed" in _json(r)["error"]
+            assert _json(c.get("/health"))["mmap_mode"] == "r"
+            pids = {httpx.get(base + "/health", timeout=30).json()["pid"] for _ in range(6)}
             assert c.post("/admin/reload").status_code == 202     # uvicorn replaces the workers one by one
             for _ in range(20):
                 assert c.get("/recommend?user=103&task=buy&n=4").status_code == 200
+            _poll(lambda: httpx.get(base + "/health", timeout=30).json()["pid"] not in pids)   # new workers
+            assert _json(httpx.get(base + "/recommend?user=103&task=buy&n=4", timeout=30))["items"] == expected
     finally:
         assert _stop(proc) == "stopped"
 
