@@ -1,6 +1,7 @@
 """The framework-free half of :mod:`mtl_classic.serving`: the served model and its hot-swap (:class:`ModelHolder`),
 the request logic (parameters -> library calls -> JSON-able dicts), the validation messages and the ASGI middleware
 for body limits and request logs. Imports numpy and the inference path only (no FastAPI, no scikit-learn)."""
+import asyncio
 import json
 import logging
 import math
@@ -354,10 +355,11 @@ def _validation_message(errors, logic):
 
 
 class _Limits:
-    """Pure ASGI middleware: body size limit (413), Content-Length rules (411 / 400) and one log line per request."""
+    """Pure ASGI middleware: body size limit (413), Content-Length rules (411 / 400), a body that does not arrive
+    within ``body_timeout`` seconds (408) and one log line per request."""
 
-    def __init__(self, app, max_body):
-        self.app, self.max_body = app, int(max_body)
+    def __init__(self, app, max_body, body_timeout=30.0):
+        self.app, self.max_body, self.body_timeout = app, int(max_body), float(body_timeout)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -397,7 +399,11 @@ class _Limits:
                                                              f"{self.max_body}"})
         chunks, size, more = [], 0, True
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except asyncio.TimeoutError:
+                return await _send_json(send, 408, {"error": f"the request body did not arrive within "
+                                                             f"{self.body_timeout:g} s"})
             if message["type"] != "http.request":
                 return None                        # the client went away
             chunks.append(message.get("body", b""))

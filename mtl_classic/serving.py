@@ -15,10 +15,12 @@ Endpoints (loopback ``127.0.0.1`` by default; the schema is at ``GET /openapi.js
     POST /admin/reload {"path": DIR?}  -> hot-swap to a newly saved model (loopback clients only)
 
 Errors are JSON ``{"error": message}`` with a 4xx status: 400 bad parameters or body, unknown task, ``n`` outside
-``1..max_n``, too many pairs / events; 404 unknown user / item (without ``fallback=popular``) or unknown path; 405
-wrong method; 409 fold-in on a slim artifact; 411 a POST without Content-Length nor chunked body; 413 body over
-``max_body``; 501 fold-in without a full saved model; 503 no model loaded yet. Anything unexpected is a 500
-``{"error": "internal server error"}``, logged on the server side; the client never sees a traceback.
+``1..max_n``, too many pairs / events; 403 admin from a non-loopback client; 404 unknown user / item (without
+``fallback=popular``) or unknown path; 405 wrong method; 408 a body slower than ``body_timeout``; 409 fold-in on a
+slim artifact; 411 a POST with neither Content-Length nor a chunked body; 413 body over ``max_body``; 501 fold-in
+without a full saved model; 503 no model loaded yet. Anything unexpected is a 500 ``{"error": "internal server
+error"}``, logged on the server side; the client never sees a traceback. (A request line too malformed for HTTP
+is answered by uvicorn itself: 400 with a plain-text body.)
 
 Hot-swap: :meth:`ModelHolder.load` builds the new :class:`~mtl_classic.inference.InferenceModel` completely, then
 replaces one reference; a request reads that reference once, so requests in flight finish on the model they started
@@ -79,7 +81,7 @@ def _require_serve_extra():
 
 def create_app(model=None, path=None, max_n=DEFAULT_MAX_N, max_pairs=DEFAULT_MAX_PAIRS, max_body=DEFAULT_MAX_BODY,
                max_threads=32, allow_fallback=True, mmap_mode=None, blas_threads=1, admin=True, load="background",
-               loader=None, sighup=True, workers=1):
+               loader=None, sighup=True, workers=1, body_timeout=30.0):
     """The FastAPI application serving a model.
 
     Parameters
@@ -111,6 +113,8 @@ def create_app(model=None, path=None, max_n=DEFAULT_MAX_N, max_pairs=DEFAULT_MAX
         Reload on SIGHUP (single process, main thread only).
     workers : int, default=1
         The number of worker processes of this server (admin reloads then restart every worker through uvicorn).
+    body_timeout : float, default=30
+        Seconds a request body may take to arrive (408 after).
 
     Returns
     -------
@@ -236,7 +240,7 @@ def create_app(model=None, path=None, max_n=DEFAULT_MAX_N, max_pairs=DEFAULT_MAX
                   description="Recommendations and predictions from a saved mtl_classic model (docs: mtl_classic."
                               "serving). Errors are JSON {\"error\": message}.")
     app.state.holder = holder
-    app.add_middleware(_Limits, max_body=max_body)
+    app.add_middleware(_Limits, max_body=max_body, body_timeout=body_timeout)
 
     def fail(status, message):
         return JSONResponse({"error": message}, status_code=status)
@@ -311,14 +315,14 @@ def create_app(model=None, path=None, max_n=DEFAULT_MAX_N, max_pairs=DEFAULT_MAX
     async def recommend(request: Request):
         return await answer(logic.recommend, request.query_params.multi_items())
 
-    @app.post("/predict", response_model=Predictions, responses=errors(404, 411, 413),
+    @app.post("/predict", response_model=Predictions, responses=errors(404, 408, 411, 413),
               summary="Pointwise predictions for (user, item) pairs")
     async def predict(request: Request, body: PredictRequest):
         if request.query_params:
             return fail(400, "POST /predict takes a JSON body, not query parameters")
         return await answer(logic.predict, body)
 
-    @app.post("/users/{user}/events", response_model=FoldedRanking, responses=errors(404, 409, 411, 413, 501),
+    @app.post("/users/{user}/events", response_model=FoldedRanking, responses=errors(404, 408, 409, 411, 413, 501),
               summary="Fold in a user's new events (any tasks), then recommend; no refit, nothing stored")
     async def events(user: str = Path(description="user id: a known user's training data are merged"),
                      body: EventsRequest = Body()):

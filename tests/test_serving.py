@@ -89,7 +89,7 @@ def _wait_ready(client, timeout=20):
 @pytest.fixture(scope="module")
 def served(dirs):
     """(base URL, app) of the module's server: the full model, small limits."""
-    app = create_app(path=dirs["full"], max_body=4096, max_n=100, max_pairs=50, blas_threads=None)
+    app = create_app(path=dirs["full"], max_body=4096, max_n=100, max_pairs=50, blas_threads=None, body_timeout=0.5)
     with running(app) as base:
         with httpx.Client(base_url=base, timeout=30) as c:
             _wait_ready(c)
@@ -227,6 +227,9 @@ def test_content_length_rules_and_chunked_bodies(url, client):
     big = b"x" * 3000
     reply = _raw(url, chunked + (b"%x\r\n%s\r\n" % (len(big), big)) * 2 + b"0\r\n\r\n")
     assert reply.startswith("HTTP/1.1 413") and "exceeds the limit" in reply
+    started = time.monotonic()                  # a body announced but never sent: 408 after body_timeout (0.5 s)
+    reply = _raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n{\"task\"")
+    assert reply.startswith("HTTP/1.1 408") and "did not arrive" in reply and time.monotonic() - started < 5
     assert client.get("/health").status_code == 200
 
 
