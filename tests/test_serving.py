@@ -479,6 +479,35 @@ def test_workers_share_the_model_and_shut_down_gracefully(dirs):
         assert _stop(proc) == "stopped"
 
 
+def test_sigterm_drains_a_request_in_flight(dirs):
+    """A request whose body is still arriving when SIGTERM comes is answered before the process exits; new
+    connections are refused meanwhile."""
+    proc, base = _start_cli(dirs["full"])
+    try:
+        host, port = base.rsplit("//", 1)[1].split(":")
+        body = b'{"task": "buy", "pairs": [[103, "item4"]]}'
+        with socket.create_connection((host, int(port)), timeout=20) as s:
+            s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            assert proc.poll() is None                       # still draining
+            with pytest.raises(OSError):                     # and no longer accepting
+                socket.create_connection((host, int(port)), timeout=5).close()
+            s.sendall(body[10:])
+            reply = b""
+            while b'"predictions"' not in reply:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+            reply = reply.decode()
+        assert reply.startswith("HTTP/1.1 200") and '"predictions"' in reply, reply
+        proc.wait(timeout=20)
+    finally:
+        assert _stop(proc) == "stopped"
+
+
 def test_without_the_serve_extra_the_error_names_it(tmp_path):
     code = ("import sys; sys.modules['fastapi'] = None; sys.modules['uvicorn'] = None\n"
             "import mtl_classic.serving, mtl_classic.cli\n"
