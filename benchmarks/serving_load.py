@@ -1,27 +1,35 @@
-"""Load benchmark of ``mtl-classic serve``: a bounded number of requests from local client threads on 127.0.0.1.
+"""Load, soak and hot-swap benchmark of ``mtl-classic serve``, against the retired standard-library server, on
+127.0.0.1 only and bounded in requests.
 
-The server runs in its own process (``python -m mtl_classic.cli serve --port 0``) on a saved model: ``--model DIR``,
-or by default a MultiTaskMF fitted here on the embedded MovieLens sample (tasks rated, liked, rating, tagged). The
-client threads each keep one HTTP/1.1 connection open and send, in a seeded random order:
+Both servers run in their own process (``python -m mtl_classic.cli serve --port 0``) on the same saved model: the
+current one (FastAPI + uvicorn) from this tree, the old one (``http.server.ThreadingHTTPServer``) exported from git
+``--old-ref`` (default 95d647e, the last commit that had it) into a temporary folder. The model is ``--model DIR`` or
+by default a MultiTaskMF fitted here on the embedded MovieLens sample. Client threads each keep one HTTP/1.1
+connection open and send, in a seeded random order, ``GET /recommend?user=U&task=rated&n=10`` for random known
+users and (share ``--predict-share``) ``POST /predict`` with 20 random (user, item) pairs of the ``rating`` task.
 
-* ``GET /recommend?user=U&task=rated&n=10`` for random known users (share ``1 - predict_share``),
-* ``POST /predict`` with 20 random (user, item) pairs of the ``rating`` task (share ``predict_share``).
+1. **Load**: ``--requests`` requests at each of ``--clients`` concurrent clients (1, 8 and 32), for each server in
+   the same run: requests per second, p50 / p99 latency, errors.
+2. **Soak** (current server): ``--soak`` requests (at least 100,000 by default) from 8 clients while the server's
+   resident memory (``VmRSS``) is sampled; its growth from the first sample after warm-up to the last is reported.
+3. **Hot-swap** (current server): the same load while ``POST /admin/reload`` swaps between two saved models
+   ``--swaps`` times; every request must still succeed, and both models must have answered.
 
-Every response must be 200 with the expected JSON; anything else counts as an error and the script exits 1. After
-the timed run a few malformed requests must get 4xx JSON errors and a last good request must still succeed.
-Prints p50 / p90 / p99 / max latency and requests per second; writes markdown + JSON into ``--out``.
+Every response must be 200 with the expected JSON; anything else is an error and the script exits 1. After the
+load, malformed requests must get 4xx JSON errors and a last good request must still succeed.
 
 Usage::
 
-    python benchmarks/serving_load.py [--requests 5000] [--clients 4] [--model DIR] [--out benchmarks/out]
+    python benchmarks/serving_load.py [--requests 3000] [--clients 1 8 32] [--soak 100000] [--out benchmarks/out]
 """
 import argparse
 import http.client
+import io
 import json
 import os
-import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -31,26 +39,32 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-def _fit_default_model(path):
+
+def _fit_model(path, seed):
     from mtl_classic.datasets import load_movielens
     from mtl_classic.model import MultiTaskMF
-    from mtl_classic.persistence import save_model
     from mtl_classic.tasks import Task
 
     data = load_movielens()
     tasks = [Task("rated", alpha=10.0), Task("liked", kind="binary", weight=0.3),
              Task("rating", kind="regression", weight=0.1), Task("tagged", weight=0.3)]
-    model = MultiTaskMF(tasks=tasks, factors=32, iterations=5, random_state=0).fit(data)
-    save_model(model, path)
-    return f"MultiTaskMF (32 factors, 5 sweeps) on the embedded MovieLens sample, saved to {path}"
+    MultiTaskMF(tasks=tasks, factors=32, iterations=5, random_state=seed).fit(data).save(path)
+    return f"MultiTaskMF (32 factors, 5 sweeps, random_state={seed}) on the embedded MovieLens sample"
 
 
-def _start_server(model_dir, extra):
-    # the server imports the same mtl_classic as this process (e.g. a frozen worktree on PYTHONPATH), not whatever
-    # ``python -m`` would find first in the current directory
-    import mtl_classic
-    root = os.path.dirname(os.path.dirname(os.path.abspath(mtl_classic.__file__)))
+def _export_old(ref, folder):
+    """The package at git ``ref`` unpacked into ``folder`` (importable as ``mtl_classic`` from there)."""
+    archive = subprocess.run(["git", "archive", "--format=tar", ref, "mtl_classic"], cwd=REPO, capture_output=True,
+                             check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+def _start_server(root, model_dir, extra=()):
+    """A server process running the package found in ``root``; returns (process, host, port)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])]))
     proc = subprocess.Popen([sys.executable, "-m", "mtl_classic.cli", "serve", "--model", model_dir, "--port", "0",
                              *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root, env=env)
@@ -63,30 +77,21 @@ def _start_server(model_dir, extra):
     return proc, host, int(port)
 
 
-def _worker(host, port, plan, results, lock):
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    lat, errors, samples = [], 0, []
-    for method, path, body, check in plan:
-        start = time.perf_counter()
-        try:
-            conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
-            resp = conn.getresponse()
-            raw = resp.read()
-            ok = resp.status == 200 and check(json.loads(raw))
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            ok, raw = False, repr(exc).encode()
-            conn.close()
-            conn = http.client.HTTPConnection(host, port, timeout=30)
-        lat.append(time.perf_counter() - start)
-        if not ok:
-            errors += 1
-            if len(samples) < 3:
-                samples.append(raw[:200].decode("utf-8", "replace"))
-    conn.close()
-    with lock:
-        results["latencies"].extend(lat)
-        results["errors"] += errors
-        results["error_samples"].extend(samples)
+def _stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _rss_mb(pid):
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _plan(n, users, items, predict_share, rng):
@@ -94,31 +99,73 @@ def _plan(n, users, items, predict_share, rng):
     for _ in range(n):
         if rng.random() < predict_share:
             pairs = [[int(u), int(i)] for u, i in zip(rng.choice(users, 20), rng.choice(items, 20))]
-            body = json.dumps({"task": "rating", "pairs": pairs}).encode()
-            plan.append(("POST", "/predict", body, lambda d: len(d["predictions"]) == 20))
+            plan.append(("POST", "/predict", json.dumps({"task": "rating", "pairs": pairs}).encode(),
+                         lambda d: len(d["predictions"]) == 20))
         else:
-            u = int(rng.choice(users))
-            plan.append(("GET", f"/recommend?user={u}&task=rated&n=10", None, lambda d: len(d["items"]) == 10))
+            plan.append(("GET", f"/recommend?user={int(rng.choice(users))}&task=rated&n=10", None,
+                         lambda d: len(d["items"]) == 10))
     return plan
 
 
-def _oversized_body(host, port, size=2 << 20):
-    """Announce a body over the limit, send its first KiB only, and read the reply: the server must answer 413
-    from the Content-Length alone and close, without reading the body."""
-    with socket.create_connection((host, port), timeout=30) as s:
-        s.sendall(f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                  f"Content-Length: {size}\r\n\r\n".encode() + b"x" * 1024)
-        reply = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-    head, _, body = reply.partition(b"\r\n\r\n")
-    status = int(head.split()[1]) if head.startswith(b"HTTP/") else head[:40]
-    ok = status == 413 and "error" in json.loads(body or b"{}")
-    return {"request": f"POST /predict (Content-Length {size}, 1 KiB sent)", "status": status, "expected": 413,
-            "ok": ok}
+def _client(host, port, plan, results, lock, progress):
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    lat, errors, samples, answers = [], 0, [], set()
+    for method, path, body, check in plan:
+        start = time.perf_counter()
+        try:
+            conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+            resp = conn.getresponse()
+            raw = resp.read()
+            doc = json.loads(raw)
+            ok = resp.status == 200 and check(doc)
+            if ok and "items" in doc:
+                answers.add(tuple(doc["items"][:3]) + (str(doc["user"]),))
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            ok, raw = False, repr(exc).encode()
+            conn.close()
+            conn = http.client.HTTPConnection(host, port, timeout=60)
+        lat.append(time.perf_counter() - start)
+        if not ok:
+            errors += 1
+            if len(samples) < 3:
+                samples.append(raw[:200].decode("utf-8", "replace"))
+        progress[0] += 1
+    conn.close()
+    with lock:
+        results["latencies"].extend(lat)
+        results["errors"] += errors
+        results["error_samples"].extend(samples)
+        results["answers"] |= answers
+
+
+def _run(host, port, plan, clients, during=None):
+    """Send ``plan`` from ``clients`` threads; ``during(progress)`` runs beside them (monitor, swaps)."""
+    results = {"latencies": [], "errors": 0, "error_samples": [], "answers": set()}
+    lock, progress = threading.Lock(), [0]
+    threads = [threading.Thread(target=_client, args=(host, port, plan[c::clients], results, lock, progress))
+               for c in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    side = during(progress, threads) if during is not None else None
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    lat = np.array(results["latencies"]) * 1000
+    row = {"clients": clients, "requests": len(lat), "errors": results["errors"],
+           "requests_per_second": len(lat) / wall, "p50_ms": float(np.percentile(lat, 50)),
+           "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(lat.max()), "wall_seconds": wall}
+    return row, results, side
+
+
+def _post(host, port, path, doc):
+    conn = http.client.HTTPConnection(host, port, timeout=120)
+    try:
+        conn.request("POST", path, body=json.dumps(doc).encode(), headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
 
 
 def _bad_requests_then_good(host, port, user):
@@ -127,14 +174,10 @@ def _bad_requests_then_good(host, port, user):
                                      ("GET", f"/recommend?user={user}&task=nope", None, 400),
                                      ("GET", f"/recommend?user={user}&task=rated&n=100000", None, 400),
                                      ("POST", "/predict", b"{broken", 400),
-                                     ("OVERSIZED", None, None, 413),
                                      ("GET", f"/recommend?user={user}&task=rated&n=5", None, 200)):
-        if method == "OVERSIZED":
-            checks.append(_oversized_body(host, port))
-            continue
         conn = http.client.HTTPConnection(host, port, timeout=30)
         try:
-            conn.request(method, path, body=body)
+            conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
             resp = conn.getresponse()
             doc = json.loads(resp.read())
             checks.append({"request": f"{method} {path[:60]}", "status": resp.status, "expected": want,
@@ -149,78 +192,151 @@ def _bad_requests_then_good(host, port, user):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default=None, help="saved model directory (default: fit one on MovieLens)")
-    p.add_argument("--requests", type=int, default=5000, help="total requests (bounded)")
-    p.add_argument("--clients", type=int, default=4, help="client threads, one keep-alive connection each")
+    p.add_argument("--requests", type=int, default=3000, help="requests per load level and server (bounded)")
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], help="concurrent clients per level")
+    p.add_argument("--soak", type=int, default=100_000, help="requests of the soak run (current server)")
+    p.add_argument("--swaps", type=int, default=6, help="hot-swaps during the swap run")
+    p.add_argument("--old-ref", default="95d647e", help="git commit with the standard-library server")
     p.add_argument("--predict-share", type=float, default=0.1)
-    p.add_argument("--mmap", action="store_true", help="serve with memory-mapped arrays")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=_common.DEFAULT_OUT)
     args = p.parse_args(argv)
 
     from mtl_classic.inference import InferenceModel
 
-    tmp = None
-    if args.model is None:
-        tmp = tempfile.TemporaryDirectory(prefix="mtl_serving_load_")
-        model_dir = os.path.join(tmp.name, "model")
-        source = _fit_default_model(model_dir)
-    else:
-        model_dir, source = args.model, f"saved model {args.model}"
+    started = time.perf_counter()
+    tmp = tempfile.TemporaryDirectory(prefix="mtl_serving_load_")
+    model_dir = args.model or os.path.join(tmp.name, "model")
+    source = f"saved model {args.model}" if args.model else _fit_model(model_dir, seed=0)
+    other_dir = os.path.join(tmp.name, "model_b")
+    _fit_model(other_dir, seed=1)
     info = InferenceModel.load(model_dir)
     if "rated" not in info.task_index or "rating" not in info.task_index:
         raise SystemExit("serving_load.py expects a model with tasks 'rated' and 'rating' (MovieLens)")
+    users, items = info.user_ids.ids, info.item_ids.ids
     rng = np.random.default_rng(args.seed)
-    plan = _plan(args.requests, info.user_ids.ids, info.item_ids.ids, args.predict_share, rng)
-    warm = _plan(50, info.user_ids.ids, info.item_ids.ids, args.predict_share, rng)
+    plans = {c: _plan(args.requests, users, items, args.predict_share, rng) for c in args.clients}
+    warm = _plan(200, users, items, args.predict_share, rng)
+    old_root = _export_old(args.old_ref, os.path.join(tmp.name, "old"))
+    import mtl_classic
+    new_root = os.path.dirname(os.path.dirname(os.path.abspath(mtl_classic.__file__)))
 
-    proc, host, port = _start_server(model_dir, ["--mmap"] if args.mmap else [])
+    load_rows, checks, failures = [], {}, []
+    for name, root in (("FastAPI + uvicorn (current)", new_root),
+                       (f"http.server ThreadingHTTPServer ({args.old_ref})", old_root)):
+        proc, host, port = _start_server(root, model_dir)
+        try:
+            _run(host, port, warm, 1)
+            for c in args.clients:
+                row, res, _ = _run(host, port, plans[c], c)
+                load_rows.append({"server": name, **row})
+                failures += res["error_samples"]
+            checks[name] = _bad_requests_then_good(host, port, int(users[0]))
+            if proc.poll() is not None:
+                failures.append(f"{name} exited during the run")
+        finally:
+            _stop(proc)
+    _common.log("load levels done")
+
+    # soak and hot-swap on the current server
+    proc, host, port = _start_server(new_root, model_dir)
     try:
-        _worker(host, port, warm, {"latencies": [], "errors": 0, "error_samples": []}, threading.Lock())
-        results = {"latencies": [], "errors": 0, "error_samples": []}
-        lock = threading.Lock()
-        threads = [threading.Thread(target=_worker, args=(host, port, plan[c::args.clients], results, lock))
-                   for c in range(args.clients)]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - start
-        checks = _bad_requests_then_good(host, port, int(info.user_ids.ids[0]))
+        _run(host, port, warm, 1)
+        soak_plan = _plan(args.soak, users, items, args.predict_share, rng)
+        samples = []
+
+        def monitor(progress, threads):
+            while any(t.is_alive() for t in threads):
+                samples.append((progress[0], _rss_mb(proc.pid)))
+                time.sleep(1.0)
+            samples.append((progress[0], _rss_mb(proc.pid)))
+        soak_row, soak_res, _ = _run(host, port, soak_plan, 8, during=monitor)
+        failures += soak_res["error_samples"]
+        rss = [m for _, m in samples]
+        # the allocator and the caches settle during the first requests: growth is also read from 10% on
+        settled = next(m for done, m in samples if done >= 0.1 * args.soak)
+        soak = {**soak_row, "rss_first_mb": rss[0], "rss_at_10pct_mb": settled, "rss_last_mb": rss[-1],
+                "rss_max_mb": max(rss), "rss_growth_mb": rss[-1] - rss[0], "rss_growth_after_10pct_mb": rss[-1] - settled,
+                "rss_samples": samples}
+        _common.log(f"soak done: {soak_row['requests']} requests, RSS {rss[0]:.1f} -> {rss[-1]:.1f} MB")
+
+        swap_plan = _plan(max(args.requests * 3, 5000), users, items, args.predict_share, rng)
+        swap_log = []
+
+        def swapper(progress, threads):
+            targets = [other_dir, model_dir]
+            step = len(swap_plan) / (args.swaps + 1)
+            for s in range(args.swaps):
+                while progress[0] < (s + 1) * step and any(t.is_alive() for t in threads):
+                    time.sleep(0.01)
+                status, doc = _post(host, port, "/admin/reload", {"path": targets[s % 2]})
+                swap_log.append({"swap": s + 1, "at_request": progress[0], "status": status,
+                                 "generation": doc.get("generation")})
+        swap_row, swap_res, _ = _run(host, port, swap_plan, 8, during=swapper)
+        failures += swap_res["error_samples"]
+        swap_ok = all(s["status"] == 200 for s in swap_log) and len(swap_log) == args.swaps
+        # the two models rank differently: some user must have got two different top-3 lists during the swaps
+        tops = {}
+        for *top, user in swap_res["answers"]:
+            tops.setdefault(user, set()).add(tuple(top))
+        distinct_models = any(len(v) > 1 for v in tops.values())
+        swap = {**swap_row, "swaps": swap_log, "all_swaps_200": swap_ok, "answers_from_both_models": distinct_models}
         alive = proc.poll() is None
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if tmp is not None:
-            tmp.cleanup()
+        _stop(proc)
+        tmp.cleanup()
 
-    lat = np.array(results["latencies"]) * 1000
-    row = {"requests": len(lat), "clients": args.clients, "errors": results["errors"],
-           "requests_per_second": len(lat) / wall, "p50_ms": float(np.percentile(lat, 50)),
-           "p90_ms": float(np.percentile(lat, 90)), "p99_ms": float(np.percentile(lat, 99)),
-           "max_ms": float(lat.max()), "wall_seconds": wall}
+    errors = sum(r["errors"] for r in load_rows) + soak["errors"] + swap["errors"]
+    checks_ok = all(c["ok"] for rows in checks.values() for c in rows)
+    by_server = {}
+    for r in load_rows:
+        by_server.setdefault(r["clients"], {})[r["server"]] = r
+    ratio_rows = []
+    for c, rows in sorted(by_server.items()):
+        new, old = [rows[k] for k in rows if "current" in k], [rows[k] for k in rows if "current" not in k]
+        if new and old:
+            ratio_rows.append({"clients": c, "rps current / old": new[0]["requests_per_second"] /
+                               old[0]["requests_per_second"], "p50 current / old": new[0]["p50_ms"] / old[0]["p50_ms"],
+                               "p99 current / old": new[0]["p99_ms"] / old[0]["p99_ms"]})
     env = _common.environment()
-    md = ["# Serving load (`mtl-classic serve`)", "",
-          f"Model: {source}. Server: separate process on 127.0.0.1 (BLAS 1 thread per request"
-          f"{', memory-mapped arrays' if args.mmap else ''}). Client: {args.clients} threads in this process, one "
-          f"keep-alive connection each, {args.requests} requests after 50 warm-up requests: "
-          f"{1 - args.predict_share:.0%} GET /recommend (task rated, n=10, random known users), "
-          f"{args.predict_share:.0%} POST /predict (20 pairs of task rating). Client and server share the machine's "
-          f"{os.cpu_count()} cores.", "",
-          _common.markdown_table([row], ["requests", "clients", "errors", "requests_per_second", "p50_ms", "p90_ms",
-                                         "p99_ms", "max_ms"],
-                                 {"requests_per_second": ",.0f", "p50_ms": ".2f", "p90_ms": ".2f", "p99_ms": ".2f",
-                                  "max_ms": ".1f"}),
-          "", "After the run, malformed requests (expected status, then a good request):", "",
-          _common.markdown_table(checks, ["request", "expected", "status", "ok"]),
-          "", f"Server process still running afterwards: {alive}.", "", "## Environment", "",
-          _common.environment_markdown(env)]
-    if results["error_samples"]:
-        md += ["", "Error samples:", *[f"- `{s}`" for s in results["error_samples"]]]
+    fmt = {"requests_per_second": ",.0f", "p50_ms": ".2f", "p99_ms": ".2f", "max_ms": ".1f"}
+    md = ["# Serving load, soak and hot-swap (`mtl-classic serve`)", "", _common.environment_markdown(env), "",
+          f"Model: {source}. Servers: each in its own process on 127.0.0.1, one at a time, the same saved model; "
+          f"clients: threads in this process, one keep-alive connection each; {1 - args.predict_share:.0%} "
+          f"GET /recommend (task rated, n=10, random known users), {args.predict_share:.0%} POST /predict (20 "
+          f"pairs of task rating). Client and server share the machine's {os.cpu_count()} cores, so the client's "
+          f"own work is part of every latency.", "", "## Load: both servers in the same run", "",
+          _common.markdown_table(load_rows, ["server", "clients", "requests", "errors", "requests_per_second",
+                                             "p50_ms", "p99_ms", "max_ms"], fmt), "",
+          _common.markdown_table(ratio_rows, ["clients", "rps current / old", "p50 current / old",
+                                              "p99 current / old"],
+                                 {"rps current / old": ".2f", "p50 current / old": ".2f",
+                                  "p99 current / old": ".2f"}), "",
+          "## Soak (current server, 8 clients)", "",
+          _common.markdown_table([soak], ["requests", "errors", "requests_per_second", "p50_ms", "p99_ms",
+                                          "rss_first_mb", "rss_at_10pct_mb", "rss_last_mb", "rss_max_mb",
+                                          "rss_growth_after_10pct_mb"],
+                                 {**fmt, "rss_first_mb": ".1f", "rss_at_10pct_mb": ".1f", "rss_last_mb": ".1f",
+                                  "rss_max_mb": ".1f", "rss_growth_after_10pct_mb": "+.1f"}), "",
+          f"Resident memory (VmRSS of the server process) sampled every second ({len(soak['rss_samples'])} "
+          f"samples): at the first sample after the 200 warm-up requests, at 10% of the soak, at the end; the "
+          f"growth is read from 10% on (the allocator settles during the first requests).", "", "## Hot-swap under load (current server, 8 clients)", "",
+          _common.markdown_table([swap], ["requests", "errors", "requests_per_second", "p50_ms", "p99_ms",
+                                          "max_ms"], fmt), "",
+          f"{len(swap['swaps'])} swaps between two saved models (`POST /admin/reload`), all answered 200: "
+          f"{swap['all_swaps_200']}; answers from both models seen: {swap['answers_from_both_models']}.", "",
+          "## Malformed requests after the load (expected status, then a good request)", ""]
+    for name, rows in checks.items():
+        md += [f"{name}:", "", _common.markdown_table(rows, ["request", "expected", "status", "ok"]), ""]
+    md += [f"Errors in all runs: {errors}. Current server still running after the soak and swaps: {alive}. "
+           f"Total wall time {(time.perf_counter() - started) / 60:.1f} min."]
+    if failures:
+        md += ["", "Error samples:", *[f"- `{s}`" for s in failures[:10]]]
     _common.write_outputs(args.out, "serving_load", "\n".join(md),
-                          {"result": row, "checks": checks, "server_alive": alive, "source": source,
-                           "error_samples": results["error_samples"], "args": vars(args), "environment": env})
-    failed = results["errors"] > 0 or not all(c["ok"] for c in checks) or not alive
+                          {"load": load_rows, "ratios": ratio_rows, "soak": soak, "swap": swap, "checks": checks,
+                           "errors": errors, "server_alive": alive, "source": source, "args": vars(args),
+                           "environment": env})
+    failed = errors > 0 or not checks_ok or not alive or not swap["all_swaps_200"]
     return 1 if failed else 0
 
 
