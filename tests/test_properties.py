@@ -65,7 +65,7 @@ def event_frames(draw, bad=True):
         kinds = {t: draw(st.sampled_from(["implicit", "binary", "regression"])) for t in tasks}
         fits = {"implicit": st.one_of(st.integers(0, 5).map(float), st.floats(0, 1e6)),
                 "binary": st.sampled_from([0.0, 1.0]),
-                "regression": st.one_of(st.floats(-5, 5), st.floats(-1e6, 1e6))}   # larger: see the xfail below
+                "regression": st.one_of(st.floats(-5, 5), st.floats(-1e6, 1e6), st.floats(-1e300, 1e300))}
         odd = st.one_of(st.floats(-1e308, 1e308), st.sampled_from([math.nan, math.inf, -math.inf]))
         frame["value"] = [draw(st.one_of(fits[kinds[r[2]]], odd) if bad else fits[kinds[r[2]]]) for r in rows]
     if draw(st.booleans()):
