@@ -13,7 +13,9 @@ Examples::
     mtl-classic serve --model model/ --port 8000
 """
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
 import time
@@ -288,11 +290,31 @@ def _cmd_fit(args):
               + ", ".join(f"{t} {data.nnz(t)}" for t in data.task_names) + " observations", flush=True)
     model = MultiTaskMF(tasks=tasks, factors=args.factors, iterations=args.iterations,
                         regularization=args.regularization, solver=args.solver, n_jobs=args.n_jobs,
-                        random_state=args.random_state, verbose=not args.quiet)
-    model.fit(data)
+                        random_state=args.random_state, show_progress=not args.quiet, verbose=not args.quiet)
+    with _sweep_lines_to_stdout(enabled=not args.quiet):
+        model.fit(data)
     save_model(model, args.out)
     print(f"{PROG} fit: saved to {args.out} ({model.n_iter_} sweeps, {time.perf_counter() - start:.1f}s)")
     return 0
+
+
+@contextlib.contextmanager
+def _sweep_lines_to_stdout(enabled):
+    """Show the estimator's per-sweep log lines (logger ``mtl_classic.model``, INFO) on stdout while fitting."""
+    if not enabled:
+        yield
+        return
+    logger = logging.getLogger("mtl_classic.model")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
 
 
 def _test_matrix(model, df, args, with_values):

@@ -1,12 +1,14 @@
 """MultiTaskMF: validate -> initialise -> solve -> store (docs/MATH.md sections 1-3)."""
 import copy
 import dataclasses
+import logging
 import time
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
+from tqdm.auto import tqdm
 
 from ._errors import ModelFormatError, not_fitted
 from ._validation import check_number, parameter_of
@@ -21,6 +23,8 @@ from .persistence import load_parts, save_model
 from .solver import als
 from .solver.kernels import kernel_threads
 from .tasks import Task, resolve_cross_tasks
+
+log = logging.getLogger(__name__)
 
 
 def _check_number(value, name, low, integer=False, low_inclusive=True, allow_none=False):
@@ -115,8 +119,14 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         Threads for the compiled kernels and BLAS. None uses every core.
     random_state : int, Generator or None, default=None
         Seed for the initial factors.
+    show_progress : bool, default=True
+        A tqdm progress bar over the sweeps with the current objective (as implicit's ``show_progress``). It is
+        shown on a terminal only: tqdm turns itself off when stderr is not a TTY (logs, CI, notebooks' captured
+        output); False never shows it.
     verbose : bool, default=False
-        Print one line per sweep with the objective and elapsed time.
+        Report one line per sweep (objective, per-task terms, validation score, elapsed time) through
+        ``logging`` at INFO on the logger ``"mtl_classic.model"`` (at DEBUG when False). The library never prints;
+        configure logging (e.g. ``logging.basicConfig(level="INFO")``) to see the lines.
 
     Attributes
     ----------
@@ -133,7 +143,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                  row_regularization=0.1, bias_regularization=5.0, private_factors=0, head_regularization=0.1,
                  fit_heads=True, cross_regularization=10.0, cross_per_item=True, cross_per_user=True, solver="cg",
                  cg_steps=3, cg_tol=0.1, init_scale=0.01, early_stopping_rounds=None, dtype="float32", n_jobs=None,
-                 random_state=None, verbose=False):
+                 random_state=None, show_progress=True, verbose=False):
         self.tasks = tasks
         self.factors = factors
         self.iterations = iterations
@@ -155,6 +165,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         self.dtype = dtype
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.show_progress = show_progress
         self.verbose = verbose
 
     # ------------------------------------------------------------------ validation
@@ -182,7 +193,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         if not dtype_ok:
             raise ValueError(f"The 'dtype' parameter of MultiTaskMF must be 'float32' or 'float64'. "
                              f"Got {self.dtype!r}.")
-        for name in ("fit_heads", "cross_per_item", "cross_per_user"):
+        for name in ("fit_heads", "cross_per_item", "cross_per_user", "show_progress", "verbose"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"The {name!r} parameter of MultiTaskMF must be a bool. Got {getattr(self, name)!r}.")
 
@@ -329,13 +340,16 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 line += f" val NDCG@10 {score:.4f}"
                 if score > best["score"]:
                     best.update(score=score, params=copy.deepcopy(params), iter=it)
-            if self.verbose:
-                print(f"{line} {elapsed:.1f}s", flush=True)
+            log.log(logging.INFO if self.verbose else logging.DEBUG, "%s %.1fs", line, elapsed)
+            bar.set_postfix_str(f"objective {total:.6g}", refresh=False)
+            bar.update(1)
             return (self.early_stopping_rounds is not None and val_task is not None
                     and it - best["iter"] >= self.early_stopping_rounds)
 
         start = time.perf_counter()
-        with kernel_threads(self.n_jobs):
+        bar = tqdm(total=config.iterations, desc="MultiTaskMF", unit="sweep", leave=False,
+                   disable=None if self.show_progress else True)
+        with kernel_threads(self.n_jobs), bar:
             history, n_iter = als.fit_alternating(arrays, params, config, callback=callback)
         self.fit_time_ = time.perf_counter() - start
         if not np.isfinite(history[0]):

@@ -174,12 +174,47 @@ def test_float32_factors_fit_and_stay_float32():
     assert np.all(np.diff(m32.loss_history_) <= 1e-4 * np.abs(m32.loss_history_[:-1]))
 
 
-def test_verbose_prints_one_line_per_sweep(capsys):
-    MultiTaskMF(factors=4, iterations=3, random_state=0, verbose=True).fit(_small_data())
-    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("[MultiTaskMF] sweep")]
+def test_verbose_logs_one_line_per_sweep_and_never_prints(capsys, caplog):
+    import logging
+    with caplog.at_level(logging.INFO, logger="mtl_classic.model"):
+        MultiTaskMF(factors=4, iterations=3, random_state=0, verbose=True).fit(_small_data())
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("[MultiTaskMF] sweep")]
     assert len(lines) == 3 and "objective" in lines[0] and lines[0].endswith("s")
-    MultiTaskMF(factors=4, iterations=3, random_state=0, verbose=False).fit(_small_data())
+    assert all(r.levelno == logging.INFO for r in caplog.records if r.name == "mtl_classic.model")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="mtl_classic.model"):
+        MultiTaskMF(factors=4, iterations=3, random_state=0, verbose=False).fit(_small_data())
+    assert not [r for r in caplog.records if r.name == "mtl_classic.model"]      # DEBUG only
     assert capsys.readouterr().out == ""
+
+
+def test_progress_bar_counts_the_sweeps_and_shows_the_objective(monkeypatch):
+    import mtl_classic.model as model_module
+    bars = []
+
+    class Recorder:
+        def __init__(self, **kwargs):
+            self.kwargs, self.n, self.postfix = kwargs, 0, None
+            bars.append(self)
+
+        def update(self, n):
+            self.n += n
+
+        def set_postfix_str(self, text, refresh=True):
+            self.postfix = text
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(model_module, "tqdm", Recorder)
+    m = MultiTaskMF(factors=4, iterations=3, random_state=0).fit(_small_data())
+    assert bars[0].n == 3 and bars[0].kwargs["total"] == 3 and bars[0].kwargs["disable"] is None
+    assert bars[0].postfix == f"objective {m.loss_history_[-1]:.6g}"
+    MultiTaskMF(factors=4, iterations=2, random_state=0, show_progress=False).fit(_small_data())
+    assert bars[1].kwargs["disable"] is True
 
 
 def test_cross_task_weight_learns_that_cart_predicts_buy():
