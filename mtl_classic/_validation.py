@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_number", "parameter_of"]
+__all__ = ["check_number", "parameter_of", "non_finite_fit_error"]
 
 
 def parameter_of(owner, name):
@@ -55,3 +55,16 @@ def check_number(subject, value, integer=False, low=None, high=None, low_open=Fa
             bounds += " or None"
         raise ValueError(f"{subject} must be {what}{bounds}. Got {value!r}.")
     return value
+
+
+def non_finite_fit_error(tasks, data, dtype, sweep):
+    """The error for a fit whose objective overflowed: name the task with the largest observed value."""
+    largest = {t.name: float(np.max(np.abs(data.matrices[t.name].data), initial=0.0)) for t in tasks
+               if t.kind != "implicit"}
+    hint = ""
+    if largest:
+        name = max(largest, key=largest.get)
+        hint = f" Task {name!r} has values up to {largest[name]:.3g} in absolute value;"
+    return ValueError(f"MultiTaskMF.fit: the objective is not finite after sweep {sweep} (dtype {np.dtype(dtype).name})."
+                      f"{hint} values this large overflow the factors. Rescale the values (e.g. standardise a "
+                      f"regression target) or pass dtype='float64'.")

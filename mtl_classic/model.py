@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator
 from tqdm.auto import tqdm
 
 from ._errors import ModelFormatError, not_fitted
-from ._validation import check_number, parameter_of
+from ._validation import check_number, non_finite_fit_error, parameter_of
 from ._sparse import observation_pattern
 from .base import RecommenderMixin
 from .data import IdMap, MultiTaskData
@@ -329,7 +329,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
 
         def callback(it, total, per_task, elapsed):
             if not np.isfinite(total):
-                raise _non_finite_error(tasks, data, self.dtype, it)
+                raise non_finite_fit_error(tasks, data, self.dtype, it)
             line = f"[MultiTaskMF] sweep {it:3d}/{config.iterations} objective {total:.6g}"
             if len(per_task) > 1:
                 line += " (" + ", ".join(f"{n} {v:.4g}" for n, v in zip(names, per_task)) + ")"
@@ -353,7 +353,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             history, n_iter = als.fit_alternating(arrays, params, config, callback=callback)
         self.fit_time_ = time.perf_counter() - start
         if not np.isfinite(history[0]):
-            raise _non_finite_error(tasks, data, self.dtype, 0)
+            raise non_finite_fit_error(tasks, data, self.dtype, 0)
         if best["params"] is not None and self.early_stopping_rounds is not None:
             params = best["params"]
             self.best_iteration_ = best["iter"]
@@ -573,19 +573,6 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         config = self._config()
         config.solver = "cholesky"
         als.solve_side(arrays, params, by_item, config, n_sweeps=n_sweeps, n_jobs=self.n_jobs)
-
-
-def _non_finite_error(tasks, data, dtype, sweep):
-    """The error for a fit whose objective overflowed: name the task with the largest observed value."""
-    largest = {t.name: float(np.max(np.abs(data.matrices[t.name].data), initial=0.0)) for t in tasks
-               if t.kind != "implicit"}
-    hint = ""
-    if largest:
-        name = max(largest, key=largest.get)
-        hint = f" Task {name!r} has values up to {largest[name]:.3g} in absolute value;"
-    return ValueError(f"MultiTaskMF.fit: the objective is not finite after sweep {sweep} (dtype {np.dtype(dtype).name})."
-                      f"{hint} values this large overflow the factors. Rescale the values (e.g. standardise a "
-                      f"regression target) or pass dtype='float64'.")
 
 
 def _learned_array(name):
