@@ -74,7 +74,8 @@ def jobs(data_dir):
         Job("anchors", "anchors.py", ["--out", r], 0.3, ["anchors.md", "anchors.json"]),
         Job("recommend_speed", "recommend_speed.py", ["--data-dir", data_dir, "--threads", "2", "--out", r], 3,
             ["recommend_speed.md", "recommend_speed.json"]),
-        Job("serving_load", "serving_load.py", ["--out", r], 5, ["serving_load.md", "serving_load.json"]),
+        Job("serving_load", "serving_load.py", ["--out", r], 5,
+            ["serving_load.md", "serving_load.json", "serving_load_rss.png"]),
         Job("calibration", "calibration.py", ["--out", r], 1,
             ["calibration.md", "calibration.json", "calibration_reliability.png"]),
     ]

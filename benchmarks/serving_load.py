@@ -189,6 +189,27 @@ def _bad_requests_then_good(host, port, user):
     return checks
 
 
+def plot_rss(soak, swap_at, path):
+    """The soak's resident memory against requests served (matplotlib, the [bench] extra)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done, rss = zip(*soak["rss_samples"])
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot(np.array(done) / 1000, rss, marker=".", lw=1, color="tab:blue", label="server VmRSS")
+    ax.axvline(swap_at / 1000, color="0.6", lw=0.8, ls="--", label="10% of the soak")
+    ax.set_xlabel("requests served (thousands)")
+    ax.set_ylabel("resident memory (MB)")
+    ax.set_ylim(0, max(rss) * 1.15)
+    ax.set_title(f"Soak of the current server: {soak['requests']:,} requests, 8 clients")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default=None, help="saved model directory (default: fit one on MovieLens)")
@@ -320,7 +341,8 @@ def main(argv=None):
                                   "rss_max_mb": ".1f", "rss_growth_after_10pct_mb": "+.1f"}), "",
           f"Resident memory (VmRSS of the server process) sampled every second ({len(soak['rss_samples'])} "
           f"samples): at the first sample after the 200 warm-up requests, at 10% of the soak, at the end; the "
-          f"growth is read from 10% on (the allocator settles during the first requests).", "", "## Hot-swap under load (current server, 8 clients)", "",
+          f"growth is read from 10% on (the allocator settles during the first requests).", "",
+          "![resident memory during the soak](serving_load_rss.png)", "", "## Hot-swap under load (current server, 8 clients)", "",
           _common.markdown_table([swap], ["requests", "errors", "requests_per_second", "p50_ms", "p99_ms",
                                           "max_ms"], fmt), "",
           f"{len(swap['swaps'])} swaps between two saved models (`POST /admin/reload`), all answered 200: "
@@ -332,6 +354,8 @@ def main(argv=None):
            f"Total wall time {(time.perf_counter() - started) / 60:.1f} min."]
     if failures:
         md += ["", "Error samples:", *[f"- `{s}`" for s in failures[:10]]]
+    os.makedirs(args.out, exist_ok=True)
+    plot_rss(soak, 0.1 * args.soak, os.path.join(args.out, "serving_load_rss.png"))
     _common.write_outputs(args.out, "serving_load", "\n".join(md),
                           {"load": load_rows, "ratios": ratio_rows, "soak": soak, "swap": swap, "checks": checks,
                            "errors": errors, "server_alive": alive, "source": source, "args": vars(args),
