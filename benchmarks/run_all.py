@@ -76,6 +76,7 @@ def jobs(data_dir):
             ["recommend_speed.md", "recommend_speed.json"]),
         Job("serving_load", "serving_load.py", ["--out", r], 5,
             ["serving_load.md", "serving_load.json", "serving_load_rss.png"]),
+        Job("mutation_check", "mutation_check.py", ["--out", r], 8, ["mutation_check.md", "mutation_check.json"]),
         Job("calibration", "calibration.py", ["--out", r], 1,
             ["calibration.md", "calibration.json", "calibration_reliability.png"]),
     ]
