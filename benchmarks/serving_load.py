@@ -217,6 +217,8 @@ def main(argv=None):
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], help="concurrent clients per level")
     p.add_argument("--soak", type=int, default=100_000, help="requests of the soak run (current server)")
     p.add_argument("--swaps", type=int, default=6, help="hot-swaps during the swap run")
+    p.add_argument("--workers", type=int, nargs="*", default=[2],
+                   help="also load the current server with these --workers counts (memory-mapped model)")
     p.add_argument("--old-ref", default="95d647e", help="git commit with the standard-library server")
     p.add_argument("--predict-share", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
@@ -243,9 +245,11 @@ def main(argv=None):
     new_root = os.path.dirname(os.path.dirname(os.path.abspath(mtl_classic.__file__)))
 
     load_rows, checks, failures = [], {}, []
-    for name, root in (("FastAPI + uvicorn (current)", new_root),
-                       (f"http.server ThreadingHTTPServer ({args.old_ref})", old_root)):
-        proc, host, port = _start_server(root, model_dir)
+    servers = [("FastAPI + uvicorn (current)", new_root, [])]
+    servers += [(f"FastAPI + uvicorn (current), --workers {w}", new_root, ["--workers", str(w)]) for w in args.workers]
+    servers.append((f"http.server ThreadingHTTPServer ({args.old_ref})", old_root, []))
+    for name, root, extra in servers:
+        proc, host, port = _start_server(root, model_dir, extra)
         try:
             _run(host, port, warm, 1)
             for c in args.clients:
@@ -314,11 +318,13 @@ def main(argv=None):
         by_server.setdefault(r["clients"], {})[r["server"]] = r
     ratio_rows = []
     for c, rows in sorted(by_server.items()):
-        new, old = [rows[k] for k in rows if "current" in k], [rows[k] for k in rows if "current" not in k]
-        if new and old:
-            ratio_rows.append({"clients": c, "rps current / old": new[0]["requests_per_second"] /
-                               old[0]["requests_per_second"], "p50 current / old": new[0]["p50_ms"] / old[0]["p50_ms"],
-                               "p99 current / old": new[0]["p99_ms"] / old[0]["p99_ms"]})
+        old = [rows[k] for k in rows if "current" not in k]
+        for name, new in rows.items():
+            if "current" in name and old:
+                ratio_rows.append({"clients": c, "server": name,
+                                   "rps current / old": new["requests_per_second"] / old[0]["requests_per_second"],
+                                   "p50 current / old": new["p50_ms"] / old[0]["p50_ms"],
+                                   "p99 current / old": new["p99_ms"] / old[0]["p99_ms"]})
     env = _common.environment()
     fmt = {"requests_per_second": ",.0f", "p50_ms": ".2f", "p99_ms": ".2f", "max_ms": ".1f"}
     md = ["# Serving load, soak and hot-swap (`mtl-classic serve`)", "", _common.environment_markdown(env), "",
@@ -329,7 +335,7 @@ def main(argv=None):
           f"own work is part of every latency.", "", "## Load: both servers in the same run", "",
           _common.markdown_table(load_rows, ["server", "clients", "requests", "errors", "requests_per_second",
                                              "p50_ms", "p99_ms", "max_ms"], fmt), "",
-          _common.markdown_table(ratio_rows, ["clients", "rps current / old", "p50 current / old",
+          _common.markdown_table(ratio_rows, ["clients", "server", "rps current / old", "p50 current / old",
                                               "p99 current / old"],
                                  {"rps current / old": ".2f", "p50 current / old": ".2f",
                                   "p99 current / old": ".2f"}), "",
