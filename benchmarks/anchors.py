@@ -19,7 +19,6 @@ import time
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
@@ -52,19 +51,9 @@ def implicit_comparison(seed=5):
     from threadpoolctl import threadpool_limits
 
     from mtl_classic import MultiTaskData, MultiTaskMF, Task
+    from mtl_classic.synthetic import planted_counts
 
-    rng = np.random.default_rng(seed)
-    U, V = rng.normal(size=(300, 4)), rng.normal(size=(200, 4))
-    p = 1 / (1 + np.exp(-(U @ V.T - 2.5)))
-    counts = sp.csr_matrix((rng.random(p.shape) < p) * rng.integers(1, 4, p.shape).astype(float))
-    train, test = counts.tolil(), sp.lil_matrix(counts.shape)
-    for u in range(counts.shape[0]):
-        items = train.rows[u]
-        if len(items) >= 2:
-            i = items[rng.integers(len(items))]
-            test[u, i], train[u, i] = 1.0, 0.0
-    train, test = train.tocsr(), test.tocsr()
-    train.eliminate_zeros()
+    train, test = planted_counts(seed)
     alpha, k, reg, iters = 2.0, 8, 0.1, 15
 
     ours = MultiTaskMF([Task("a", alpha=alpha)], factors=k, regularization=reg, negative_regularization=0.0,

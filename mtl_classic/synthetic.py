@@ -6,7 +6,7 @@ same data in the tests and in the benchmarks.
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["planted_aux_target"]
+__all__ = ["planted_aux_target", "planted_counts"]
 
 
 def planted_aux_target(seed=0, n_users=400, n_items=300, rank=3, aux_offset=-4.0, target_offset=-9.0, scale=2.0):
@@ -48,3 +48,28 @@ def planted_aux_target(seed=0, n_users=400, n_items=300, rank=3, aux_offset=-4.0
             i = rng.choice(items)
             target[u, i], test[u, i] = 0.0, 1.0
     return U, sp.csr_matrix(aux), sp.csr_matrix(target), sp.csr_matrix(test)
+
+
+def planted_counts(seed=5, n_users=300, n_items=200, rank=4, offset=-2.5):
+    """Implicit counts from planted factors (one task), with one training pair per user (with at least two) held out.
+
+    A pair is observed with probability ``sigmoid(U_u . V_i + offset)``, its count uniform in 1..3.
+
+    Returns
+    -------
+    train, test : csr_matrix (n_users, n_items)
+        Training counts (held-out pairs removed) and the held-out pairs (value 1).
+    """
+    rng = np.random.default_rng(seed)
+    U, V = rng.normal(size=(n_users, rank)), rng.normal(size=(n_items, rank))
+    p = 1 / (1 + np.exp(-(U @ V.T + offset)))
+    counts = sp.csr_matrix((rng.random(p.shape) < p) * rng.integers(1, 4, p.shape).astype(float))
+    train, test = counts.tolil(), sp.lil_matrix(counts.shape)
+    for u in range(counts.shape[0]):
+        items = train.rows[u]
+        if len(items) >= 2:
+            i = items[rng.integers(len(items))]
+            test[u, i], train[u, i] = 1.0, 0.0
+    train, test = train.tocsr(), test.tocsr()
+    train.eliminate_zeros()           # the held-out pairs were set to 0 above: they are not observations
+    return train, test

@@ -10,7 +10,7 @@ from mtl_classic import Task
 from mtl_classic.data import MultiTaskData
 from mtl_classic.model import MultiTaskMF
 from mtl_classic.solver import als
-from mtl_classic.synthetic import planted_aux_target
+from mtl_classic.synthetic import planted_aux_target, planted_counts
 
 
 def _hit_rate(model, task, train, test, k=10):
@@ -48,19 +48,7 @@ def implicit_als_comparison(seed=5):
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
-    rng = np.random.default_rng(seed)
-    U, V = rng.normal(size=(300, 4)), rng.normal(size=(200, 4))
-    p = 1 / (1 + np.exp(-(U @ V.T - 2.5)))
-    counts = sp.csr_matrix((rng.random(p.shape) < p) * rng.integers(1, 4, p.shape).astype(float))
-    train = counts.tolil()
-    test = sp.lil_matrix(counts.shape)
-    for u in range(counts.shape[0]):
-        items = train.rows[u]
-        if len(items) >= 2:
-            i = items[rng.integers(len(items))]
-            test[u, i], train[u, i] = 1.0, 0.0
-    train, test = train.tocsr(), test.tocsr()
-    train.eliminate_zeros()
+    train, test = planted_counts(seed)
     alpha, k, reg, iters = 2.0, 8, 0.1, 15
 
     # the plain penalty reg (||P||^2 + ||Q||^2) of implicit's ALS, exact row solves, float64
