@@ -74,7 +74,7 @@ def jobs(data_dir):
         Job("anchors", "anchors.py", ["--out", r], 0.3, ["anchors.md", "anchors.json"]),
         Job("recommend_speed", "recommend_speed.py", ["--data-dir", data_dir, "--threads", "2", "--out", r], 3,
             ["recommend_speed.md", "recommend_speed.json"]),
-        Job("serving_load", "serving_load.py", ["--out", r], 5,
+        Job("serving_load", "serving_load.py", ["--out", r], 7,
             ["serving_load.md", "serving_load.json", "serving_load_rss.png"]),
         Job("mutation_check", "mutation_check.py", ["--out", r], 8, ["mutation_check.md", "mutation_check.json"]),
         Job("calibration", "calibration.py", ["--out", r], 1,

@@ -8,8 +8,9 @@ by default a MultiTaskMF fitted here on the embedded MovieLens sample. Client th
 connection open and send, in a seeded random order, ``GET /recommend?user=U&task=rated&n=10`` for random known
 users and (share ``--predict-share``) ``POST /predict`` with 20 random (user, item) pairs of the ``rating`` task.
 
-1. **Load**: ``--requests`` requests at each of ``--clients`` concurrent clients (1, 8 and 32), for each server in
-   the same run: requests per second, p50 / p99 latency, errors.
+1. **Load**: ``--requests`` requests at each of ``--clients`` concurrent clients (1, 8 and 32), for each server
+   (the current one also with ``--workers 2``) in the same run, in ``--rounds`` rounds: requests per second, p50 /
+   p99 latency, errors, and the ratios to the old server within each round (median and range).
 2. **Soak** (current server): ``--soak`` requests (at least 100,000 by default) from 8 clients while the server's
    resident memory (``VmRSS``) is sampled; its growth from the first sample after warm-up to the last is reported.
 3. **Hot-swap** (current server): the same load while ``POST /admin/reload`` swaps between two saved models
@@ -217,6 +218,7 @@ def main(argv=None):
     p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], help="concurrent clients per level")
     p.add_argument("--soak", type=int, default=100_000, help="requests of the soak run (current server)")
     p.add_argument("--swaps", type=int, default=6, help="hot-swaps during the swap run")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of the load levels (every server in each round)")
     p.add_argument("--workers", type=int, nargs="*", default=[2],
                    help="also load the current server with these --workers counts (memory-mapped model)")
     p.add_argument("--old-ref", default="95d647e", help="git commit with the standard-library server")
@@ -248,20 +250,21 @@ def main(argv=None):
     servers = [("FastAPI + uvicorn (current)", new_root, [])]
     servers += [(f"FastAPI + uvicorn (current), --workers {w}", new_root, ["--workers", str(w)]) for w in args.workers]
     servers.append((f"http.server ThreadingHTTPServer ({args.old_ref})", old_root, []))
-    for name, root, extra in servers:
-        proc, host, port = _start_server(root, model_dir, extra)
-        try:
-            _run(host, port, warm, 1)
-            for c in args.clients:
-                row, res, _ = _run(host, port, plans[c], c)
-                load_rows.append({"server": name, **row})
-                failures += res["error_samples"]
-            checks[name] = _bad_requests_then_good(host, port, int(users[0]))
-            if proc.poll() is not None:
-                failures.append(f"{name} exited during the run")
-        finally:
-            _stop(proc)
-    _common.log("load levels done")
+    for rnd in range(1, args.rounds + 1):          # rounds: every server in turn, so drifts of the machine hit all
+        for name, root, extra in servers:
+            proc, host, port = _start_server(root, model_dir, extra)
+            try:
+                _run(host, port, warm, 1)
+                for c in args.clients:
+                    row, res, _ = _run(host, port, plans[c], c)
+                    load_rows.append({"round": rnd, "server": name, **row})
+                    failures += res["error_samples"]
+                checks[name] = _bad_requests_then_good(host, port, int(users[0]))
+                if proc.poll() is not None:
+                    failures.append(f"{name} exited during the run")
+            finally:
+                _stop(proc)
+        _common.log(f"load round {rnd} done")
 
     # soak and hot-swap on the current server
     proc, host, port = _start_server(new_root, model_dir)
@@ -313,18 +316,25 @@ def main(argv=None):
 
     errors = sum(r["errors"] for r in load_rows) + soak["errors"] + swap["errors"]
     checks_ok = all(c["ok"] for rows in checks.values() for c in rows)
-    by_server = {}
+    # ratios within each round (same machine state), then their median and range over the rounds
+    per_round = {}
     for r in load_rows:
-        by_server.setdefault(r["clients"], {})[r["server"]] = r
-    ratio_rows = []
-    for c, rows in sorted(by_server.items()):
-        old = [rows[k] for k in rows if "current" not in k]
+        per_round.setdefault((r["round"], r["clients"]), {})[r["server"]] = r
+    ratios = {}
+    for (rnd, c), rows in per_round.items():
+        old = [rows[k] for k in rows if "current" not in k][0]
         for name, new in rows.items():
-            if "current" in name and old:
-                ratio_rows.append({"clients": c, "server": name,
-                                   "rps current / old": new["requests_per_second"] / old[0]["requests_per_second"],
-                                   "p50 current / old": new["p50_ms"] / old[0]["p50_ms"],
-                                   "p99 current / old": new["p99_ms"] / old[0]["p99_ms"]})
+            if "current" in name:
+                q = ratios.setdefault((c, name), {"rps": [], "p50": [], "p99": []})
+                q["rps"].append(new["requests_per_second"] / old["requests_per_second"])
+                q["p50"].append(new["p50_ms"] / old["p50_ms"])
+                q["p99"].append(new["p99_ms"] / old["p99_ms"])
+
+    def span(v):
+        return f"{np.median(v):.2f} ({min(v):.2f}-{max(v):.2f})"
+    ratio_rows = [{"clients": c, "server": name, "rps current / old": span(q["rps"]),
+                   "p50 current / old": span(q["p50"]), "p99 current / old": span(q["p99"]),
+                   "rps_ratios": q["rps"], "p99_ratios": q["p99"]} for (c, name), q in sorted(ratios.items())]
     env = _common.environment()
     fmt = {"requests_per_second": ",.0f", "p50_ms": ".2f", "p99_ms": ".2f", "max_ms": ".1f"}
     md = ["# Serving load, soak and hot-swap (`mtl-classic serve`)", "", _common.environment_markdown(env), "",
@@ -333,12 +343,11 @@ def main(argv=None):
           f"GET /recommend (task rated, n=10, random known users), {args.predict_share:.0%} POST /predict (20 "
           f"pairs of task rating). Client and server share the machine's {os.cpu_count()} cores, so the client's "
           f"own work is part of every latency.", "", "## Load: both servers in the same run", "",
-          _common.markdown_table(load_rows, ["server", "clients", "requests", "errors", "requests_per_second",
-                                             "p50_ms", "p99_ms", "max_ms"], fmt), "",
+          _common.markdown_table(load_rows, ["round", "server", "clients", "requests", "errors",
+                                             "requests_per_second", "p50_ms", "p99_ms", "max_ms"], fmt), "",
+          f"Ratios to the old server within each round, median (range) over {args.rounds} round(s):", "",
           _common.markdown_table(ratio_rows, ["clients", "server", "rps current / old", "p50 current / old",
-                                              "p99 current / old"],
-                                 {"rps current / old": ".2f", "p50 current / old": ".2f",
-                                  "p99 current / old": ".2f"}), "",
+                                              "p99 current / old"]), "",
           "## Soak (current server, 8 clients)", "",
           _common.markdown_table([soak], ["requests", "errors", "requests_per_second", "p50_ms", "p99_ms",
                                           "rss_first_mb", "rss_at_10pct_mb", "rss_last_mb", "rss_max_mb",
