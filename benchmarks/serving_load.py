@@ -284,7 +284,8 @@ def main(argv=None):
         # the allocator and the caches settle during the first requests: growth is also read from 10% on
         settled = next(m for done, m in samples if done >= 0.1 * args.soak)
         soak = {**soak_row, "rss_first_mb": rss[0], "rss_at_10pct_mb": settled, "rss_last_mb": rss[-1],
-                "rss_max_mb": max(rss), "rss_growth_mb": rss[-1] - rss[0], "rss_growth_after_10pct_mb": rss[-1] - settled,
+                "rss_max_mb": max(rss), "rss_growth_mb": rss[-1] - rss[0],
+                "rss_growth_after_10pct_mb": rss[-1] - settled,
                 "rss_samples": samples}
         _common.log(f"soak done: {soak_row['requests']} requests, RSS {rss[0]:.1f} -> {rss[-1]:.1f} MB")
 
@@ -357,7 +358,8 @@ def main(argv=None):
           f"Resident memory (VmRSS of the server process) sampled every second ({len(soak['rss_samples'])} "
           f"samples): at the first sample after the 200 warm-up requests, at 10% of the soak, at the end; the "
           f"growth is read from 10% on (the allocator settles during the first requests).", "",
-          "![resident memory during the soak](serving_load_rss.png)", "", "## Hot-swap under load (current server, 8 clients)", "",
+          "![resident memory during the soak](serving_load_rss.png)", "",
+          "## Hot-swap under load (current server, 8 clients)", "",
           _common.markdown_table([swap], ["requests", "errors", "requests_per_second", "p50_ms", "p99_ms",
                                           "max_ms"], fmt), "",
           f"{len(swap['swaps'])} swaps between two saved models (`POST /admin/reload`), all answered 200: "
