@@ -101,7 +101,9 @@ class InferenceModel:
         self.n_users, self.factors = params.user_factors.shape
         self.n_items = params.n_items
         self._logistic = [t.resolved_head() == "logistic" for t in self.tasks]
+        # per task, computed once (each is a pass over the arrays): active cross tasks, whether biases are nonzero
         self._cross = [params.active_cross(t) for t in range(len(self.tasks))]
+        self._offsets = [params.has_offsets(t) for t in range(len(self.tasks))]
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -236,7 +238,7 @@ class InferenceModel:
     # ---------------------------------------------------------------- scoring
     def _factor_scores(self, t, u):
         """Raw scores (B, n_items) of task index ``t`` for known internal users ``u`` (the MultiTaskMF formula)."""
-        return self.params.score_block(t, u, self._pattern_list, self._cross[t])
+        return self.params.score_block(t, u, self._pattern_list, self._cross[t], self._offsets[t])
 
     def _scores(self, task, idx):
         """(scores, warm): raw scores of warm rows, popularity fractions of cold / unknown rows (idx -1)."""

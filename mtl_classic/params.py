@@ -90,21 +90,6 @@ class FittedParams:
     def factors(self):
         return int(self.item_factors.shape[1])
 
-    def shape_errors(self):
-        """Messages for every array whose shape disagrees with the schema (empty when consistent)."""
-        expected = expected_shapes(self.n_tasks, self.n_users, self.n_items, self.factors)
-        errors = []
-        for name, shape in expected.items():
-            value = getattr(self, name)
-            if value is None:
-                if name not in OPTIONAL:
-                    errors.append(f"array {name!r} is missing")
-            elif tuple(np.shape(value)) != shape:
-                errors.append(f"array {name!r} has shape {tuple(np.shape(value))}; expected {shape} for "
-                              f"{self.n_users} users, {self.n_items} items, {self.n_tasks} tasks and "
-                              f"{self.factors} factors")
-        return errors
-
     def to_arrays(self):
         """``{name: ndarray}`` of every array present (optional ones left out when None); arrays are shared."""
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
@@ -137,11 +122,6 @@ class FittedParams:
         dtype = np.dtype(dtype)
         return replace(self, **{name: np.asarray(getattr(self, name), dtype=dtype) for name in _CAST})
 
-    def copy(self):
-        """A deep copy (every array copied)."""
-        return replace(self, **{name: (None if value is None else np.array(value))
-                                for name, value in self.to_arrays().items()})
-
     def with_users(self, user_factors, user_biases, cross_user_weights=None):
         """Parameters over other users (e.g. folded-in ones) sharing this item side."""
         dtype = self.item_factors.dtype
@@ -173,7 +153,7 @@ class FittedParams:
         """Whether task t has a nonzero intercept or bias (else they are left out of score blocks)."""
         return bool(np.any(self.user_biases[t]) or np.any(self.item_biases[t]) or self.intercepts[t] != 0)
 
-    def score_block(self, t, users, patterns, cross=None):
+    def score_block(self, t, users, patterns, cross=None, offsets=None):
         """Raw scores (len(users), n_items) of task index ``t`` for internal users (logits for logistic heads).
 
         Parameters
@@ -184,9 +164,14 @@ class FittedParams:
             The tasks' training patterns x_b, in task order (only the active cross tasks are read).
         cross : list of int, optional
             The active cross tasks of ``t`` (default :meth:`active_cross`; pass it to skip the check).
+        offsets : bool, optional
+            Whether ``t`` has an intercept or biases (default :meth:`has_offsets`, a pass over the bias arrays;
+            callers scoring many blocks compute it once).
         """
+        if offsets is None:
+            offsets = self.has_offsets(t)
         scores = (self.user_factors[users] * self.head_weights[t]) @ self.item_factors.T
-        if self.has_offsets(t):
+        if offsets:
             scores += self.intercepts[t] + self.user_biases[t, users][:, None] + self.item_biases[t][None, :]
         total = None
         for b in (self.active_cross(t) if cross is None else cross):
