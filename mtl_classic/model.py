@@ -581,6 +581,7 @@ def _learned_array(name):
 
     def set_(self, value):
         setattr(self.fitted_params_, name, value)
+        self._scorer_cache = None          # the scorer caches per-task facts of the arrays (as after _store)
     return property(get, set_, doc=f"``fitted_params_.{name}`` (docs/ARCHITECTURE.md).")
 
 

@@ -505,3 +505,17 @@ def test_values_that_overflow_the_factors_raise_a_named_error_instead_of_nan_par
         MultiTaskMF(tasks=tasks, factors=2, iterations=2, random_state=0).fit(data)
     wide = MultiTaskMF(tasks=tasks, factors=2, iterations=2, dtype="float64", random_state=0).fit(data)
     assert np.isfinite(wide.loss_history_).all() and np.isfinite(wide.predict("b", [0, 1, 2], [0, 0, 0])).all()
+
+
+def test_assigning_a_learned_array_is_what_the_model_then_scores():
+    """``model.item_biases_ = ...`` goes to fitted_params_ and refreshes the cached scorer, which keeps per-task
+    facts of the arrays (here: that the implicit tasks have no biases, so they were left out of the scores)."""
+    tasks = [Task("view", cross_tasks=None), Task("buy", cross_tasks=None)]
+    model = MultiTaskMF(tasks=tasks, factors=3, iterations=2, random_state=0).fit(_small_data())
+    users, t = np.arange(3), model.task_index_["buy"]
+    before = model.score_items("buy", users)
+    biases = np.zeros_like(model.item_biases_)
+    biases[t] = np.arange(biases.shape[1])
+    model.item_biases_ = biases
+    assert model.fitted_params_.item_biases is biases
+    np.testing.assert_allclose(model.score_items("buy", users), before + biases[t], rtol=1e-6, atol=1e-9)
