@@ -6,7 +6,7 @@ same data in the tests and in the benchmarks.
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["planted_aux_target", "planted_counts"]
+__all__ = ["planted_aux_target", "planted_counts", "hold_out_one_per_user"]
 
 
 def planted_aux_target(seed=0, n_users=400, n_items=300, rank=3, aux_offset=-4.0, target_offset=-9.0, scale=2.0):
@@ -41,13 +41,20 @@ def planted_aux_target(seed=0, n_users=400, n_items=300, rank=3, aux_offset=-4.0
         return (rng.random(p.shape) < p).astype(float)
 
     aux, target = sample(aux_offset), sample(target_offset)
+    test = hold_out_one_per_user(target, rng)
+    return U, sp.csr_matrix(aux), sp.csr_matrix(target), sp.csr_matrix(test)
+
+
+def hold_out_one_per_user(target, rng):
+    """Move one random observed pair of every row with at least two from the dense 0/1 ``target`` (in place) into
+    the returned held-out array of the same shape."""
     test = np.zeros_like(target)
-    for u in range(n_users):
+    for u in range(target.shape[0]):
         items = np.flatnonzero(target[u])
         if len(items) >= 2:
             i = rng.choice(items)
             target[u, i], test[u, i] = 0.0, 1.0
-    return U, sp.csr_matrix(aux), sp.csr_matrix(target), sp.csr_matrix(test)
+    return test
 
 
 def planted_counts(seed=5, n_users=300, n_items=200, rank=4, offset=-2.5):

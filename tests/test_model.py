@@ -10,7 +10,7 @@ from mtl_classic import Task
 from mtl_classic.data import MultiTaskData
 from mtl_classic.model import MultiTaskMF
 from mtl_classic.solver import als
-from mtl_classic.synthetic import planted_aux_target, planted_counts
+from mtl_classic.synthetic import hold_out_one_per_user, planted_aux_target, planted_counts
 
 
 def _hit_rate(model, task, train, test, k=10):
@@ -432,12 +432,7 @@ def _bonus_data(seed=0, n_users=400, n_items=200, rank=4, bonus=3.0):
     logits = 1.5 * U @ V.T / np.sqrt(rank)
     cart = (rng.random(logits.shape) < 1 / (1 + np.exp(-(logits - 4.0)))).astype(float)
     buy = (rng.random(logits.shape) < 1 / (1 + np.exp(-(logits - 5.0 + bonus * cart)))).astype(float)
-    test = np.zeros_like(buy)
-    for u in range(n_users):
-        items = np.flatnonzero(buy[u])
-        if len(items) >= 2:
-            i = rng.choice(items)
-            buy[u, i], test[u, i] = 0, 1
+    test = hold_out_one_per_user(buy, rng)
     return MultiTaskData.from_matrices({"cart": sp.csr_matrix(cart), "buy": sp.csr_matrix(buy)}), sp.csr_matrix(test)
 
 
