@@ -48,22 +48,38 @@ class _Stacked:
 
 def _update_item_bias(task, t, params, config, f, o):
     """Exact update of an implicit task's whole-data item biases (closed form per item); ``o`` updated in place."""
-    a, z, w0, lam = task.confidence, task.target, task.negative_weight, task.weight
-    n_items, n_users = params.item_factors.shape[0], params.user_factors.shape[0]
-    old = params.item_biases[t]
-    o_rest = o - old[task.cols]
-    num = np.bincount(task.cols, a * (f + o_rest - z) - w0 * f, minlength=n_items)
-    den = np.bincount(task.cols, a - w0, minlength=n_items)
-    new = -lam * (w0 * _bias_column_sums(task, t, params) + num) / (lam * (w0 * n_users + den) + _bias_reg(config))
+    num, den, o_rest = item_bias_sums(task, t, params, f, o)
+    new = item_bias_values(task, t, params, config, num, den)
     params.item_biases[t] = new
     o[:] = o_rest + new[task.cols]
 
 
-def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None, gram=None):
+def item_bias_sums(task, t, params, f, o):
+    """The entries' sums of the closed-form item bias update (per item, over ``params.item_factors``' items) and
+    the offsets without the item bias; sums over disjoint sets of entries add up."""
+    a, z, w0 = task.confidence, task.target, task.negative_weight
+    n_items = params.item_factors.shape[0]
+    o_rest = o - params.item_biases[t][task.cols]
+    num = np.bincount(task.cols, a * (f + o_rest - z) - w0 * f, minlength=n_items)
+    den = np.bincount(task.cols, a - w0, minlength=n_items)
+    return num, den, o_rest
+
+
+def item_bias_values(task, t, params, config, num, den):
+    """The new whole-data item biases of task t from the entries' sums (:func:`item_bias_sums`) and the full
+    ``params``."""
+    lam, w0, n_users = task.weight, task.negative_weight, params.user_factors.shape[0]
+    return -lam * (w0 * _bias_column_sums(task, t, params) + num) / (lam * (w0 * n_users + den) + _bias_reg(config))
+
+
+def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None, gram=None, scaled=None):
     """Solve every user row (or item row, ``by_item``) with the other side, heads and offsets fixed.
 
     ``terms``: the sweep's :class:`_EntryTerms` (built here when not given); ``gram``: the other side's Gram
-    matrix when the caller has it."""
+    matrix when the caller has it; ``scaled``: whether any row of the side carries an evidence-scaled penalty
+    (None: read from ``stacked``). A caller that solves one block of a side's rows (a distributed fit) passes
+    the whole side's ``gram`` and ``scaled``, and ``params`` with the block's rows of the solved side, so that
+    every row takes the path the whole side would."""
     side = params.item_factors if by_item else params.user_factors
     other = params.user_factors if by_item else params.item_factors
     terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
@@ -72,7 +88,7 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=No
     gram = _gram(other) if gram is None else gram
     A0 = _dense_term(tasks, params, gram, side_regularization(tasks, config, other.shape[0]), by_item)
     diag = config.row_regularization * stacked.evidence
-    scaled = bool(np.any(diag))
+    scaled = bool(np.any(diag)) if scaled is None else bool(scaled)
     rhs = _dense_rhs(tasks, params, by_item)
     # plain CG when asked for, when A0 is too close to singular for its Cholesky factor to change the basis (e.g.
     # no implicit task and no regularization: A0 = 0), or when rows carry their own evidence-scaled penalty (a
@@ -89,6 +105,9 @@ def _update_rows(tasks, params, stacked, by_item, config, offsets=None, terms=No
     else:
         kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0.astype(work), side, config.cg_steps,
                               config.cg_rtol, diag=diag.astype(work) if scaled else None, rhs=rhs)
+
+
+_update_rows = solve_rows
 
 
 def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side, cg_steps, rtol=0.0, rhs=None):
@@ -121,50 +140,109 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
         CG: every task's factor scores on its entries at the new heads (the line search's pass computes them);
         None otherwise."""
     P, Q = params.user_factors, params.item_factors
-    GP, GQ = (_gram(P), _gram(Q)) if grams is None else grams
-    GPQ = GP * GQ
-    k = P.shape[1]
-    regs = head_penalties(tasks, config)
-    dense = [task.weight * task.negative_weight * GPQ + regs[t] * np.eye(k) for t, task in enumerate(tasks)]
-    bias_lin = _bias_head_terms(tasks, params)  # whole-data item biases' linear term, (T, k)
+    regs, dense, bias_lin = head_dense_terms(tasks, params, config, (_gram(P), _gram(Q)) if grams is None else grams)
     terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
-    curv, lin = terms.curv, terms.lin
     if config.solver == "cholesky":
-        start = 0
-        for t, task in enumerate(tasks):
-            sl = slice(start, start + len(task.rows))
-            start = sl.stop
-            if t in config.fixed_heads:
-                continue
-            H, g = kernels.head_normal_equations(task.rows, task.cols, curv[sl], lin[sl], P, Q, n_chunks)
-            on = slice(None) if config.head_mask is None else config.head_mask[t] > 0
-            params.head_weights[t][on] = np.linalg.solve((H + dense[t])[on][:, on], (g + regs[t] - bias_lin[t])[on])
+        solve_heads_exactly(params, config, head_normal_sums(tasks, params, config, terms, n_chunks), regs, dense,
+                            bias_lin)
         return None
     # one warm-started CG step per head (exact line search along the residual r): monotone; heads move slowly.
     # The residual's pass also gives every entry's factor score z_e . w before the step; r^T H r needs only the
     # scalar sum_e curv_e (z_e . r)^2, whose pass gives the moves z_e . r, so the scores at the new heads
     # (f + step * move) cost no pass of their own
+    R, scores = head_residual_sums(tasks, params, terms, user_side, n_chunks)
+    R = head_directions(R, params, config, regs, dense, bias_lin)
+    entries_parts, moves = head_move_sums(tasks, params, terms, R)
+    steps = head_steps(params, R, dense, entries_parts)
+    factor_scores = []
+    for t in range(len(tasks)):
+        f = scores[terms.bounds[t]:terms.bounds[t + 1]]
+        if steps[t] > 0:
+            f += steps[t] * moves[t]
+        factor_scores.append(f)
+    return factor_scores
+
+
+# The head update in pieces (docs/MATH.md section 2, step 3): the sums over entries (``*_sums``, which add up over
+# disjoint blocks of entries) and the dense parts on the full parameters. The local fit chains them on all entries;
+# a distributed fit sums the entries' pieces over its blocks.
+def head_dense_terms(tasks, params, config, grams, n_observed=None):
+    """Every head's dense terms from the Gram matrices (P^T P, Q^T Q): the penalties (T,), the dense parts of the
+    systems ``lambda w0 G_P o G_Q + reg I`` (list of k x k) and the whole-data item biases' linear terms (T, k);
+    ``n_observed`` as in :func:`head_penalties`."""
+    GP, GQ = grams
+    GPQ = GP * GQ
+    k = params.user_factors.shape[1]
+    regs = head_penalties(tasks, config, n_observed)
+    dense = [task.weight * task.negative_weight * GPQ + regs[t] * np.eye(k) for t, task in enumerate(tasks)]
+    return regs, dense, _bias_head_terms(tasks, params)
+
+
+def head_normal_sums(tasks, params, config, terms, n_chunks=8):
+    """Exact heads: every learned head's entries' sums (sum_e curv_e z_e z_e^T, sum_e lin_e z_e), None for the
+    fixed heads."""
+    P, Q = params.user_factors, params.item_factors
+    out = []
+    for t, task in enumerate(tasks):
+        sl = slice(terms.bounds[t], terms.bounds[t + 1])
+        out.append(None if t in config.fixed_heads else
+                   kernels.head_normal_equations(task.rows, task.cols, terms.curv[sl], terms.lin[sl], P, Q, n_chunks))
+    return out
+
+
+def solve_heads_exactly(params, config, normal_sums, regs, dense, bias_lin):
+    """Exact heads from :func:`head_normal_sums` (summed over every entry) and :func:`head_dense_terms`, each
+    restricted to its mask; ``params.head_weights`` updated in place."""
+    for t, sums in enumerate(normal_sums):
+        if sums is None:
+            continue
+        H, g = sums
+        on = slice(None) if config.head_mask is None else config.head_mask[t] > 0
+        params.head_weights[t][on] = np.linalg.solve((H + dense[t])[on][:, on], (g + regs[t] - bias_lin[t])[on])
+
+
+def head_residual_sums(tasks, params, terms, user_side, n_chunks=8):
+    """The entries' part of every head's residual g - H w, (T, k), in one pass over the user-side layout, and every
+    entry's factor score at the current heads (in the order of ``terms``)."""
     lay = user_side
-    W = params.head_weights
-    T = len(tasks)
-    scores = np.empty(len(curv))
-    R = kernels.head_products(lay.indptr, lay.indices, lay.order, T, curv, lin, P, Q, W, True, n_chunks, scores)
-    R += regs[:, None] - np.einsum("tij,tj->ti", np.asarray(dense), W) - bias_lin
+    scores = np.empty(len(terms.curv))
+    R = kernels.head_products(lay.indptr, lay.indices, lay.order, len(tasks), terms.curv, terms.lin,
+                              params.user_factors, params.item_factors, params.head_weights, True, n_chunks, scores)
+    return R, scores
+
+
+def head_directions(R, params, config, regs, dense, bias_lin):
+    """The CG directions of the heads: the residuals from their entries' part ``R`` (summed over every entry;
+    completed in place) and the dense terms, 0 for the fixed heads, restricted to the masks."""
+    R += regs[:, None] - np.einsum("tij,tj->ti", np.asarray(dense), params.head_weights) - bias_lin
     R[list(config.fixed_heads)] = 0.0  # a reference head stays at 1: its step is 0 and its scores unchanged
     if config.head_mask is not None:
         R *= config.head_mask  # CG in each head's own subspace: the other tasks' private factors stay unread
-    factor_scores = []
+    return R
+
+
+def head_move_sums(tasks, params, terms, R):
+    """Per task, the entries' part sum_e curv_e (z_e . r_t)^2 of r_t^T H r_t, (T,), and every entry's move
+    z_e . r_t of its factor score along the direction."""
+    P, Q = params.user_factors, params.item_factors
+    parts, moves = np.zeros(len(tasks)), []
     for t, task in enumerate(tasks):
         sl = slice(terms.bounds[t], terms.bounds[t + 1])
-        f, moves = scores[sl], np.empty(len(task.rows))
-        entries_part = kernels.score_moves(task.rows, task.cols, curv[sl], P, (Q * R[t]).astype(P.dtype), moves)
-        rs, rHr = R[t] @ R[t], entries_part + R[t] @ dense[t] @ R[t]
+        moves.append(np.empty(len(task.rows)))
+        parts[t] = kernels.score_moves(task.rows, task.cols, terms.curv[sl], P, (Q * R[t]).astype(P.dtype), moves[t])
+    return parts, moves
+
+
+def head_steps(params, R, dense, entries_parts):
+    """The exact line search along every direction (``entries_parts``: :func:`head_move_sums` summed over every
+    entry); updates ``params.head_weights`` in place and returns the steps (0 where a head did not move)."""
+    steps = np.zeros(len(R))
+    for t in range(len(R)):
+        rs, rHr = R[t] @ R[t], entries_parts[t] + R[t] @ dense[t] @ R[t]
         if rs >= 1e-20 and rHr > 0:
-            step = rs / rHr
-            W[t] += step * R[t]
-            f += step * moves
-        factor_scores.append(f)
-    return factor_scores
+            steps[t] = rs / rHr
+            params.head_weights[t] += steps[t] * R[t]
+    return steps
 
 
 def _coordinate_update(task, f, o, contribution, values, index, reg):
@@ -212,9 +290,28 @@ def _update_task_offsets(task, t, params, config, side=None, o=None, f=None):
     ``side="user"`` / ``"item"`` updates only the per-user / per-item offsets (fold-in of new rows). ``o``: the
     task's current offsets on its entries when the caller has them (updated in place); ``f``: likewise its factor
     scores."""
-    do_users, do_items, do_shared = side in (None, "user"), side in (None, "item"), side is None
     f = _factor_scores(task, t, params) if f is None else f
     o = _offsets(task, t, params) if o is None else o
+    for step, arg in offset_plan(task, t, params, config, side):
+        if step == "item_bias":
+            _update_item_bias(task, t, params, config, f, o)
+        elif step == "blocks":
+            _run_blocks(task, f, o, arg)
+        else:  # several cross weights, solved jointly (a small dense system)
+            H, g, old = cross_weight_sums(task, t, params, f, o, arg)
+            params.cross_weights[t, arg] = cross_weight_values(H, g, config)
+            o += task.cross @ params.cross_weights[t, arg] - old
+    return o, f
+
+
+def offset_plan(task, t, params, config, side=None):
+    """The exact coordinate updates of one task's offsets, in the order the fit runs them: a list of steps
+    ``("item_bias", None)`` (the whole-data item biases, :func:`item_bias_sums`), ``("blocks", blocks)`` (blocks
+    ``(feature column or -1, index kind 0 / 1 / 2 / 3 / 4, penalty, current values, setter)`` of
+    :func:`kernels.coordinate_blocks`, run in order) and ``("cross", indices)`` (several cross weights solved
+    jointly, :func:`cross_weight_sums`). ``side`` as in :func:`update_user_offsets` / :func:`update_item_offsets`.
+    The setters write into ``params``."""
+    do_users, do_items, do_shared = side in (None, "user"), side in (None, "item"), side is None
     reg, cross_reg = _bias_reg(config), config.cross_regularization
 
     def setter(array, index):
@@ -222,8 +319,7 @@ def _update_task_offsets(task, t, params, config, side=None, o=None, f=None):
             array[index] = new[0] if np.ndim(array[index]) == 0 else new
         return set_values
 
-    if task.item_bias and do_items:
-        _update_item_bias(task, t, params, config, f, o)
+    plan = [("item_bias", None)] if task.item_bias and do_items else []
     blocks = []
     if task.biases:
         if do_shared:  # intercept (unpenalised): one value on every entry
@@ -237,16 +333,8 @@ def _update_task_offsets(task, t, params, config, side=None, o=None, f=None):
         blocks.append((0, 0, cross_reg, params.cross_weights[t, beta_idx[0]],
                        setter(params.cross_weights, (t, beta_idx[0]))))
     elif do_shared and len(beta_idx) > 1:  # several: solved jointly (a small dense system)
-        _run_blocks(task, f, o, blocks)
+        plan += [("blocks", blocks), ("cross", beta_idx)]
         blocks = []
-        Xc = task.cross
-        a, z = (logistic_bound(task.target, f + o) if task.kind == "binary" else (task.confidence, task.target))
-        old = Xc @ params.cross_weights[t, beta_idx]
-        r = z - f - (o - old)
-        H = task.weight * (Xc * a[:, None]).T @ Xc + cross_reg * np.eye(len(beta_idx))
-        g = task.weight * Xc.T @ (a * r)
-        params.cross_weights[t, beta_idx] = np.linalg.solve(H, g)
-        o += Xc @ params.cross_weights[t, beta_idx] - old
     # per-item and per-user deviations on the pairs where task b observed (u, i): how much more (or less) this
     # item's / this user's evidence predicts task t; exact coordinate updates, shrunk towards 0
     for j, b in enumerate(beta_idx):
@@ -255,8 +343,64 @@ def _update_task_offsets(task, t, params, config, side=None, o=None, f=None):
                 blocks.append((j, kind, cross_reg, dev[t, b], setter(dev, (t, b))))
     if task.kind != "binary" and do_shared and len(beta_idx) == 1:
         _join_shared_weight(blocks, params, t, beta_idx[0])
-    _run_blocks(task, f, o, blocks)
-    return o, f
+    return plan + [("blocks", blocks)]
+
+
+def cross_weight_sums(task, t, params, f, o, beta_idx):
+    """The entries' sums of the joint update of several cross weights (``lambda X^T A X``, ``lambda X^T A r``;
+    they add up over disjoint sets of entries) and the cross weights' current share of the offsets."""
+    Xc = task.cross
+    a, z = (logistic_bound(task.target, f + o) if task.kind == "binary" else (task.confidence, task.target))
+    old = Xc @ params.cross_weights[t, beta_idx]
+    r = z - f - (o - old)
+    return task.weight * (Xc * a[:, None]).T @ Xc, task.weight * Xc.T @ (a * r), old
+
+
+def cross_weight_values(H, g, config):
+    """The jointly minimised cross weights from :func:`cross_weight_sums` summed over every entry."""
+    return np.linalg.solve(H + config.cross_regularization * np.eye(len(g)), g)
+
+
+def block_sums(task, f, o, feat, kind, values, rows=None):
+    """The entries' sums (num, den) of one coordinate block of :func:`offset_plan` at the current offsets ``o``
+    (logistic tasks: on the bound re-tightened at ``f + o``), one per index of the block: kind 0 one, 1 / 3 per
+    user, 2 / 4 per item (3 / 4: ``values`` = [shared value, deviations]). ``rows``: the entries' user indices
+    into ``values`` (default ``task.rows``). Sums over disjoint sets of entries add up; :func:`block_values`
+    turns the totals into the block's exact minimiser (the closed forms of :func:`kernels.coordinate_blocks`)."""
+    c, index, value = _block_terms(task, feat, kind, values, rows)
+    a, z = (logistic_bound(task.target, f + o) if task.kind == "binary" else (task.confidence, task.target))
+    ac = a * c
+    n = len(values) - (1 if kind >= 3 else 0)
+    return (np.bincount(index, ac * (z - f - o + value * c), minlength=n), np.bincount(index, ac * c, minlength=n))
+
+
+def _block_terms(task, feat, kind, values, rows=None):
+    """A block's contribution per entry, the entries' index into the block and the value the block puts on them."""
+    c = np.ones(len(task.rows)) if feat < 0 else task.cross[:, feat]
+    index = (np.zeros(len(task.rows), dtype=np.int64) if kind == 0 else
+             (task.rows if rows is None else rows) if kind in (1, 3) else task.cols)
+    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    return c, index, (values[0] + values[1:][index] if kind >= 3 else values[index])
+
+
+def block_values(kind, num, den, reg, lam):
+    """The exact minimiser of one coordinate block from its entries' sums over every entry (:func:`block_sums`)."""
+    d = lam * den + reg
+    safe = np.where(d > 0.0, d, 1.0)
+    if kind < 3:
+        return np.where(d > 0.0, lam * num / safe, 0.0)
+    # shared value beta and its deviations gamma_i jointly: gamma_i(beta) = lam (N_i - D_i beta) / d_i, and
+    # reg beta = reg sum_i gamma_i(beta)
+    top = float(np.sum(reg * lam * num / safe))
+    bottom = reg + float(np.sum(reg * lam * den / safe))
+    beta = top / bottom if bottom > 0.0 else 0.0
+    return np.concatenate([[beta], np.where(d > 0.0, lam * (num - den * beta) / safe, 0.0)])
+
+
+def apply_block(task, o, feat, kind, old, new, rows=None):
+    """Move the offsets ``o`` (in place) from a block's ``old`` values to its ``new`` ones."""
+    c, index, before = _block_terms(task, feat, kind, old, rows)
+    o += (_block_terms(task, feat, kind, new, rows)[2] - before) * c
 
 
 def _join_shared_weight(blocks, params, t, b):

@@ -145,13 +145,18 @@ def side_regularization(tasks, config, n_other):
     return config.regularization + config.negative_regularization * negative_mass(tasks, n_other)
 
 
-def head_penalties(tasks, config):
+def head_penalties(tasks, config, n_observed=None):
     """Penalty on every head, (T,): ``head_regularization``, plus for binary and regression tasks
     ``row_regularization`` per weighted observation (the rows' evidence scaling, at the task's level: a head fitted
-    to 100,000 ratings would otherwise rescale the factors that the reference task's head pins)."""
+    to 100,000 ratings would otherwise rescale the factors that the reference task's head pins).
+
+    ``n_observed``: every task's number of observations, for a caller whose ``tasks`` hold only part of them (a
+    distributed fit's task summaries); None counts ``task.observed``."""
+    if n_observed is None:
+        n_observed = [np.count_nonzero(task.observed) for task in tasks]
     return np.array([config.head_regularization + (0.0 if task.kind == "implicit" else
-                                                   config.row_regularization * task.weight * np.count_nonzero(
-                                                       task.observed)) for task in tasks])
+                                                   config.row_regularization * task.weight * n)
+                     for task, n in zip(tasks, n_observed)])
 
 
 def _bias_reg(config):
@@ -176,6 +181,7 @@ def _offsets(task, t, params):
 
 
 def _factor_scores(task, t, params):
+    """f_e = (p_u * w_t) . q_i on the task's entries."""
     P = params.user_factors
     return kernels.entry_dots(task.rows, task.cols, P, (params.item_factors * params.head_weights[t]).astype(P.dtype))
 
@@ -330,25 +336,51 @@ def objective(tasks, params, config, offsets=None, factor_scores=None, grams=Non
     per_task : list of float
         lambda_t * L_t for every task.
     """
-    P, Q = params.user_factors, params.item_factors
-    GP, GQ = (_gram(P), _gram(Q)) if grams is None else grams
-    per_task = []
+    return objective_from_entry_sums(tasks, params, config, objective_entry_sums(tasks, params, offsets,
+                                                                                  factor_scores),
+                                     grams=grams, evidence=evidence)
+
+
+def objective_entry_sums(tasks, params, offsets=None, factor_scores=None):
+    """The parts of the objective that are sums over the tasks' entries, one pair per task: the entries' loss
+    (logistic loss, or the squared loss less the whole-data ``w0 f^2`` the Gram matrices add back) and, for
+    whole-data item biases, ``sum_e (2 f_e b_e + b_e^2)``. Sums over disjoint sets of entries add up, so a
+    distributed fit sums its blocks' pairs and hands them to :func:`objective_from_entry_sums`."""
+    out = []
     for t, task in enumerate(tasks):
         f = _factor_scores(task, t, params) if factor_scores is None else factor_scores[t]
         o = _offsets(task, t, params) if offsets is None else offsets[t]
         if task.kind == "binary":
-            loss = logistic_loss(task.target, f + o)
+            out.append((logistic_loss(task.target, f + o), 0.0))
+            continue
+        entries, bias = kernels.squared_loss(task.confidence, task.target, f, o, task.negative_weight), 0.0
+        if task.item_bias:
+            be = params.item_biases[t][task.cols]
+            bias = float(np.sum(2.0 * f * be + be * be))
+        out.append((entries, bias))
+    return out
+
+
+def objective_from_entry_sums(tasks, params, config, entry_sums, grams=None, evidence=None, n_observed=None):
+    """The objective from :func:`objective_entry_sums` of every entry and the dense parts (Gram matrices,
+    penalties) of the full ``params``; ``n_observed`` as in :func:`head_penalties`. Returns (total, per_task) as
+    :func:`objective`."""
+    P, Q = params.user_factors, params.item_factors
+    GP, GQ = (_gram(P), _gram(Q)) if grams is None else grams
+    per_task = []
+    for t, task in enumerate(tasks):
+        entries, bias = entry_sums[t]
+        if task.kind == "binary":
+            loss = entries
         else:
             # implicit: sum over all pairs of w0 f^2 (Gram matrices) + the entries' correction; regression: w0 = 0
             w = params.head_weights[t]
             total_f2 = float(np.sum((w[:, None] * GP * w[None, :]) * GQ)) if task.negative_weight else 0.0
-            loss = task.negative_weight * total_f2 + kernels.squared_loss(task.confidence, task.target, f, o,
-                                                                          task.negative_weight)
+            loss = task.negative_weight * total_f2 + entries
             if task.item_bias:  # w0 sum_(u,i) [(f + b_i)^2 - f^2] over all pairs, less the entries' share of it
                 b = params.item_biases[t]
-                be = b[task.cols]
                 loss += task.negative_weight * (2.0 * float(b @ _bias_column_sums(task, t, params))
-                                                + P.shape[0] * float(b @ b) - float(np.sum(2.0 * f * be + be * be)))
+                                                + P.shape[0] * float(b @ b) - bias)
         per_task.append(task.weight * loss)
     # ||P||^2 = trace(P^T P): the Gram matrices carry the factors' squared norms
     penalty = (side_regularization(tasks, config, Q.shape[0]) * np.trace(GP)
@@ -365,7 +397,8 @@ def objective(tasks, params, config, offsets=None, factor_scores=None, grams=Non
             penalty += config.cross_regularization * np.sum(dev ** 2)
     if config.fit_heads:
         target = 1.0 if config.head_mask is None else config.head_mask
-        penalty += float(head_penalties(tasks, config) @ np.sum((params.head_weights - target) ** 2, axis=1))
+        penalty += float(head_penalties(tasks, config, n_observed)
+                         @ np.sum((params.head_weights - target) ** 2, axis=1))
     return float(sum(per_task) + penalty), per_task
 
 
@@ -382,9 +415,10 @@ def head_mask(n_tasks, factors, private_factors):
 
 
 def init_params(tasks, n_users, n_items, factors, rng, scale=0.01, dtype=np.float64, cross_per_item=False,
-                cross_per_user=False, mask=None):
+                cross_per_user=False, mask=None, observed_means=None):
     """Small random factors, heads at 1 (at ``mask``, when given), cross weights 0, intercepts at the observed mean
-    (logit for binary)."""
+    (logit for binary). ``observed_means``: every task's mean observed target (None where it has no intercept),
+    for a caller whose ``tasks`` hold only part of the entries; None computes them from ``tasks``."""
     T = len(tasks)
     params = Params(
         user_factors=(rng.standard_normal((n_users, factors)) * scale).astype(dtype),
@@ -398,9 +432,24 @@ def init_params(tasks, n_users, n_items, factors, rng, scale=0.01, dtype=np.floa
         cross_user_weights=np.zeros((T, T, n_users)) if cross_per_user else None,
     )
     for t, task in enumerate(tasks):
-        if task.biases and task.observed.any():
+        if observed_means is not None:
+            mean = observed_means[t]
+        elif task.biases and task.observed.any():
             mean = float(np.mean(task.target[task.observed]))
-            if task.kind == "binary":
-                mean = float(np.log(np.clip(mean, 1e-3, 1 - 1e-3) / np.clip(1 - mean, 1e-3, 1 - 1e-3)))
-            params.intercepts[t] = mean
+        else:
+            mean = None
+        if mean is not None:
+            params.intercepts[t] = initial_intercept(task.kind, mean)
     return params
+
+
+def initial_intercept(kind, mean):
+    """A task's starting intercept from the mean of its observed targets: the mean, or its logit (clipped) for a
+    binary task."""
+    if kind == "binary":
+        return float(np.log(np.clip(mean, 1e-3, 1 - 1e-3) / np.clip(1 - mean, 1e-3, 1 - 1e-3)))
+    return mean
+
+
+#: public names of the per-entry terms (the distributed driver's blocks call them on their own entries)
+entry_offsets, factor_scores, EntryTerms, bias_reg = _offsets, _factor_scores, _EntryTerms, _bias_reg
