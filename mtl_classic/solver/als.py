@@ -46,6 +46,10 @@ class _Stacked:
         self.evidence = row_evidence(tasks, n_rows, by_item)
 
 
+#: the public name of the stacked layout of one side (a distributed fit builds one per block of rows)
+StackedLayout = _Stacked
+
+
 def _update_item_bias(task, t, params, config, f, o):
     """Exact update of an implicit task's whole-data item biases (closed form per item); ``o`` updated in place."""
     num, den, o_rest = item_bias_sums(task, t, params, f, o)

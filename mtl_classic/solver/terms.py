@@ -301,6 +301,14 @@ class _EntryTerms:
                 self._cast_curv = {}
         return self
 
+    def copy(self):
+        """An independent copy (the arrays copied, the tasks shared), for a caller that must keep this one."""
+        out = _EntryTerms.__new__(_EntryTerms)
+        out.__dict__.update(self.__dict__)
+        out.curv, out.lin, out._filled = self.curv.copy(), self.lin.copy(), list(self._filled)
+        out._cast_curv, out._cast_lin = {}, {}
+        return out
+
     def refresh_bounds(self, params, offsets=None):
         """Refill the logistic tasks' terms (a no-op without logistic tasks)."""
         return self.refresh(params, offsets, binary_only=True)
@@ -452,4 +460,4 @@ def initial_intercept(kind, mean):
 
 
 #: public names of the per-entry terms (the distributed driver's blocks call them on their own entries)
-entry_offsets, factor_scores, EntryTerms, bias_reg = _offsets, _factor_scores, _EntryTerms, _bias_reg
+entry_offsets, factor_scores, EntryTerms, bias_reg, gram = _offsets, _factor_scores, _EntryTerms, _bias_reg, _gram

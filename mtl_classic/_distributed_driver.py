@@ -1,0 +1,249 @@
+"""The driver of :mod:`mtl_classic.distributed`: the rounds of one sweep, in the local fit's order.
+
+The driver holds the parameters (the checkpoint: a sweep starts from them and nothing else), broadcasts them once
+per half-sweep, gathers each block's new rows, and sums the blocks' sufficient statistics for the heads, the offsets'
+coordinate updates and the objective. The blocks' functions are in :mod:`mtl_classic._distributed_blocks`.
+"""
+import copy
+import logging
+import time
+
+import numpy as np
+from dask.sizeof import sizeof
+
+from . import _distributed_blocks as blocks
+from .solver import als
+from .solver.terms import gram, objective_from_entry_sums
+
+log = logging.getLogger("mtl_classic.distributed")
+
+
+def _flat_plan(summary, t, params, config):
+    """The offsets' plan of one task as single steps: ("item_bias", None), ("block", block), ("cross", idx)."""
+    out = []
+    for step, arg in als.offset_plan(summary, t, params, config):
+        if step == "blocks":
+            out += [("block", b) for b in arg]
+        else:
+            out.append((step, arg))
+    return out
+
+
+def _slice(kind, values, lo, hi):
+    """A block's part of a coordinate block's values: per-user kinds keep the block's users."""
+    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if kind == 1:
+        return values[lo:hi]
+    if kind == 3:
+        return np.concatenate([values[:1], values[1 + lo:1 + hi]])
+    return values
+
+
+class Driver:
+    """Runs the sweeps of one distributed fit (see the module docstring)."""
+
+    def __init__(self, client, build, built, summaries, config, evidence, n_jobs, n_workers, lost):
+        """``build()`` returns new (user block, item block) futures from the events; ``built``: the first ones."""
+        self.client, self.build, self.summaries, self.config = client, build, summaries, config
+        self.evidence, self.n_jobs, self.n_workers, self.lost = evidence, n_jobs, n_workers, lost
+        self.n_observed = [s.n_observed for s in summaries]
+        reg = config.row_regularization
+        self.scaled = (bool(np.any(reg * evidence[0])), bool(np.any(reg * evidence[1])))
+        self.user_blocks, self.item_blocks = built
+        self.ranges = None
+        self.sweeps, self.retries = [], 0
+        self._bytes = {}
+
+    # ------------------------------------------------------------------ transport
+    def _count(self, what, n):
+        self._bytes[what] = self._bytes.get(what, 0) + int(n)
+
+    def _scatter(self, obj, what):
+        self._count(what, sizeof(obj) * self.n_workers)
+        return self.client.scatter(obj, broadcast=True, hash=False)
+
+    def _submit(self, what, fn, *args):
+        self._count(what, sum(sizeof(a) for a in args if not hasattr(a, "key")))
+        return self.client.submit(fn, *args, pure=False)
+
+    def _gather(self, what, futures):
+        out = self.client.gather(futures)
+        self._count(what, sizeof(out))
+        return out
+
+    def _split(self, what, futures):
+        firsts = self._gather(what, [self.client.submit(blocks.first, f, pure=False) for f in futures])
+        return firsts, [self.client.submit(blocks.second, f, pure=False) for f in futures]
+
+    # ------------------------------------------------------------------ the fit
+    def run(self, params, max_retries, callback, verbose):
+        """The sweeps from ``params`` (updated in place). Returns (history, n_iter)."""
+        self._ensure_blocks()
+        history = [self._attempt(max_retries, lambda p: self._initial_objective(p), params)[0]]
+        self.gram_q = gram(params.item_factors)
+        n_iter = 0
+        for it in range(self.config.iterations):
+            begin = time.perf_counter()
+            self._bytes = {}
+            total, params_done = self._attempt(max_retries, self._sweep, params)
+            params.__dict__.update(params_done.__dict__)
+            n_iter = it + 1
+            history.append(total)
+            self.sweeps.append({"seconds": time.perf_counter() - begin, "bytes": dict(self._bytes)})
+            if not np.isfinite(total):
+                raise ValueError(f"distributed.fit: the objective is not finite after sweep {n_iter} (dtype "
+                                 f"{params.user_factors.dtype}); rescale the values or use dtype='float64'.")
+            log.log(logging.INFO if verbose else logging.DEBUG, "[distributed] sweep %3d/%d objective %.6g %.1fs",
+                    n_iter, self.config.iterations, total, self.sweeps[-1]["seconds"])
+            if callback is not None and callback(n_iter, total):
+                break
+        return history, n_iter
+
+    def _attempt(self, max_retries, step, params):
+        """``step`` on a copy of ``params`` (the checkpoint stays intact), again from the checkpoint after a loss."""
+        for attempt in range(max_retries + 1):
+            work, gram_q = copy.deepcopy(params), getattr(self, "gram_q", None)
+            try:
+                return step(work), work
+            except self.lost as exc:
+                if attempt == max_retries:
+                    raise
+                self.retries += 1
+                log.warning("distributed.fit: lost data during a sweep (%s: %s); running it again from the last "
+                            "completed sweep", type(exc).__name__, exc)
+                self.gram_q = gram_q
+                self._ensure_blocks(rebuild=True)
+
+    def _ensure_blocks(self, rebuild=False):
+        """The blocks' futures, rebuilt from the events when one of them is in error (Dask recomputes lost ones)."""
+        futures = (self.user_blocks or []) + (self.item_blocks or [])
+        if rebuild and any(f.status in ("error", "cancelled") for f in futures):
+            self.user_blocks, self.item_blocks = self.build()
+            self.ranges = None
+        if self.ranges is None:
+            self.ranges = [(int(lo), int(hi)) for lo, hi, _ in self.client.gather(
+                [self.client.submit(blocks.block_facts, b, pure=False) for b in self.user_blocks])]
+
+    def _initial_objective(self, params):
+        pf = self._scatter(params, "objective")
+        sums = self._gather("objective", [self._submit("objective", blocks.objective_sums, b, pf, self.n_jobs)
+                                          for b in self.user_blocks])
+        return self._objective(params, sums, (gram(params.user_factors), gram(params.item_factors)))[0]
+
+    def _objective(self, params, block_sums, grams):
+        T = len(self.summaries)
+        sums = [(sum(s[t][0] for s in block_sums), sum(s[t][1] for s in block_sums)) for t in range(T)]
+        return objective_from_entry_sums(self.summaries, params, self.config, sums, grams=grams,
+                                         evidence=self.evidence, n_observed=self.n_observed)
+
+    def _sweep(self, params):
+        """One sweep on ``params`` (in place): users, items, heads, offsets; returns the objective."""
+        config, n_jobs = self.config, self.n_jobs
+        pf = self._scatter(params, "user half-sweep")
+        solved = [self._submit("user half-sweep", blocks.solve_block, b, pf, self.gram_q, config, self.scaled[0],
+                               n_jobs) for b in self.user_blocks]
+        rows = self._gather("user half-sweep", [self.client.submit(blocks.rows_of, s, pure=False) for s in solved])
+        states = [self.client.submit(blocks.state_of, s, pure=False) for s in solved]
+        del solved
+        params.user_factors = np.concatenate(rows)
+        gram_p = gram(params.user_factors)
+        pf = self._scatter(params, "item half-sweep")
+        rows = self._gather("item half-sweep", [
+            self._submit("item half-sweep", blocks.solve_block, b, pf, gram_p, config, self.scaled[1], n_jobs)
+            for b in self.item_blocks])
+        params.item_factors = np.concatenate(rows)
+        gram_q = gram(params.item_factors)
+        grams = (gram_p, gram_q)
+        pf = self._scatter(params, "heads and offsets")
+        head_step, steps = None, None
+        if config.fit_heads:
+            states, head_step, steps = self._heads(params, pf, states, grams)
+        total = self._offsets(params, pf, states, head_step, steps, grams)
+        self.gram_q = gram_q
+        return total
+
+    def _heads(self, params, pf, states, grams):
+        what, config = "heads and offsets", self.config
+        regs, dense, bias_lin = als.head_dense_terms(self.summaries, params, config, grams, self.n_observed)
+        if config.solver == "cholesky":
+            parts = self._gather(what, [self._submit(what, blocks.head_normals, s, pf, config, 8, self.n_jobs)
+                                        for s in states])
+            sums = [None if parts[0][t] is None else (sum(p[t][0] for p in parts), sum(p[t][1] for p in parts))
+                    for t in range(len(self.summaries))]
+            als.solve_heads_exactly(params, config, sums, regs, dense, bias_lin)
+            return states, None, None
+        parts, states = self._split(what, [self._submit(what, blocks.head_residuals, s, pf, 8, self.n_jobs)
+                                           for s in states])
+        R = als.head_directions(sum(parts), params, config, regs, dense, bias_lin)
+        parts, states = self._split(what, [self._submit(what, blocks.head_moves, s, pf, R, self.n_jobs)
+                                           for s in states])
+        return states, "cg", als.head_steps(params, R, dense, sum(parts))
+
+    def _offsets(self, params, pf, states, head_step, steps, grams):
+        """The offsets' coordinate updates, one round per step of the longest plan (the tasks side by side), then
+        the objective's entry sums."""
+        what, T = "heads and offsets", len(self.summaries)
+        plans = [_flat_plan(s, t, params, self.config) for t, s in enumerate(self.summaries)]
+        W = params.head_weights.copy()
+        applied = [None] * T
+        n_rounds = max(len(p) for p in plans)
+        for r in range(n_rounds + 1):
+            wanted = [plans[t][r] if r < len(plans[t]) else None for t in range(T)]
+            final = all(w is None for w in wanted)
+            item_biases = params.item_biases if final and any(s.item_bias for s in self.summaries) else None
+            futures = [self._submit(what, blocks.offset_round, s, pf, W, steps, head_step,
+                                    [self._message(a, lo, hi) for a in applied],
+                                    [self._message(w, lo, hi) for w in wanted], item_biases, self.n_jobs)
+                       for s, (lo, hi) in zip(states, self.ranges)]
+            if final:
+                return self._objective(params, self._gather(what, futures), grams)[0]
+            sums, states = self._split(what, futures)
+            applied = [None if wanted[t] is None else self._finish(t, wanted[t], [s[t] for s in sums], params)
+                       for t in range(T)]
+
+    def _message(self, step, lo, hi):
+        """What one user block needs of a step: its values (a finished step: old and new values)."""
+        if step is None:
+            return None
+        kind = step[0]
+        if kind == "block":
+            if len(step) == 3:   # finished: ("block", (feat, kind), (old, new))
+                (feat, bkind), (old, new) = step[1], step[2]
+                return ("block", feat, bkind, _slice(bkind, old, lo, hi), _slice(bkind, new, lo, hi))
+            feat, bkind, _, values, _ = step[1]
+            return ("block", feat, bkind, _slice(bkind, values, lo, hi))
+        if kind == "item_bias":
+            return step if len(step) == 3 else ("item_bias",)
+        return step if len(step) == 4 else ("cross", step[1])
+
+    def _finish(self, t, step, sums, params):
+        """The new values of task t's step from the blocks' sums, written into ``params``; returns the finished
+        step (old and new values) for the blocks to move their offsets."""
+        summary, kind = self.summaries[t], step[0]
+        if kind == "block":
+            feat, bkind, reg, values, setter = step[1]
+            if bkind in (1, 3):   # per-user sums: every block holds its own users'
+                num, den = np.concatenate([s[0] for s in sums]), np.concatenate([s[1] for s in sums])
+            else:
+                num, den = sum(s[0] for s in sums), sum(s[1] for s in sums)
+            old = np.atleast_1d(np.asarray(values, dtype=np.float64)).copy()
+            new = als.block_values(bkind, num, den, reg, summary.weight)
+            setter(new)
+            return ("block", (feat, bkind), (old, new))
+        if kind == "item_bias":
+            num, den = sum(s[0] for s in sums), sum(s[1] for s in sums)
+            old = params.item_biases[t].copy()
+            params.item_biases[t] = als.item_bias_values(summary, t, params, self.config, num, den)
+            return ("item_bias", old, params.item_biases[t].copy())
+        beta_idx = step[1]
+        H, g = sum(s[0] for s in sums), sum(s[1] for s in sums)
+        old = params.cross_weights[t].copy()
+        params.cross_weights[t, beta_idx] = als.cross_weight_values(H, g, self.config)
+        return ("cross", beta_idx, old, params.cross_weights[t].copy())
+
+    def report(self, n_user_blocks, n_item_blocks):
+        """Plain JSON facts of the fit: blocks, retries, seconds and bytes moved per sweep."""
+        return {"n_workers": int(self.n_workers), "n_user_blocks": int(n_user_blocks),
+                "n_item_blocks": int(n_item_blocks), "retries": int(self.retries),
+                "sweeps": [{"seconds": float(s["seconds"]), "bytes": {k: int(v) for k, v in s["bytes"].items()}}
+                           for s in self.sweeps]}
