@@ -242,8 +242,9 @@ def _bad_values(series):
 def _scan(events, cols, client):
     """One distributed pass: null ids, bad values, rows per task and the sorted unique ids."""
     lazy = {"nulls": events[[cols["user"], cols["item"], cols["task"]]].isna().sum(),
-            "rows_per_task": events[cols["task"]].value_counts(),
-            "users": events[cols["user"]].dropna().unique(), "items": events[cols["item"]].dropna().unique(),
+            "rows_per_task": events[cols["task"]].value_counts(split_out=1),
+            "users": events[cols["user"]].dropna().unique(split_out=1),
+            "items": events[cols["item"]].dropna().unique(split_out=1),
             "n_events": events.shape[0]}
     if cols["value"] is not None:
         lazy["bad"] = events[cols["value"]].map_partitions(_bad_values, meta=(None, "i8")).sum()

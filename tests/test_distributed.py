@@ -1,0 +1,152 @@
+"""The distributed fit (mtl_classic.distributed, the [dask] extra) is the local fit: same objective per sweep, same
+arrays, on a two-process LocalCluster; it survives the loss of a worker mid-fit; bad input is named."""
+import os
+import signal
+import threading
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("dask.dataframe", reason="the distributed fit needs the [dask] extra (dask[dataframe])")
+pytest.importorskip("distributed", reason="the distributed fit needs the [dask] extra (distributed)")
+
+import dask.dataframe as dd  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+from _synthetic import TASKS, four_task_data  # noqa: E402
+from mtl_classic import MultiTaskData, MultiTaskMF, Task  # noqa: E402
+from mtl_classic import distributed as mdist  # noqa: E402
+
+KW = dict(factors=6, iterations=4, dtype="float64", random_state=0, show_progress=False)
+CONFIGS = {
+    "cg": dict(tasks=TASKS),
+    # exact rows and heads, whole-data item biases, task-private factors, plain CG-free path
+    "exact": dict(tasks=[Task("view", weight=0.5, item_bias=True), Task("buy"), Task("rating", kind="regression"),
+                         Task("liked", kind="binary")], solver="cholesky", private_factors=1, factors=10),
+}
+
+
+def events_of(data, seed=0):
+    """The data's observations as an event table in a shuffled order (one row per observation, value column)."""
+    frames = []
+    for name, m in data.matrices.items():
+        c = m.tocoo()
+        frames.append(pd.DataFrame({"user": data.user_map.ids[c.row], "item": data.item_map.ids[c.col],
+                                    "task": name, "value": c.data}))
+    return pd.concat(frames, ignore_index=True).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def events():
+    return events_of(four_task_data(n_users=60, n_items=40))
+
+
+@pytest.fixture(scope="module")
+def local_fits(events):
+    data = MultiTaskData.from_events(events, value_col="value")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {name: MultiTaskMF(**{**KW, **cfg}).fit(data) for name, cfg in CONFIGS.items()}
+
+
+def _fit(client, events, cfg, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mdist.fit(MultiTaskMF(**{**KW, **cfg}), dd.from_pandas(events, npartitions=3), client,
+                         value_col="value", n_blocks=3, **kwargs)
+
+
+def _assert_same_fit(a, b, rtol=1e-8):
+    la, lb = np.asarray(a.loss_history_), np.asarray(b.loss_history_)
+    assert la.shape == lb.shape
+    assert np.all(np.abs(la - lb) <= 1e-6 * np.abs(la)), np.abs(la - lb) / np.abs(la)
+    pa, pb = a.fitted_params_.to_arrays(), b.fitted_params_.to_arrays()
+    assert set(pa) == set(pb)
+    for name in pa:
+        if pa[name] is None:
+            assert pb[name] is None
+            continue
+        scale = max(float(np.max(np.abs(pa[name]))), 1e-12)
+        assert np.max(np.abs(pa[name] - pb[name])) <= rtol * scale, name
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS))
+def test_distributed_fit_is_the_local_fit(client, events, local_fits, config, tmp_path):
+    local = local_fits[config]
+    dist = _fit(client, events, CONFIGS[config])
+    assert dist.n_iter_ == local.n_iter_ == KW["iterations"]
+    # the objective per sweep to 1e-6 relative (the issue's bar; measured: ~1e-15), the arrays to round-off
+    _assert_same_fit(local, dist)
+    assert dist.cross_tasks_ == local.cross_tasks_ and dist.reference_task_ == local.reference_task_
+    assert list(dist.user_map_.ids) == list(local.user_map_.ids)
+    for name in local.data_.task_names:
+        assert (dist.data_.matrices[name] != local.data_.matrices[name]).nnz == 0
+    # a normal fitted estimator: recommend, predict, save and load
+    users = list(local.user_map_.ids[:5])
+    ids_l, scores_l = local.recommend(users, n=5, task="buy")
+    ids_d, scores_d = dist.recommend(users, n=5, task="buy")
+    np.testing.assert_allclose(scores_d, scores_l, rtol=1e-8, atol=1e-10)
+    items = list(local.item_map_.ids[:5])
+    np.testing.assert_allclose(dist.predict("liked", users, items), local.predict("liked", users, items), rtol=1e-8)
+    dist.save(tmp_path / "model")
+    loaded = MultiTaskMF.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.recommend(users, n=5, task="buy")[0], ids_d)
+    stats = dist.distributed_stats_
+    assert stats["n_workers"] == 2 and len(stats["sweeps"]) == KW["iterations"]
+    assert stats["sweeps"][0]["bytes"]["user half-sweep"] > 0
+
+
+def test_the_fit_survives_the_loss_of_a_worker(client, events, local_fits):
+    """A worker process is killed (SIGKILL) in the middle of the second sweep; Dask rebuilds its blocks from the
+    events and the sweep is finished (or run again from the last completed sweep): the result is the undisturbed
+    fit's."""
+    pids = list(client.run(os.getpid).values())
+    assert len(pids) == 2
+    killed = []
+
+    def kill_soon():
+        time.sleep(0.05)
+        os.kill(pids[0], signal.SIGKILL)
+        killed.append(pids[0])
+
+    def callback(iteration, objective):
+        if iteration == 1:
+            threading.Thread(target=kill_soon, daemon=True).start()
+        return False
+
+    dist = _fit(client, events, CONFIGS["cg"], callback=callback)
+    assert killed, "the worker was not killed during the fit"
+    client.wait_for_workers(2, timeout=60)
+    assert pids[0] not in client.run(os.getpid).values()
+    _assert_same_fit(local_fits["cg"], dist)
+
+
+def test_bad_input_is_named(client, events):
+    with pytest.raises(ValueError, match="'value'"):
+        mdist.fit(MultiTaskMF(tasks=TASKS, **KW), dd.from_pandas(events.drop(columns="value"), npartitions=2),
+                  client, value_col="value")
+    bad = events.copy()
+    bad.loc[3, "value"] = np.nan
+    with pytest.raises(ValueError, match="column 'value' has 1 NaN"):
+        mdist.fit(MultiTaskMF(tasks=TASKS, **KW), dd.from_pandas(bad, npartitions=2), client, value_col="value")
+    with pytest.raises(ValueError, match="'cart'"):
+        mdist.fit(MultiTaskMF(tasks=TASKS + [Task("cart")], **KW), dd.from_pandas(events, npartitions=2), client,
+                  value_col="value")
+    with pytest.raises(ValueError, match="'liked'"):   # a task of the data that tasks= leaves out
+        mdist.fit(MultiTaskMF(tasks=TASKS[:3], **KW), dd.from_pandas(events, npartitions=2), client,
+                  value_col="value")
+    negative = events.copy()
+    negative.loc[negative.index[negative.task == "view"][0], "value"] = -1.0
+    with pytest.raises(ValueError, match="'view'"):
+        mdist.fit(MultiTaskMF(tasks=TASKS, **KW), dd.from_pandas(negative, npartitions=2), client,
+                  value_col="value")
