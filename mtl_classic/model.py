@@ -119,6 +119,14 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         Threads for the compiled kernels and BLAS. None uses every core.
     random_state : int, Generator or None, default=None
         Seed for the initial factors.
+    warm_start : bool, default=False
+        When True and the model is already fitted, :meth:`fit` starts from the fitted parameters instead of random
+        factors and runs ``iterations`` more sweeps (scikit-learn's ``warm_start``). The data must have the same
+        users, items and tasks as the previous fit, and the settings that shape the parameters (``factors``,
+        ``private_factors``, ``dtype``, ``cross_per_item``, ``cross_per_user``, ``fit_heads``) must be unchanged.
+        Every solver state lives in the parameters, so a fit of n sweeps continued by one of m sweeps equals a fit
+        of n + m sweeps (``loss_history_`` then starts at the objective where the previous fit ended). Used by
+        :class:`mtl_classic.model_selection.SuccessiveHalvingSearch` to give a rung's survivors more sweeps.
     show_progress : bool, default=True
         A tqdm progress bar over the sweeps with the current objective (as implicit's ``show_progress``). It is
         shown on a terminal only: tqdm turns itself off when stderr is not a TTY (logs, CI, notebooks' captured
@@ -143,7 +151,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                  row_regularization=0.1, bias_regularization=5.0, private_factors=0, head_regularization=0.1,
                  fit_heads=True, cross_regularization=10.0, cross_per_item=True, cross_per_user=True, solver="cg",
                  cg_steps=3, cg_tol=0.1, init_scale=0.01, early_stopping_rounds=None, dtype="float32", n_jobs=None,
-                 random_state=None, show_progress=True, verbose=False):
+                 random_state=None, warm_start=False, show_progress=True, verbose=False):
         self.tasks = tasks
         self.factors = factors
         self.iterations = iterations
@@ -165,6 +173,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         self.dtype = dtype
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.warm_start = warm_start
         self.show_progress = show_progress
         self.verbose = verbose
 
@@ -193,7 +202,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         if not dtype_ok:
             raise ValueError(f"The 'dtype' parameter of MultiTaskMF must be 'float32' or 'float64'. "
                              f"Got {self.dtype!r}.")
-        for name in ("fit_heads", "cross_per_item", "cross_per_user", "show_progress", "verbose"):
+        for name in ("fit_heads", "cross_per_item", "cross_per_user", "warm_start", "show_progress", "verbose"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"The {name!r} parameter of MultiTaskMF must be a bool. Got {getattr(self, name)!r}.")
 
@@ -306,9 +315,11 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             raise ValueError(f"The 'private_factors' parameter of MultiTaskMF ({self.private_factors}) leaves no "
                              f"shared factor: {len(tasks)} tasks x {n_private} private factors >= factors={k}.")
         mask = als.head_mask(len(tasks), k, n_private) if n_private else None
-        params = als.init_params(arrays, data.n_users, data.n_items, k, rng, float(self.init_scale),
-                                 dtype=np.dtype(self.dtype), cross_per_item=bool(self.cross_per_item),
-                                 cross_per_user=bool(self.cross_per_user), mask=mask)
+        params = self._warm_params(data, tasks) if self.warm_start else None
+        if params is None:
+            params = als.init_params(arrays, data.n_users, data.n_items, k, rng, float(self.init_scale),
+                                     dtype=np.dtype(self.dtype), cross_per_item=bool(self.cross_per_item),
+                                     cross_per_user=bool(self.cross_per_user), mask=mask)
         config = self._config()
         config.head_mask = mask
         # the reference task's head stays at 1, so that no learned head can rescale the factors past their penalty
@@ -358,9 +369,41 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             params = best["params"]
             self.best_iteration_ = best["iter"]
         self._store(params)
+        self._fit_settings = self._shape_settings()
         self.loss_history_ = history
         self.n_iter_ = n_iter
         return self
+
+    def _shape_settings(self):
+        """The settings that shape the fitted parameters (a warm start may not change them)."""
+        return {"factors": int(self.factors), "private_factors": int(self.private_factors),
+                "dtype": np.dtype(self.dtype).name, "cross_per_item": bool(self.cross_per_item),
+                "cross_per_user": bool(self.cross_per_user), "fit_heads": bool(self.fit_heads)}
+
+    def _warm_params(self, data, tasks):
+        """A copy of the fitted parameters to continue from (``warm_start``), or None before the first fit; a
+        ValueError when the data or the settings that shape the parameters changed."""
+        if not hasattr(self, "fitted_params_"):
+            return None
+        old, where = self.fitted_params_, "MultiTaskMF(warm_start=True)"
+        names = [t.name for t in tasks]
+        if [t.name for t in self.tasks_] != names:
+            raise ValueError(f"{where}: the tasks changed from {[t.name for t in self.tasks_]} to {names}; fit a new "
+                             f"model (warm_start=False) for other tasks.")
+        for what, before, now in (("users", self.user_map_, data.user_map), ("items", self.item_map_, data.item_map)):
+            if len(before) != len(now) or not np.array_equal(before.ids, now.ids):
+                raise ValueError(f"{where}: the data's {what} differ from the previous fit's ({len(before)} before, "
+                                 f"{len(now)} now, or other ids); warm starts need the same users and items.")
+        before = getattr(self, "_fit_settings", None)  # None: a loaded model (its stored settings are the fit's)
+        now = self._shape_settings()
+        for name in now:
+            if before is not None and before[name] != now[name]:
+                raise ValueError(f"{where}: {name!r} changed since the previous fit ({before[name]!r} -> "
+                                 f"{now[name]!r}); the fitted parameters cannot be continued under it.")
+        if old.factors != int(self.factors) or old.user_factors.dtype != np.dtype(self.dtype):
+            raise ValueError(f"{where}: the fitted parameters have {old.factors} factors of {old.user_factors.dtype}; "
+                             f"the settings ask for {self.factors} of {np.dtype(self.dtype)}.")
+        return copy.deepcopy(old)
 
     def _store(self, params):
         self._scorer_cache = None

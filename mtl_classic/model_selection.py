@@ -114,6 +114,10 @@ class SuccessiveHalvingSearch(BaseEstimator):
         Seed of the candidate draw and of the validation carve.
     refit : bool, default=True
         Refit the best candidate on all of ``data``.
+    warm_start : bool, default=True
+        A rung's survivors continue from their fit of the rung before (``MultiTaskMF(warm_start=True)``: a fit of
+        n sweeps continued by m more equals a fit of n + m sweeps) instead of starting again; False refits them
+        from random factors.
     show_progress : bool, default=True
         A tqdm progress bar over the fits.
 
@@ -125,13 +129,14 @@ class SuccessiveHalvingSearch(BaseEstimator):
     best_estimator_ : MultiTaskMF
         Refitted on all the data (``refit=True``).
     trials_ : pandas.DataFrame
-        One row per fit: candidate, rung, sweeps, the parameters, the validation score and the fit seconds.
+        One row per fit: candidate, rung, sweeps (``iterations``, in all; ``sweeps_run``, those this fit ran: fewer
+        when warm-started), the parameters, the validation score and the fit seconds.
     validation_info_ : dict
         How the validation split was carved.
     """
 
     def __init__(self, estimator, target, space=None, n_candidates=12, factor=3, min_iterations=5, random_state=0,
-                 refit=True, show_progress=True):
+                 refit=True, warm_start=True, show_progress=True):
         self.estimator = estimator
         self.target = target
         self.space = space
@@ -140,6 +145,7 @@ class SuccessiveHalvingSearch(BaseEstimator):
         self.min_iterations = min_iterations
         self.random_state = random_state
         self.refit = refit
+        self.warm_start = warm_start
         self.show_progress = show_progress
 
     def _check(self):
@@ -236,7 +242,7 @@ class SuccessiveHalvingSearch(BaseEstimator):
         n_fits, alive = 0, len(candidates)
         for _ in rungs:
             n_fits, alive = n_fits + alive, survivors(alive)
-        rows, alive = [], list(range(len(candidates)))
+        rows, alive, models = [], list(range(len(candidates))), {}
         bar = tqdm(total=n_fits, desc="SuccessiveHalvingSearch", disable=not self.show_progress)
         try:
             for rung, iterations in enumerate(rungs):
@@ -245,10 +251,17 @@ class SuccessiveHalvingSearch(BaseEstimator):
                     t0 = time.perf_counter()
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", UserWarning)  # dropped cross tasks: reported at refit
-                        model = self._build(candidates[c], iterations).fit(split.train)
+                        if c in models:  # a survivor: only the sweeps this rung adds
+                            model = models[c].set_params(iterations=iterations - rungs[rung - 1], warm_start=True)
+                        else:
+                            model = self._build(candidates[c], iterations)
+                        model.fit(split.train)
+                    if self.warm_start:
+                        models[c] = model
                     seconds = time.perf_counter() - t0
                     scores[c] = self._score(model, split, kind)
-                    rows.append({"candidate": c, "rung": rung, "iterations": iterations, **candidates[c],
+                    rows.append({"candidate": c, "rung": rung, "iterations": iterations, "sweeps_run": model.n_iter_,
+                                 **candidates[c],
                                  "score": scores[c], "fit_seconds": seconds})
                     logger.info("candidate %d rung %d (%d sweeps) %s: score %.5f", c, rung, iterations,
                                 candidates[c], scores[c])
@@ -256,6 +269,7 @@ class SuccessiveHalvingSearch(BaseEstimator):
                     bar.set_postfix(best=f"{max(scores.values()):.4f}")
                 if rung < len(rungs) - 1:
                     alive = sorted(alive, key=lambda c: -scores[c])[:survivors(len(alive))]
+                    models = {c: m for c, m in models.items() if c in alive}
         finally:
             bar.close()
         best = max(alive, key=lambda c: scores[c])

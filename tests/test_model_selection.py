@@ -91,3 +91,20 @@ def test_search_never_draws_private_factors_that_crowd_out_the_shared_ones():
     drawn = [(c.get("factors", 8), c.get("private_factors", 0)) for c in cands[1:]]
     assert drawn and all(2 * 2 * p <= f for f, p in drawn)
     assert len(set(drawn)) == len(drawn) == 5      # every valid point once: (4,0) (4,1) (8,0) (8,1) (8,2)
+
+
+def test_warm_started_rungs_score_what_fresh_fits_of_as_many_sweeps_score():
+    # float64: a survivor continued from its previous rung is the fit of all its sweeps from the start, so the
+    # trials (and the choice) equal those of a search that refits every rung from random factors
+    data = _view_buy()
+    base = MultiTaskMF(tasks=[Task("view"), Task("buy")], factors=4, iterations=6, random_state=0, dtype="float64")
+    space = {"regularization": [0.01, 1.0, 100.0], "tasks__aux_weight": [0.3, 1.0]}
+    runs = [SuccessiveHalvingSearch(base, target="buy", space=space, n_candidates=5, factor=2, min_iterations=2,
+                                    warm_start=warm, show_progress=False).fit(data) for warm in (True, False)]
+    warm, cold = (r.trials_ for r in runs)
+    assert list(warm.iterations) == list(cold.iterations) and list(warm.candidate) == list(cold.candidate)
+    np.testing.assert_allclose(warm.score, cold.score, rtol=1e-9)
+    assert runs[0].best_params_ == runs[1].best_params_
+    # the survivors ran only the sweeps their rung adds
+    assert list(warm.groupby("rung").sweeps_run.max()) == [2, 2, 2]
+    assert list(cold.groupby("rung").sweeps_run.max()) == [2, 4, 6]
