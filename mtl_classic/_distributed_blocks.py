@@ -209,19 +209,23 @@ def block_matrices(block):
 
 
 # ---------------------------------------------------------------------------------------------------- views
-def _view(params, block, **replace):
-    """``params`` as the block's rows see them: the block's slice of its side's arrays, the other side whole."""
-    lo, hi = block.lo, block.hi
-    if block.by_item:
-        fields = {"item_factors": params.item_factors[lo:hi].copy(), "item_biases": params.item_biases[:, lo:hi],
-                  "cross_item_weights": (None if params.cross_item_weights is None
-                                         else params.cross_item_weights[:, :, lo:hi])}
-    else:
-        fields = {"user_factors": params.user_factors[lo:hi].copy(), "user_biases": params.user_biases[:, lo:hi],
-                  "cross_user_weights": (None if params.cross_user_weights is None
-                                         else params.cross_user_weights[:, :, lo:hi])}
-    fields.update(replace)
-    return dataclasses.replace(params, **fields)
+SIDES = {False: ("user_factors", "user_biases", "cross_user_weights"),
+         True: ("item_factors", "item_biases", "cross_item_weights")}
+
+
+def own_rows(params, by_item, lo, hi):
+    """A block's rows of its side's arrays (factors, biases, per-row cross deviations)."""
+    out = {}
+    for name in SIDES[by_item]:
+        a = getattr(params, name)   # factors: rows first; biases and cross deviations: rows last
+        out[name] = None if a is None else (a[lo:hi] if name.endswith("factors") else a[..., lo:hi]).copy()
+    return out
+
+
+def without_rows(params, by_item):
+    """``params`` without the rows of one side (what every block of that side receives: the rest is its own)."""
+    return dataclasses.replace(params, **{n: None if v is None else v[..., :0] if not n.endswith("factors")
+                                          else v[:0] for n, v in ((n, getattr(params, n)) for n in SIDES[by_item])})
 
 
 @dataclasses.dataclass
@@ -231,6 +235,7 @@ class UserState:
     block: Block
     offsets: list
     terms: object
+    view: object              # the parameters as the block's rows see them (its own new rows, the item side)
     scores: np.ndarray = None
     moves: list = None
     f: list = None
@@ -238,7 +243,7 @@ class UserState:
     @property
     def nbytes(self):
         return int(sizeof(self.offsets) + sizeof(self.terms.curv) * 2 + sizeof(self.scores) + sizeof(self.moves)
-                   + sizeof(self.f))
+                   + sizeof(self.f) + sizeof(self.view))
 
 
 @sizeof.register(UserState)
@@ -246,18 +251,19 @@ def _sizeof_state(state):
     return state.nbytes
 
 
-def solve_block(block, params, gram, config, scaled, n_jobs=None):
-    """One half-sweep on one block: the offsets and entry terms at ``params`` and the block's rows solved with the
-    other side fixed (``gram``: its Gram matrix; ``scaled``: the whole side's evidence-penalty flag). Returns the
-    block's new rows, and for a user block its state for the rest of the sweep."""
-    view = _view(params, block)
+def solve_block(block, params, own, gram, config, scaled, n_jobs=None):
+    """One half-sweep on one block: the offsets and entry terms at ``params`` (without the block's side, whose
+    rows ``own`` are the block's) and the block's rows solved with the other side fixed (``gram``: its Gram
+    matrix; ``scaled``: the whole side's evidence-penalty flag). Returns the block's new rows, and for a user
+    block its state for the rest of the sweep."""
+    view = dataclasses.replace(params, **own)
     with _Kernels(n_jobs):
         offsets = [entry_offsets(task, t, view) for t, task in enumerate(block.tasks)]
         terms = EntryTerms(block.tasks).refresh(view, offsets)
         als.solve_rows(block.tasks, view, block.layout, block.by_item, config, offsets, terms, gram=gram,
                        scaled=scaled)
     rows = view.item_factors if block.by_item else view.user_factors
-    return rows if block.by_item else (rows, UserState(block, offsets, terms))
+    return rows if block.by_item else (rows, UserState(block, offsets, terms, view))
 
 
 def rows_of(result):
@@ -268,9 +274,14 @@ def state_of(result):
     return result[1]
 
 
-def head_residuals(state, params, n_chunks=8, n_jobs=None):
-    """The entries' part of the heads' residuals on the block (summed by the driver) and the entries' scores."""
-    view = _view(params, state.block)
+def _with_items(state, item_factors, **replace):
+    return dataclasses.replace(state.view, item_factors=item_factors, **replace)
+
+
+def head_residuals(state, item_factors, n_chunks=8, n_jobs=None):
+    """The entries' part of the heads' residuals on the block (summed by the driver) and the entries' scores, at
+    the sweep's new item factors."""
+    view = _with_items(state, item_factors)
     terms = state.terms.copy()
     with _Kernels(n_jobs):
         terms.refresh_bounds(view, state.offsets)
@@ -278,16 +289,16 @@ def head_residuals(state, params, n_chunks=8, n_jobs=None):
     return R, dataclasses.replace(state, terms=terms, scores=scores)
 
 
-def head_moves(state, params, R, n_jobs=None):
+def head_moves(state, item_factors, R, n_jobs=None):
     """The entries' part of every head's r^T H r on the block, and the entries' moves along the directions."""
     with _Kernels(n_jobs):
-        parts, moves = als.head_move_sums(state.block.tasks, _view(params, state.block), state.terms, R)
+        parts, moves = als.head_move_sums(state.block.tasks, _with_items(state, item_factors), state.terms, R)
     return parts, dataclasses.replace(state, moves=moves)
 
 
-def head_normals(state, params, config, n_chunks=8, n_jobs=None):
+def head_normals(state, item_factors, config, n_chunks=8, n_jobs=None):
     """Exact heads: the block's entries' sums of every learned head's normal equations."""
-    view = _view(params, state.block)
+    view = _with_items(state, item_factors)
     terms = state.terms.copy()
     with _Kernels(n_jobs):
         terms.refresh_bounds(view, state.offsets)
@@ -323,7 +334,7 @@ def _sums(task, t, view, o, f, step):
     return H, g
 
 
-def offset_round(state, params, head_weights, steps, head_step, applied, wanted, item_biases=None, n_jobs=None):
+def offset_round(state, item_factors, head_weights, steps, head_step, applied, wanted, item_biases=None, n_jobs=None):
     """One round of the offsets' coordinate updates on a user block.
 
     ``applied``: per task the step finished in the previous round (or None), whose new values move the offsets;
@@ -332,7 +343,7 @@ def offset_round(state, params, head_weights, steps, head_step, applied, wanted,
     else they are computed at ``head_weights``). With ``wanted`` None everywhere, returns the objective's entry
     sums instead (at the final ``item_biases`` when given)."""
     block = state.block
-    view = _view(params, block, head_weights=head_weights)
+    view = _with_items(state, item_factors, head_weights=head_weights)
     offsets = [o.copy() for o in state.offsets]
     with _Kernels(n_jobs):
         f = state.f
@@ -357,10 +368,10 @@ def offset_round(state, params, head_weights, steps, head_step, applied, wanted,
     return sums, dataclasses.replace(state, offsets=offsets, f=f, scores=None, moves=None)
 
 
-def objective_sums(block, params, n_jobs=None):
-    """The objective's entry sums of a user block at ``params`` (the fit's starting point)."""
+def objective_sums(block, params, own, n_jobs=None):
+    """The objective's entry sums of a user block at ``params`` with its own rows ``own`` (the starting point)."""
     with _Kernels(n_jobs):
-        return objective_entry_sums(block.tasks, _view(params, block))
+        return objective_entry_sums(block.tasks, dataclasses.replace(params, **own))
 
 
 def first(pair):

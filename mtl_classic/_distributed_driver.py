@@ -121,13 +121,23 @@ class Driver:
             self.user_blocks, self.item_blocks = self.build()
             self.ranges = None
         if self.ranges is None:
-            self.ranges = [(int(lo), int(hi)) for lo, hi, _ in self.client.gather(
-                [self.client.submit(blocks.block_facts, b, pure=False) for b in self.user_blocks])]
+            self.ranges = [[(int(lo), int(hi)) for lo, hi, _ in self.client.gather(
+                [self.client.submit(blocks.block_facts, b, pure=False) for b in side])]
+                for side in (self.user_blocks, self.item_blocks)]
+
+    def _solve_side(self, params, by_item, gram_, what):
+        """One half-sweep: ``params`` without the solved side to every worker (once), each block its own rows."""
+        pf = self._scatter(blocks.without_rows(params, by_item), what)
+        side = self.item_blocks if by_item else self.user_blocks
+        return [self._submit(what, blocks.solve_block, b, pf, blocks.own_rows(params, by_item, lo, hi), gram_,
+                             self.config, self.scaled[int(by_item)], self.n_jobs)
+                for b, (lo, hi) in zip(side, self.ranges[int(by_item)])]
 
     def _initial_objective(self, params):
-        pf = self._scatter(params, "objective")
-        sums = self._gather("objective", [self._submit("objective", blocks.objective_sums, b, pf, self.n_jobs)
-                                          for b in self.user_blocks])
+        pf = self._scatter(blocks.without_rows(params, False), "objective")
+        sums = self._gather("objective", [
+            self._submit("objective", blocks.objective_sums, b, pf, blocks.own_rows(params, False, lo, hi),
+                         self.n_jobs) for b, (lo, hi) in zip(self.user_blocks, self.ranges[0])])
         return self._objective(params, sums, (gram(params.user_factors), gram(params.item_factors)))[0]
 
     def _objective(self, params, block_sums, grams):
@@ -138,23 +148,19 @@ class Driver:
 
     def _sweep(self, params):
         """One sweep on ``params`` (in place): users, items, heads, offsets; returns the objective."""
-        config, n_jobs = self.config, self.n_jobs
-        pf = self._scatter(params, "user half-sweep")
-        solved = [self._submit("user half-sweep", blocks.solve_block, b, pf, self.gram_q, config, self.scaled[0],
-                               n_jobs) for b in self.user_blocks]
+        config = self.config
+        solved = self._solve_side(params, False, self.gram_q, "user half-sweep")
         rows = self._gather("user half-sweep", [self.client.submit(blocks.rows_of, s, pure=False) for s in solved])
         states = [self.client.submit(blocks.state_of, s, pure=False) for s in solved]
         del solved
         params.user_factors = np.concatenate(rows)
         gram_p = gram(params.user_factors)
-        pf = self._scatter(params, "item half-sweep")
-        rows = self._gather("item half-sweep", [
-            self._submit("item half-sweep", blocks.solve_block, b, pf, gram_p, config, self.scaled[1], n_jobs)
-            for b in self.item_blocks])
+        rows = self._gather("item half-sweep", self._solve_side(params, True, gram_p, "item half-sweep"))
         params.item_factors = np.concatenate(rows)
         gram_q = gram(params.item_factors)
         grams = (gram_p, gram_q)
-        pf = self._scatter(params, "heads and offsets")
+        # the user blocks keep their own rows and the sweep's other arrays: they need the new item factors only
+        pf = self._scatter(params.item_factors, "heads and offsets")
         head_step, steps = None, None
         if config.fit_heads:
             states, head_step, steps = self._heads(params, pf, states, grams)
@@ -194,7 +200,7 @@ class Driver:
             futures = [self._submit(what, blocks.offset_round, s, pf, W, steps, head_step,
                                     [self._message(a, lo, hi) for a in applied],
                                     [self._message(w, lo, hi) for w in wanted], item_biases, self.n_jobs)
-                       for s, (lo, hi) in zip(states, self.ranges)]
+                       for s, (lo, hi) in zip(states, self.ranges[0])]
             if final:
                 return self._objective(params, self._gather(what, futures), grams)[0]
             sums, states = self._split(what, futures)
