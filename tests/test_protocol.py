@@ -99,3 +99,14 @@ def test_evaluate_pointwise_regression_and_binary():
     assert res["n_pairs"] == 2
     with pytest.raises(ValueError, match="kind"):
         evaluate_pointwise(FakeModel(table), "liked", labels)
+
+
+def test_evaluate_ranking_per_user_values_are_the_hand_computed_ones():
+    res = evaluate_ranking(FakeModel(SCORES), _train(), TEST, "buy", ks=(2, 4), per_user=True)
+    per = res["per_user"]
+    np.testing.assert_array_equal(per["users"], [0, 1])          # user 2 has no held-out items
+    np.testing.assert_allclose(per["HR@4"], [1.0, 0.5])
+    np.testing.assert_allclose(per["MAP@4"], [0.5, 0.125])
+    for key in EXPECTED:
+        assert per[key].mean() == pytest.approx(res[key]), key
+    assert "per_user" not in evaluate_ranking(FakeModel(SCORES), _train(), TEST, "buy", ks=(2,))

@@ -43,7 +43,7 @@ def _check_test(train, test, where):
     return test
 
 
-def evaluate_ranking(model, train, test, task, ks=(10, 50), batch_size=None, users=None):
+def evaluate_ranking(model, train, test, task, ks=(10, 50), batch_size=None, users=None, per_user=False):
     """Full-ranking top-K evaluation of one task.
 
     Parameters
@@ -63,6 +63,9 @@ def evaluate_ranking(model, train, test, task, ks=(10, 50), batch_size=None, use
         Users scored per call of ``score_items`` (None: :func:`mtl_classic.ranking.batch_rows`' memory policy).
     users : array-like of int, optional
         Internal user indices to evaluate (default: all). Only those with at least one held-out item count.
+    per_user : bool, default=False
+        Also return every evaluated user's own values (for paired comparisons of two models on the same users, such
+        as a bootstrap interval of their ratio).
 
     Returns
     -------
@@ -100,18 +103,22 @@ def evaluate_ranking(model, train, test, task, ks=(10, 50), batch_size=None, use
     test_rows = test[eval_users]
     hits = metrics.hit_matrix(top, test_rows)
     n_rel = n_rel_all[eval_users]
-    sums = {}
+    values = {}
     for k in ks:
         recall = metrics.recall_at_k(hits, n_rel, k)
-        sums.update({f"HR@{k}": recall.sum(), f"NDCG@{k}": metrics.ndcg_at_k(hits, n_rel, k).sum(),
-                     f"Recall@{k}": recall.sum(), f"Precision@{k}": metrics.precision_at_k(hits, k).sum(),
-                     f"MAP@{k}": metrics.average_precision_at_k(hits, n_rel, k).sum()})
+        values.update({f"HR@{k}": recall, f"NDCG@{k}": metrics.ndcg_at_k(hits, n_rel, k), f"Recall@{k}": recall,
+                       f"Precision@{k}": metrics.precision_at_k(hits, k),
+                       f"MAP@{k}": metrics.average_precision_at_k(hits, n_rel, k)})
+    sums = {key: val.sum() for key, val in values.items()}
     n_overlap = _count_common(seen[eval_users], test_rows)
     n = len(eval_users)
     out = {key: (float(val / n) if n else float("nan")) for key, val in sums.items()}
     out["n_users"] = int(n)
     out["n_test_pairs"] = int(n_rel_all[eval_users].sum())
     out["n_test_pairs_in_train"] = n_overlap
+    if per_user:
+        out["per_user"] = {"users": np.asarray(eval_users, dtype=np.int64),
+                           **{key: np.asarray(val, dtype=np.float64) for key, val in values.items()}}
     return out
 
 
