@@ -371,15 +371,42 @@ def subsample_users(test, max_users, seed):
 # ----------------------------------------------------------------------------------------------------------------
 # evaluation and tuning
 # ----------------------------------------------------------------------------------------------------------------
-def evaluate(model, train, test, target, ks=KS):
+def evaluate(model, train, test, target, ks=KS, per_user=False):
     """Protocol metrics (docs/MATH.md section 4) through ``mtl_classic.evaluation.evaluate_ranking``.
 
-    Returns a flat dict ``{"hr@10": .., "ndcg@10": .., ...}`` plus ``n_users``.
+    Returns a flat dict ``{"hr@10": .., "ndcg@10": .., ...}`` plus ``n_users``; with ``per_user`` also
+    ``"per_user_ndcg@10"``, every evaluated user's NDCG@10 (users ascending, for paired comparisons).
     """
     from mtl_classic.evaluation import evaluate_ranking
 
-    res = evaluate_ranking(model, train, test, target, ks=ks)
-    return _flatten_metrics(res, ks)
+    res = evaluate_ranking(model, train, test, target, ks=ks, per_user=per_user)
+    out = _flatten_metrics({k: v for k, v in res.items() if k != "per_user"}, ks)
+    if per_user:
+        out["per_user_ndcg@10"] = res["per_user"]["NDCG@10"]
+    return out
+
+
+def paired_bootstrap_ratio(ours, ref, n_resamples=2000, seed=0, level=0.95):
+    """Ratio ``mean(ours) / mean(ref)`` of two models' per-user values on the same users, with a paired
+    percentile-bootstrap interval over users (the users are resampled, each keeps both models' values).
+
+    Returns
+    -------
+    (ratio, low, high)
+    """
+    ours, ref = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    if ours.shape != ref.shape or ours.ndim != 1 or not len(ours):
+        raise ValueError(f"paired_bootstrap_ratio needs two equal-length 1-d arrays; got {ours.shape} and "
+                         f"{ref.shape}.")
+    rng = np.random.default_rng(seed)
+    ratios, n = np.empty(n_resamples), len(ours)
+    chunk = max(1, 2 ** 22 // n)
+    for start in range(0, n_resamples, chunk):
+        idx = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
+        ratios[start:start + len(idx)] = ours[idx].sum(axis=1) / np.maximum(ref[idx].sum(axis=1), 1e-300)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(ratios, [tail, 1.0 - tail])
+    return float(ours.sum() / ref.sum()), float(low), float(high)
 
 
 def _flatten_metrics(res, ks):

@@ -81,3 +81,20 @@ def test_every_linked_results_file_exists():
             if not (base / target).exists():
                 missing.append(f"{doc.name}: {target}")
     assert not missing, missing
+
+
+def test_paired_bootstrap_ratio_brackets_the_ratio_and_narrows_with_more_users(monkeypatch):
+    import numpy as np
+    monkeypatch.syspath_prepend(str(BENCH))
+    import _common as C
+    rng = np.random.default_rng(0)
+    small = rng.random(200), rng.random(200) + 0.1
+    big = rng.random(20000), rng.random(20000) + 0.1
+    r, lo, hi = C.paired_bootstrap_ratio(*small)
+    assert r == pytest.approx(small[0].mean() / small[1].mean()) and lo < r < hi
+    r2, lo2, hi2 = C.paired_bootstrap_ratio(*big)
+    assert lo2 < r2 < hi2 and (hi2 - lo2) < (hi - lo) / 5          # ~ 1 / sqrt(n): 10x narrower
+    same = rng.random(300)
+    assert C.paired_bootstrap_ratio(same, same) == (1.0, 1.0, 1.0)  # paired: identical models never differ
+    with pytest.raises(ValueError, match="equal-length"):
+        C.paired_bootstrap_ratio(same, same[:-1])
