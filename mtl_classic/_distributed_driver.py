@@ -52,9 +52,14 @@ class Driver:
         self.user_blocks, self.item_blocks = built
         self.ranges = None
         self.sweeps, self.retries = [], 0
-        self._bytes = {}
+        self._bytes, self._seconds = {}, {}
 
     # ------------------------------------------------------------------ transport
+    def _time(self, what, since):
+        now = time.perf_counter()
+        self._seconds[what] = self._seconds.get(what, 0.0) + now - since
+        return now
+
     def _count(self, what, n):
         self._bytes[what] = self._bytes.get(what, 0) + int(n)
 
@@ -84,12 +89,13 @@ class Driver:
         n_iter = 0
         for it in range(self.config.iterations):
             begin = time.perf_counter()
-            self._bytes = {}
+            self._bytes, self._seconds = {}, {}
             total, params_done = self._attempt(max_retries, self._sweep, params)
             params.__dict__.update(params_done.__dict__)
             n_iter = it + 1
             history.append(total)
-            self.sweeps.append({"seconds": time.perf_counter() - begin, "bytes": dict(self._bytes)})
+            self.sweeps.append({"seconds": time.perf_counter() - begin, "bytes": dict(self._bytes),
+                                "phases": dict(self._seconds)})
             if not np.isfinite(total):
                 raise ValueError(f"distributed.fit: the objective is not finite after sweep {n_iter} (dtype "
                                  f"{params.user_factors.dtype}); rescale the values or use dtype='float64'.")
@@ -129,14 +135,19 @@ class Driver:
         """One half-sweep: ``params`` without the solved side to every worker (once), each block its own rows."""
         pf = self._scatter(blocks.without_rows(params, by_item), what)
         side = self.item_blocks if by_item else self.user_blocks
-        return [self._submit(what, blocks.solve_block, b, pf, blocks.own_rows(params, by_item, lo, hi), gram_,
+        return [self._submit(what, blocks.solve_block, b, pf, self._own(what, b, params, by_item, lo, hi), gram_,
                              self.config, self.scaled[int(by_item)], self.n_jobs)
                 for b, (lo, hi) in zip(side, self.ranges[int(by_item)])]
+
+    def _own(self, what, block, params, by_item, lo, hi):
+        """A block's own rows, as an argument of its task (rebuilt from the driver's parameters on a rerun; a
+        future scattered to the block's worker would be lost with it)."""
+        return blocks.own_rows(params, by_item, lo, hi)
 
     def _initial_objective(self, params):
         pf = self._scatter(blocks.without_rows(params, False), "objective")
         sums = self._gather("objective", [
-            self._submit("objective", blocks.objective_sums, b, pf, blocks.own_rows(params, False, lo, hi),
+            self._submit("objective", blocks.objective_sums, b, pf, self._own("objective", b, params, False, lo, hi),
                          self.n_jobs) for b, (lo, hi) in zip(self.user_blocks, self.ranges[0])])
         return self._objective(params, sums, (gram(params.user_factors), gram(params.item_factors)))[0]
 
@@ -149,22 +160,27 @@ class Driver:
     def _sweep(self, params):
         """One sweep on ``params`` (in place): users, items, heads, offsets; returns the objective."""
         config = self.config
+        clock = time.perf_counter()
         solved = self._solve_side(params, False, self.gram_q, "user half-sweep")
         rows = self._gather("user half-sweep", [self.client.submit(blocks.rows_of, s, pure=False) for s in solved])
         states = [self.client.submit(blocks.state_of, s, pure=False) for s in solved]
         del solved
         params.user_factors = np.concatenate(rows)
         gram_p = gram(params.user_factors)
+        clock = self._time("user half-sweep", clock)
         rows = self._gather("item half-sweep", self._solve_side(params, True, gram_p, "item half-sweep"))
         params.item_factors = np.concatenate(rows)
         gram_q = gram(params.item_factors)
         grams = (gram_p, gram_q)
+        clock = self._time("item half-sweep", clock)
         # the user blocks keep their own rows and the sweep's other arrays: they need the new item factors only
         pf = self._scatter(params.item_factors, "heads and offsets")
         head_step, steps = None, None
         if config.fit_heads:
             states, head_step, steps = self._heads(params, pf, states, grams)
+        clock = self._time("heads", clock)
         total = self._offsets(params, pf, states, head_step, steps, grams)
+        self._time("offsets and objective", clock)
         self.gram_q = gram_q
         return total
 
@@ -251,5 +267,5 @@ class Driver:
         """Plain JSON facts of the fit: blocks, retries, seconds and bytes moved per sweep."""
         return {"n_workers": int(self.n_workers), "n_user_blocks": int(n_user_blocks),
                 "n_item_blocks": int(n_item_blocks), "retries": int(self.retries),
-                "sweeps": [{"seconds": float(s["seconds"]), "bytes": {k: int(v) for k, v in s["bytes"].items()}}
-                           for s in self.sweeps]}
+                "sweeps": [{"seconds": float(s["seconds"]), "bytes": {k: int(v) for k, v in s["bytes"].items()},
+                            "phases": {k: float(v) for k, v in s["phases"].items()}} for s in self.sweeps]}

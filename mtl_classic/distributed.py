@@ -101,7 +101,7 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     aggregate : {"auto", "sum", "mean", "max"} or dict of str -> str, default="auto"
         Rule for several rows of the same (user, item, task), as in ``from_events`` ("last" is not supported).
     n_blocks : int or None
-        Blocks of users and of items (None: twice the number of workers).
+        Blocks of users and of items (None: one per worker thread of the cluster).
     n_jobs : int or None
         Kernel threads per task on a worker (None: the worker's threads; the estimator's ``n_jobs`` applies to
         the driver).
@@ -126,13 +126,17 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     if not isinstance(estimator, MultiTaskMF):
         raise ValueError(f"distributed.fit fits a MultiTaskMF; got {type(estimator).__name__}.")
     estimator._validate_params()
+    if getattr(estimator, "warm_start", False):
+        raise ValueError("distributed.fit does not continue a fit: pass warm_start=False (it starts from the "
+                         "estimator's random_state, as a first local fit does).")
     cols = _check_columns(events, user_col, item_col, task_col, value_col)
     facts = _scan(events, cols, client)
     tasks = estimator._resolve_tasks(_DataStub(facts["rows_per_task"]))
     names = [t.name for t in tasks]
     rules = _rules(aggregate, names, value_col)
-    n_workers = max(1, len(client.scheduler_info()["workers"]))
-    nb = int(n_blocks) if n_blocks is not None else 2 * n_workers
+    workers = client.scheduler_info()["workers"]
+    n_workers = max(1, len(workers))
+    nb = int(n_blocks) if n_blocks is not None else max(1, sum(w.get("nthreads", 1) for w in workers.values()))
     n_users, n_items = len(facts["users"]), len(facts["items"])
     user_edges = np.linspace(0, n_users, min(nb, n_users) + 1).astype(np.int64)
     item_edges = np.linspace(0, n_items, min(nb, n_items) + 1).astype(np.int64)

@@ -371,20 +371,10 @@ def block_sums(task, f, o, feat, kind, values, rows=None):
     user, 2 / 4 per item (3 / 4: ``values`` = [shared value, deviations]). ``rows``: the entries' user indices
     into ``values`` (default ``task.rows``). Sums over disjoint sets of entries add up; :func:`block_values`
     turns the totals into the block's exact minimiser (the closed forms of :func:`kernels.coordinate_blocks`)."""
-    c, index, value = _block_terms(task, feat, kind, values, rows)
     a, z = (logistic_bound(task.target, f + o) if task.kind == "binary" else (task.confidence, task.target))
-    ac = a * c
-    n = len(values) - (1 if kind >= 3 else 0)
-    return (np.bincount(index, ac * (z - f - o + value * c), minlength=n), np.bincount(index, ac * c, minlength=n))
-
-
-def _block_terms(task, feat, kind, values, rows=None):
-    """A block's contribution per entry, the entries' index into the block and the value the block puts on them."""
-    c = np.ones(len(task.rows)) if feat < 0 else task.cross[:, feat]
-    index = (np.zeros(len(task.rows), dtype=np.int64) if kind == 0 else
-             (task.rows if rows is None else rows) if kind in (1, 3) else task.cols)
     values = np.atleast_1d(np.asarray(values, dtype=np.float64))
-    return c, index, (values[0] + values[1:][index] if kind >= 3 else values[index])
+    return kernels.block_sums(a, z, f, o, task.cross, int(feat), int(kind), task.rows if rows is None else rows,
+                              task.cols, values, len(values) - (1 if kind >= 3 else 0))
 
 
 def block_values(kind, num, den, reg, lam):
@@ -403,8 +393,9 @@ def block_values(kind, num, den, reg, lam):
 
 def apply_block(task, o, feat, kind, old, new, rows=None):
     """Move the offsets ``o`` (in place) from a block's ``old`` values to its ``new`` ones."""
-    c, index, before = _block_terms(task, feat, kind, old, rows)
-    o += (_block_terms(task, feat, kind, new, rows)[2] - before) * c
+    kernels.apply_block_change(o, task.cross, int(feat), int(kind), task.rows if rows is None else rows, task.cols,
+                               np.atleast_1d(np.asarray(old, dtype=np.float64)),
+                               np.atleast_1d(np.asarray(new, dtype=np.float64)))
 
 
 def _join_shared_weight(blocks, params, t, b):

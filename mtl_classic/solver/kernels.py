@@ -468,6 +468,37 @@ def coordinate_blocks(a, z, f, o, cross, rows, cols, feats, kinds, regs, starts,
     return new
 
 
+@njit(cache=True)
+def block_sums(a, z, f, o, cross, feat, kind, rows, cols, values, n):
+    """The entries' sums (num, den) of one block of :func:`coordinate_blocks` (its ``feats``, ``kinds`` and
+    values for one block, ``n`` indices) at the current offsets ``o``: what one pass of that kernel gathers for
+    the block. Sums over disjoint sets of entries add up (a distributed fit sums its blocks')."""
+    joint = kind >= 3
+    num = np.zeros(n)
+    den = np.zeros(n)
+    for e in range(f.shape[0]):
+        c = 1.0 if feat < 0 else cross[e, feat]
+        if c == 0.0:
+            continue
+        i = _block_index(kind, rows[e], cols[e])
+        ac = a[e] * c
+        num[i] += ac * (z[e] - f[e] - o[e] + _block_value(values, 0, joint, i) * c)
+        den[i] += ac * c
+    return num, den
+
+
+@njit(cache=True)
+def apply_block_change(o, cross, feat, kind, rows, cols, old, new):
+    """Move the offsets ``o`` in place from one block's ``old`` values to its ``new`` ones (the pass of
+    :func:`coordinate_blocks` that applies a finished block)."""
+    joint = kind >= 3
+    for e in range(o.shape[0]):
+        c = 1.0 if feat < 0 else cross[e, feat]
+        if c != 0.0:
+            i = _block_index(kind, rows[e], cols[e])
+            o[e] += (_block_value(new, 0, joint, i) - _block_value(old, 0, joint, i)) * c
+
+
 @njit(parallel=True, cache=True)
 def squared_loss(confidence, target, f, o, negative_weight):
     """sum_e confidence_e (target_e - f_e - o_e)^2 - negative_weight f_e^2: the entries' part of a squared-loss
