@@ -43,6 +43,7 @@ from distributed.comm.core import CommClosedError
 
 from . import _distributed_blocks as blocks
 from ._distributed_driver import Driver
+from ._sparse import observation_pattern
 from .data import IdMap, MultiTaskData
 from .model import MultiTaskMF
 from .solver import als
@@ -208,7 +209,7 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
                                  "aggregate": rules, "nnz": nnz})
     estimator.tasks_ = tasks
     estimator.task_index_ = {n: i for i, n in enumerate(names)}
-    estimator.cross_features_ = {n: _pattern(m) for n, m in matrices.items()}
+    estimator.cross_features_ = {n: observation_pattern(m) for n, m in matrices.items()}
     estimator.data_ = data
     estimator.user_map_, estimator.item_map_ = data.user_map, data.item_map
     estimator.default_task_ = names[-1] if len(names) == 1 else None
@@ -219,10 +220,6 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     estimator.fit_time_ = fit_time
     estimator.distributed_stats_ = driver.report(len(user_edges) - 1, len(item_edges) - 1)
     return estimator
-
-
-def _pattern(m):
-    return sp.csr_matrix((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
 
 
 def _check_columns(events, user_col, item_col, task_col, value_col):
