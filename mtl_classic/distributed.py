@@ -207,16 +207,10 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     data = MultiTaskData(matrices, IdMap(facts["users"]), IdMap(facts["items"]),
                          report={"source": "distributed events", "n_events": facts["n_events"],
                                  "aggregate": rules, "nnz": nnz})
-    estimator.tasks_ = tasks
-    estimator.task_index_ = {n: i for i, n in enumerate(names)}
-    estimator.cross_features_ = {n: observation_pattern(m) for n, m in matrices.items()}
-    estimator.data_ = data
-    estimator.user_map_, estimator.item_map_ = data.user_map, data.item_map
-    estimator.default_task_ = names[-1] if len(names) == 1 else None
+    estimator._set_data_state(tasks, data, {n: observation_pattern(m) for n, m in matrices.items()},
+                              default_task=names[-1] if len(names) == 1 else None)
     estimator.validation_history_ = []
-    estimator._store(params)
-    estimator.loss_history_ = history
-    estimator.n_iter_ = n_iter
+    estimator._finish_fit(params, history, n_iter)
     estimator.fit_time_ = fit_time
     estimator.distributed_stats_ = driver.report(len(user_edges) - 1, len(item_edges) - 1)
     return estimator

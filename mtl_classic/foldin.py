@@ -8,13 +8,51 @@ whichever tasks the row has interactions in. This module turns interactions give
 * :func:`fold_in_users` folds in users given as ``{task: item ids}`` (optionally merged with a known user's
   training interactions) and returns an :class:`~mtl_classic.inference.InferenceModel` over them.
 """
+import dataclasses
+
 import numpy as np
 import scipy.sparse as sp
 
 from ._ids import as_query
+from ._sparse import observation_pattern
 from .inference import InferenceModel
 
-__all__ = ["fold_in_matrices", "fold_in_users"]
+__all__ = ["fold_in_matrices", "fold_in_users", "solve_new_rows"]
+
+
+def solve_new_rows(model, interactions, by_item, n_sweeps, where, cross_item_weights=None):
+    """New rows of one side of a fitted ``MultiTaskMF`` (users, or items with ``by_item``) from their
+    interactions, the other side fixed: exact (Cholesky) solves through :func:`mtl_classic.solver.als.solve_side`.
+
+    Returns
+    -------
+    FittedParams
+        The model's parameters with the solved side replaced by the new rows (their biases, and per-row cross
+        deviations: 0 for new users' ``cross_user_weights`` prior, ``cross_item_weights`` or 0 for new items).
+    """
+    fitted, T = model.fitted_params_, len(model.tasks_)
+    n_fixed = fitted.n_users if by_item else fitted.n_items
+    matrices, n_new = fold_in_matrices(model.tasks_, interactions, n_fixed, by_item=by_item, where=where)
+    if by_item:
+        gamma = None
+        if fitted.cross_item_weights is not None:
+            gamma = np.zeros((T, T, n_new)) if cross_item_weights is None else np.asarray(cross_item_weights, float)
+            if gamma.shape != (T, T, n_new):
+                raise ValueError(f"{where}: cross_item_weights must have shape {(T, T, n_new)}; got {gamma.shape}.")
+        params = dataclasses.replace(fitted, item_factors=np.zeros((n_new, fitted.factors),
+                                                                   dtype=fitted.item_factors.dtype),
+                                     item_biases=np.zeros((T, n_new)), cross_item_weights=gamma)
+    else:
+        params = dataclasses.replace(
+            fitted, user_factors=np.zeros((n_new, fitted.factors)), user_biases=np.zeros((T, n_new)),
+            cross_user_weights=None if fitted.cross_user_weights is None else np.zeros((T, T, n_new)))
+    from .solver import als   # numba: loaded here, so that the serving path (fold_in_users) stays light
+    patterns = {n: observation_pattern(m) for n, m in matrices.items()}
+    arrays = model._task_arrays(model.tasks_, matrices, patterns)
+    config = model._config()
+    config.solver = "cholesky"
+    als.solve_side(arrays, params, by_item, config, n_sweeps=n_sweeps, n_jobs=model.n_jobs)
+    return params
 
 
 def fold_in_matrices(tasks, interactions, n_fixed, by_item, where):

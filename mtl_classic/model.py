@@ -1,6 +1,5 @@
 """MultiTaskMF: validate -> initialise -> solve -> store (docs/MATH.md sections 1-3)."""
 import copy
-import dataclasses
 import logging
 import time
 import warnings
@@ -16,13 +15,13 @@ from ._sparse import observation_pattern
 from .base import RecommenderMixin
 from .data import IdMap, MultiTaskData
 from .evaluation import evaluate_ranking
-from .foldin import fold_in_matrices
+from .foldin import solve_new_rows
 from .inference import InferenceModel
 from .params import SCHEMA
 from .persistence import load_parts, save_model
 from .solver import als
 from .solver.kernels import kernel_threads
-from .tasks import Task, resolve_cross_tasks
+from .tasks import resolve_cross_tasks, resolve_tasks
 
 log = logging.getLogger(__name__)
 
@@ -207,43 +206,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 raise ValueError(f"The {name!r} parameter of MultiTaskMF must be a bool. Got {getattr(self, name)!r}.")
 
     def _resolve_tasks(self, data):
-        if self.tasks is None:
-            tasks = [Task(name) for name in data.task_names]
-        else:
-            if isinstance(self.tasks, (Task, str)) or not hasattr(self.tasks, "__iter__"):
-                raise ValueError(f"The 'tasks' parameter of MultiTaskMF must be a list of Task. Got {self.tasks!r}.")
-            tasks = [Task(t) if isinstance(t, str) else copy.deepcopy(t) for t in self.tasks]
-            for t in tasks:
-                if not isinstance(t, Task):
-                    raise ValueError(f"The 'tasks' parameter of MultiTaskMF must hold Task objects. Got {t!r}.")
-        if not tasks:
-            raise ValueError("The 'tasks' parameter of MultiTaskMF is empty: give at least one Task.")
-        names = [t.name for t in tasks]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"tasks: task names must be unique; {dup} appear more than once.")
-        for t in tasks:
-            t.validate()
-        missing = [n for n in names if n not in data.task_names]
-        if missing:
-            raise ValueError(f"tasks {missing} are named in tasks= but absent from the data, which has tasks "
-                             f"{list(data.task_names)}.")
-        extra = [n for n in data.task_names if n not in names]
-        if extra:
-            raise ValueError(f"the data has tasks {extra} that tasks= does not name; pass "
-                             f"data.subset_tasks({names!r}) to leave them out, or add Task entries for them.")
-        for t in tasks:
-            if t.cross_tasks not in (None, "all"):
-                unknown = [c for c in t.cross_tasks if c not in names or c == t.name]
-                if unknown:
-                    raise ValueError(f"tasks: task {t.name!r} has cross_tasks {unknown} that are not other modelled "
-                                     f"tasks ({[n for n in names if n != t.name]}).")
-        for t in tasks:
-            m = data.matrices[t.name]
-            if m.nnz == 0:
-                raise ValueError(f"task {t.name!r} has no observations in the data.")
-            t.check_values(m.data)
-        return tasks
+        return resolve_tasks(self.tasks, data)
 
     # ------------------------------------------------------------------ fitting
     def _task_arrays(self, tasks, matrices, patterns, cross_tasks=None):
@@ -329,12 +292,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         if self.fit_heads:
             config.fixed_heads = (reference,)
 
-        self.tasks_ = tasks
-        self.task_index_ = {n: i for i, n in enumerate(names)}
-        self.cross_features_ = patterns
-        self.data_ = data
-        self.user_map_, self.item_map_ = data.user_map, data.item_map
-        self.default_task_ = names[-1] if len(names) == 1 else None
+        self._set_data_state(tasks, data, patterns, default_task=names[-1] if len(names) == 1 else None)
         self.validation_history_ = []
         best = {"score": -np.inf, "params": None, "iter": 0}
 
@@ -368,11 +326,25 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         if best["params"] is not None and self.early_stopping_rounds is not None:
             params = best["params"]
             self.best_iteration_ = best["iter"]
+        self._finish_fit(params, history, n_iter)
+        return self
+
+    def _set_data_state(self, tasks, data, patterns, default_task):
+        """The fitted attributes that describe the tasks and the training data (set by ``fit``, ``load`` and
+        :func:`mtl_classic.distributed.fit`)."""
+        self.tasks_ = tasks
+        self.task_index_ = {t.name: i for i, t in enumerate(tasks)}
+        self.cross_features_ = patterns
+        self.data_ = data
+        self.user_map_, self.item_map_ = data.user_map, data.item_map
+        self.default_task_ = default_task
+
+    def _finish_fit(self, params, history, n_iter):
+        """Store a fit's parameters and its record (``fit`` and :func:`mtl_classic.distributed.fit`)."""
         self._store(params)
         self._fit_settings = self._shape_settings()
         self.loss_history_ = history
         self.n_iter_ = n_iter
-        return self
 
     def _shape_settings(self):
         """The settings that shape the fitted parameters (a warm start may not change them)."""
@@ -530,13 +502,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         except (TypeError, ValueError) as exc:
             raise ModelFormatError(f"{parts.file}: the stored training data are invalid ({exc}).") from None
         model = cls(**parts.params)
-        model.tasks_ = parts.tasks
-        model.task_index_ = {t.name: i for i, t in enumerate(parts.tasks)}
+        model._set_data_state(parts.tasks, data, parts.patterns, parts.default_task)
         model._store(parts.fitted)
-        model.cross_features_ = parts.patterns
-        model.data_ = data
-        model.user_map_, model.item_map_ = data.user_map, data.item_map
-        model.default_task_ = parts.default_task
         for attr, value in parts.attributes.items():     # plain JSON data only: restoring them runs no code
             setattr(model, attr, value)
         return model
@@ -560,14 +527,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             Per-user cross-task deviations (None when the model has none).
         """
         self._check_fitted()
-        fitted = self.fitted_params_
-        matrices, n_new = fold_in_matrices(self.tasks_, interactions, fitted.n_items, by_item=False,
-                                           where="fold_in")
-        T = len(self.tasks_)
-        params = dataclasses.replace(
-            fitted, user_factors=np.zeros((n_new, fitted.factors)), user_biases=np.zeros((T, n_new)),
-            cross_user_weights=None if fitted.cross_user_weights is None else np.zeros((T, T, n_new)))
-        self._solve_new_rows(matrices, params, by_item=False, n_sweeps=n_sweeps)
+        params = solve_new_rows(self, interactions, by_item=False, n_sweeps=n_sweeps, where="fold_in")
         return params.user_factors, params.user_biases, params.cross_user_weights
 
     def fold_in_items(self, interactions, n_sweeps=3, cross_item_weights=None):
@@ -592,30 +552,11 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         item_factors : ndarray (n_new_items, k)
         item_biases : ndarray (T, n_new_items)
         """
-        where = "fold_in_items"
         if not hasattr(self, "fitted_params_"):
-            raise not_fitted(self, f"{where} needs a fitted model")
-        fitted = self.fitted_params_
-        matrices, n_new = fold_in_matrices(self.tasks_, interactions, fitted.n_users, by_item=True, where=where)
-        T = len(self.tasks_)
-        gamma = None
-        if fitted.cross_item_weights is not None:
-            gamma = np.zeros((T, T, n_new)) if cross_item_weights is None else np.asarray(cross_item_weights, float)
-            if gamma.shape != (T, T, n_new):
-                raise ValueError(f"{where}: cross_item_weights must have shape {(T, T, n_new)}; got {gamma.shape}.")
-        params = dataclasses.replace(fitted, item_factors=np.zeros((n_new, fitted.factors),
-                                                                   dtype=fitted.item_factors.dtype),
-                                     item_biases=np.zeros((T, n_new)), cross_item_weights=gamma)
-        self._solve_new_rows(matrices, params, by_item=True, n_sweeps=n_sweeps)
+            raise not_fitted(self, "fold_in_items needs a fitted model")
+        params = solve_new_rows(self, interactions, by_item=True, n_sweeps=n_sweeps, where="fold_in_items",
+                                cross_item_weights=cross_item_weights)
         return params.item_factors, params.item_biases
-
-    def _solve_new_rows(self, matrices, params, by_item, n_sweeps):
-        """Exact (Cholesky) solves of one side's new rows in ``params``, the other side fixed (the solver's seam)."""
-        patterns = {n: observation_pattern(m) for n, m in matrices.items()}
-        arrays = self._task_arrays(self.tasks_, matrices, patterns)
-        config = self._config()
-        config.solver = "cholesky"
-        als.solve_side(arrays, params, by_item, config, n_sweeps=n_sweeps, n_jobs=self.n_jobs)
 
 
 def _learned_array(name):

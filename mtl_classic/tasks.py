@@ -4,6 +4,7 @@ A :class:`Task` is configuration only (no learned state). See docs/MATH.md secti
 :func:`resolve_cross_tasks` decides which tasks feed each head's cross-task features.
 """
 from dataclasses import dataclass, asdict
+import copy
 import numbers
 
 import numpy as np
@@ -213,3 +214,46 @@ def resolve_cross_tasks(tasks, patterns, same_events=0.99):
                 keep.append(b)
         cross[t.name] = keep
     return cross, dropped
+
+
+def resolve_tasks(tasks_param, data):
+    """The Task list a MultiTaskMF fits on ``data``: ``tasks_param`` (None: every task of the data, implicit, weight
+    1; names become ``Task(name)``), copied and checked against the data (unique names, every named task present
+    and observed, every data task named, cross tasks among the modelled ones, values valid for each kind)."""
+    if tasks_param is None:
+        tasks = [Task(name) for name in data.task_names]
+    else:
+        if isinstance(tasks_param, (Task, str)) or not hasattr(tasks_param, "__iter__"):
+            raise ValueError(f"The 'tasks' parameter of MultiTaskMF must be a list of Task. Got {tasks_param!r}.")
+        tasks = [Task(t) if isinstance(t, str) else copy.deepcopy(t) for t in tasks_param]
+        for t in tasks:
+            if not isinstance(t, Task):
+                raise ValueError(f"The 'tasks' parameter of MultiTaskMF must hold Task objects. Got {t!r}.")
+    if not tasks:
+        raise ValueError("The 'tasks' parameter of MultiTaskMF is empty: give at least one Task.")
+    names = [t.name for t in tasks]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"tasks: task names must be unique; {dup} appear more than once.")
+    for t in tasks:
+        t.validate()
+    missing = [n for n in names if n not in data.task_names]
+    if missing:
+        raise ValueError(f"tasks {missing} are named in tasks= but absent from the data, which has tasks "
+                         f"{list(data.task_names)}.")
+    extra = [n for n in data.task_names if n not in names]
+    if extra:
+        raise ValueError(f"the data has tasks {extra} that tasks= does not name; pass "
+                         f"data.subset_tasks({names!r}) to leave them out, or add Task entries for them.")
+    for t in tasks:
+        if t.cross_tasks not in (None, "all"):
+            unknown = [c for c in t.cross_tasks if c not in names or c == t.name]
+            if unknown:
+                raise ValueError(f"tasks: task {t.name!r} has cross_tasks {unknown} that are not other modelled "
+                                 f"tasks ({[n for n in names if n != t.name]}).")
+    for t in tasks:
+        m = data.matrices[t.name]
+        if m.nnz == 0:
+            raise ValueError(f"task {t.name!r} has no observations in the data.")
+        t.check_values(m.data)
+    return tasks

@@ -13,6 +13,7 @@ MAX_LINES = 600
 #: Modules that may be imported inside a function: they are heavy (scikit-learn, numba, pandas, implicit) and
 #: the importing module must stay light without them, or they are the package's lazy public names.
 HEAVY = ("sklearn", "numba", "pandas", "implicit", "mtl_classic._topk_kernel", "mtl_classic.model",
+         "mtl_classic.solver",
          "mtl_classic.data", "mtl_classic.evaluation", "mtl_classic.baselines", "mtl_classic.datasets",
          "fastapi", "uvicorn", "starlette", "pydantic")
 
