@@ -119,9 +119,13 @@ def test_the_fit_survives_the_loss_of_a_worker(client, events, local_fits):
         os.kill(pids[0], signal.SIGKILL)
         killed.append(pids[0])
 
+    killer = threading.Thread(target=kill_soon, daemon=True)
+
     def callback(iteration, objective):
         if iteration == 1:
-            threading.Thread(target=kill_soon, daemon=True).start()
+            killer.start()
+        elif iteration == 2:   # a sweep faster than the sleep: the kill lands before the third one, never after
+            killer.join(timeout=30)
         return False
 
     dist = _fit(client, events, CONFIGS["cg"], callback=callback)
