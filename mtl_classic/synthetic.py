@@ -9,12 +9,14 @@ import scipy.sparse as sp
 __all__ = ["planted_aux_target", "planted_counts", "hold_out_one_per_user"]
 
 
-def planted_aux_target(seed=0, n_users=400, n_items=300, rank=3, aux_offset=-4.0, target_offset=-9.0, scale=2.0):
-    """A dense auxiliary behaviour and a sparse target behaviour sampled from the same planted factors.
+def planted_aux_target(seed=0, n_users=400, n_items=300, rank=3, aux_offset=-4.0, target_offset=-9.0, scale=2.0,
+                       aux_factors="shared"):
+    """A dense auxiliary behaviour and a sparse target behaviour sampled from planted factors.
 
     Both are Bernoulli draws with ``P(u, i) = sigmoid(scale * U_u . V_i + offset)``, the auxiliary one with
     ``aux_offset`` (dense) and the target one with ``target_offset`` (sparse); one target pair per user with at
-    least two is held out.
+    least two is held out. With ``aux_factors="independent"`` the auxiliary behaviour is drawn from other planted
+    factors of the same size instead (it says nothing about the target: a negative-transfer case).
 
     Parameters
     ----------
@@ -24,6 +26,8 @@ def planted_aux_target(seed=0, n_users=400, n_items=300, rank=3, aux_offset=-4.0
         The logits' offsets of the two behaviours.
     scale : float, default=2.0
         Scale of the planted logits ``U V^T``.
+    aux_factors : {"shared", "independent"}, default="shared"
+        Whether the auxiliary behaviour comes from the target's planted factors or from factors of its own.
 
     Returns
     -------
@@ -32,15 +36,20 @@ def planted_aux_target(seed=0, n_users=400, n_items=300, rank=3, aux_offset=-4.0
     aux, target, test : csr_matrix (n_users, n_items)
         0/1 auxiliary and target observations (training), and the held-out target pairs.
     """
+    if aux_factors not in ("shared", "independent"):
+        raise ValueError(f"planted_aux_target: aux_factors must be 'shared' or 'independent'. Got {aux_factors!r}.")
     rng = np.random.default_rng(seed)
     U, V = rng.normal(size=(n_users, rank)), rng.normal(size=(n_items, rank))
     logits = scale * U @ V.T
+    aux_logits = logits
+    if aux_factors == "independent":   # drawn after U, V: the shared case's draws stay as they were
+        aux_logits = scale * rng.normal(size=(n_users, rank)) @ rng.normal(size=(n_items, rank)).T
 
-    def sample(offset):
-        p = 1 / (1 + np.exp(-(logits + offset)))
+    def sample(z, offset):
+        p = 1 / (1 + np.exp(-(z + offset)))
         return (rng.random(p.shape) < p).astype(float)
 
-    aux, target = sample(aux_offset), sample(target_offset)
+    aux, target = sample(aux_logits, aux_offset), sample(logits, target_offset)
     test = hold_out_one_per_user(target, rng)
     return U, sp.csr_matrix(aux), sp.csr_matrix(target), sp.csr_matrix(test)
 

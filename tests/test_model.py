@@ -514,3 +514,24 @@ def test_assigning_a_learned_array_is_what_the_model_then_scores():
     model.item_biases_ = biases
     assert model.fitted_params_.item_biases is biases
     np.testing.assert_allclose(model.score_items("buy", users), before + biases[t], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("aux_factors", ["shared", "independent"])
+def test_private_factors_switch_off_negative_transfer_and_keep_the_positive_one(aux_factors):
+    # views from the buys' own planted factors (transfer helps) or from factors of their own (it can only hurt:
+    # the dense views take every shared factor, the reference head reading all of them)
+    _, aux, target, test = planted_aux_target(seed=2, n_users=600, n_items=300, rank=4, aux_offset=-3.0,
+                                              target_offset=-6.0, scale=1.0, aux_factors=aux_factors)
+    data = MultiTaskData.from_matrices({"view": aux, "buy": target})
+    from mtl_classic.evaluation import evaluate_ranking
+
+    def ndcg(d, **kw):
+        model = MultiTaskMF(factors=16, random_state=0, show_progress=False, **kw).fit(d)
+        return evaluate_ranking(model, d, test, "buy", ks=(10,))["NDCG@10"]
+
+    joint, private, alone = ndcg(data), ndcg(data, private_factors=4), ndcg(data.subset_tasks(["buy"]))
+    if aux_factors == "shared":
+        assert joint > 1.2 * alone and private > 0.9 * joint           # measured 0.238, 0.234, 0.175
+    else:
+        assert joint < 0.5 * alone                                      # measured 0.050 against 0.185
+        assert private > 3 * joint and private > 0.8 * alone           # measured 0.174
