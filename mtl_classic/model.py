@@ -363,7 +363,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             raise ValueError(f"{where}: the tasks changed from {[t.name for t in self.tasks_]} to {names}; fit a new "
                              f"model (warm_start=False) for other tasks.")
         for what, before, now in (("users", self.user_map_, data.user_map), ("items", self.item_map_, data.item_map)):
-            if len(before) != len(now) or not np.array_equal(before.ids, now.ids):
+            if before != now:
                 raise ValueError(f"{where}: the data's {what} differ from the previous fit's ({len(before)} before, "
                                  f"{len(now)} now, or other ids); warm starts need the same users and items.")
         before = getattr(self, "_fit_settings", None)  # None: a loaded model (its stored settings are the fit's)
