@@ -508,6 +508,35 @@ def genre_features(items):
     return g.drop(columns=[c for c in g.columns if c.startswith("(no genres")], errors="ignore").astype(float)
 
 
+def shipped_tasks(bench, names=None, **implicit_params):
+    """The task list of "the defaults" on ``bench``: ``Task(b)`` for every behaviour (``names``, default all of the
+    training data's), MovieLens' ``liked`` / ``rating`` with their own kinds; ``implicit_params`` (e.g. ``alpha``) go
+    to the implicit tasks only."""
+    from mtl_classic import Task
+    kinds = MOVIELENS_KINDS if bench.name == "movielens" else {}
+    names = bench.train.task_names if names is None else names
+    kind = {n: kinds.get(n, "implicit") for n in names}
+    return [Task(n, kind=kind[n], **(implicit_params if kind[n] == "implicit" else {})) for n in names]
+
+
+def dataset_parser(description, datasets=("movielens", "beibei", "tmall")):
+    """The arguments every dataset benchmark takes: ``--data-dir``, ``--datasets`` and ``--out`` (add more, then
+    ``parse_args``)."""
+    import argparse
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    p.add_argument("--datasets", nargs="+", default=list(datasets))
+    p.add_argument("--out", default=DEFAULT_OUT)
+    return p
+
+
+def params_label(params):
+    """A configuration as quality.md writes it: ``k=v, k=v`` (floats in ``g`` format), "-" for none."""
+    def v(x):
+        return f"{x:g}" if isinstance(x, float) else str(x)
+    return ", ".join(f"{k}={v(x)}" for k, x in params.items()) or "-"
+
+
 def model_specs(bench, quick=False, only=None):
     """The models compared on ``bench`` with their (small) grids. ``quick``: one or two grid points each."""
     from mtl_classic.baselines import (AuxiliaryFirstRule, ClusteringRecommender, ImplicitALSRecommender,
@@ -576,8 +605,7 @@ def model_specs(bench, quick=False, only=None):
                                g({"alpha": [1.0, 10.0, 40.0]}, {"alpha": [10.0]}), g(refine, {}),
                                fit=lambda m, d: m.fit(d.subset_tasks([t])), family="ours", defaults=base_f))
         def ours_defaults():
-            return MultiTaskMF(tasks=[Task(n, kind=kinds.get(n, "implicit")) for n in bench.train.task_names],
-                               random_state=0, n_jobs=THREADS)
+            return MultiTaskMF(tasks=shipped_tasks(bench), random_state=0, n_jobs=THREADS)
 
         def ours_tuner():
             from mtl_classic.model_selection import SuccessiveHalvingSearch

@@ -12,7 +12,6 @@ Usage::
 
     python benchmarks/cg_tol.py --data-dir ../shared/datasets --out benchmarks/results
 """
-import argparse
 import os
 import sys
 import time
@@ -31,18 +30,12 @@ CANDIDATES = [
 
 
 def make_model(bench, params):
-    from mtl_classic import MultiTaskMF, Task
-    kinds = C.MOVIELENS_KINDS if bench.name == "movielens" else {}
-    tasks = [Task(n, kind=kinds.get(n, "implicit")) for n in bench.train.task_names]
-    return MultiTaskMF(tasks=tasks, random_state=0, n_jobs=C.THREADS, **params)
+    from mtl_classic import MultiTaskMF
+    return MultiTaskMF(tasks=C.shipped_tasks(bench), random_state=0, n_jobs=C.THREADS, **params)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default=C.DEFAULT_DATA_DIR)
-    p.add_argument("--datasets", nargs="+", default=["movielens", "beibei", "tmall"])
-    p.add_argument("--out", default=C.DEFAULT_OUT)
-    args = p.parse_args(argv)
+    args = C.dataset_parser(__doc__.splitlines()[0]).parse_args(argv)
     env = C.environment()
     start = time.perf_counter()
     rows = []

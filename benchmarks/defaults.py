@@ -17,7 +17,6 @@ Usage::
     python benchmarks/defaults.py --data-dir ../shared/datasets                 # all candidate sets
     python benchmarks/defaults.py --data-dir ../shared/datasets --sets base reg
 """
-import argparse
 import os
 import sys
 import time
@@ -68,12 +67,8 @@ def validation(bench):
 
 
 def make_model(bench, data, params, task_params):
-    from mtl_classic import MultiTaskMF, Task
-    kinds = C.MOVIELENS_KINDS if bench.name == "movielens" else {}
-    tasks = []
-    for name in data.task_names:
-        kind = kinds.get(name, "implicit")
-        tasks.append(Task(name, kind=kind, **(task_params if kind == "implicit" else {})))
+    from mtl_classic import MultiTaskMF
+    tasks = C.shipped_tasks(bench, data.task_names, **task_params)
     return MultiTaskMF(tasks=tasks, random_state=0, n_jobs=C.THREADS, **params)
 
 
@@ -89,11 +84,8 @@ def lodo(table, labels, datasets):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default=C.DEFAULT_DATA_DIR)
-    p.add_argument("--datasets", nargs="+", default=["movielens", "beibei", "tmall", *C.SYNTHETIC])
+    p = C.dataset_parser(__doc__.splitlines()[0], datasets=("movielens", "beibei", "tmall", *C.SYNTHETIC))
     p.add_argument("--sets", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
-    p.add_argument("--out", default=C.DEFAULT_OUT)
     args = p.parse_args(argv)
     cands = [c for s in args.sets for c in CANDIDATES[s]]
     if not any(label == "shipped defaults" for label, _, _ in cands):

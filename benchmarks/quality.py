@@ -25,12 +25,6 @@ import _common as C  # noqa: E402
 COLUMNS = ["model", "HR@10", "NDCG@10", "HR@50", "NDCG@50", "val NDCG@10", "fit s", "grid", "chosen"]
 
 
-def _fmt_params(p):
-    def v(x):
-        return f"{x:g}" if isinstance(x, float) else str(x)
-    return ", ".join(f"{k}={v(x)}" for k, x in p.items()) or "-"
-
-
 def run_dataset(name, args):
     C.log(f"loading {name}")
     bench = C.load_bench(name, args.data_dir, seed=args.seed)
@@ -132,7 +126,7 @@ def table(results):
         t = r["test"]
         rows.append({"model": r["model"], "HR@10": t["hr@10"], "NDCG@10": t["ndcg@10"], "HR@50": t["hr@50"],
                      "NDCG@50": t["ndcg@50"], "val NDCG@10": r["val_ndcg@10"], "fit s": r["fit_seconds"],
-                     "grid": len(r["validation"]), "chosen": _fmt_params(r["chosen"])})
+                     "grid": len(r["validation"]), "chosen": C.params_label(r["chosen"])})
     return C.markdown_table(rows, COLUMNS, {"fit s": ".1f"})
 
 

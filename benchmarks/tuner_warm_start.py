@@ -11,7 +11,6 @@ Usage::
 
     python benchmarks/tuner_warm_start.py --data-dir ../shared/datasets --out benchmarks/results
 """
-import argparse
 import os
 import sys
 import time
@@ -20,26 +19,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
 
 
-def label(params):
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items())) or "-"
-
-
 def make_search(bench, warm_start):
-    from mtl_classic import MultiTaskMF, Task
+    from mtl_classic import MultiTaskMF
     from mtl_classic.model_selection import SuccessiveHalvingSearch
-    kinds = C.MOVIELENS_KINDS if bench.name == "movielens" else {}
-    tasks = [Task(n, kind=kinds.get(n, "implicit")) for n in bench.train.task_names]
-    base = MultiTaskMF(tasks=tasks, random_state=0, n_jobs=C.THREADS, show_progress=False)
+    base = MultiTaskMF(tasks=C.shipped_tasks(bench), random_state=0, n_jobs=C.THREADS, show_progress=False)
     return SuccessiveHalvingSearch(base, target=bench.target, random_state=0, warm_start=warm_start,
                                    show_progress=False)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default=C.DEFAULT_DATA_DIR)
-    p.add_argument("--datasets", nargs="+", default=["movielens", "beibei", "tmall"])
-    p.add_argument("--out", default=C.DEFAULT_OUT)
-    args = p.parse_args(argv)
+    args = C.dataset_parser(__doc__.splitlines()[0]).parse_args(argv)
     env = C.environment()
     start = time.perf_counter()
     rows = []
@@ -56,7 +45,7 @@ def main(argv=None):
             rows.append({"dataset": name, "warm_start": warm, "seconds": seconds,
                          "search seconds": float(trials.fit_seconds.sum()), "fits": len(trials),
                          "sweeps run": int(trials.sweeps_run.sum()), "best val": search.best_score_,
-                         "test NDCG@10": test["ndcg@10"], "chosen": label(search.best_params_)})
+                         "test NDCG@10": test["ndcg@10"], "chosen": C.params_label(search.best_params_)})
             C.log(f"[{name}] warm_start={warm}: {seconds:.1f}s, {rows[-1]['sweeps run']} sweeps, best val "
                   f"{search.best_score_:.4f}, test {test['ndcg@10']:.4f}, chose {rows[-1]['chosen']}")
     for r in rows:
