@@ -64,8 +64,12 @@ class Driver:
         self._bytes[what] = self._bytes.get(what, 0) + int(n)
 
     def _scatter(self, obj, what):
+        """``obj`` to one worker; the others fetch it from there when their tasks need it (each worker receives
+        one copy, so the bytes counted are n_workers copies). Not ``broadcast=True``: the scheduler's replication
+        waited forever when a worker died during it (distributed 2026.8), where a lost plain scatter fails the
+        tasks that need it and the sweep runs again from its checkpoint."""
         self._count(what, sizeof(obj) * self.n_workers)
-        return self.client.scatter(obj, broadcast=True, hash=False)
+        return self.client.scatter(obj, hash=False)
 
     def _submit(self, what, fn, *args):
         self._count(what, sum(sizeof(a) for a in args if not hasattr(a, "key")))

@@ -143,7 +143,9 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     item_edges = np.linspace(0, n_items, min(nb, n_items) + 1).astype(np.int64)
     spec = {"columns": cols, "task_names": names, "user_edges": user_edges, "n_items": n_items,
             "aggregate": rules, "task_objects": {t.name: t for t in tasks}}
-    indexes = client.scatter([pd.Index(facts["users"]), pd.Index(facts["items"])], broadcast=True, hash=False)
+    # the id indexes are literals of the graph, not scattered data: a worker's loss loses no lineage (scattered
+    # futures have none, and the blocks built from them could not be rebuilt)
+    indexes = [delayed(pd.Index(facts["users"])), delayed(pd.Index(facts["items"]))]
 
     def user_data():
         split = [delayed(blocks.split_partition, pure=False)(part, spec, *indexes) for part in events.to_delayed()]
