@@ -20,7 +20,6 @@ import sys
 import time
 import warnings
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as C  # noqa: E402
@@ -39,9 +38,9 @@ def make(name, bench, data):
         return D.make_model(bench, data, {}, {})
     if name == "aux-first rule":
         return AuxiliaryFirstRule(target=t, auxiliary=aux)
-    bonus = 1.0 if name == "ALS + aux bonus, fixed" else None
-    return ImplicitALSRecommender(target=t, factors=64, alpha=10.0, regularization=0.1, aux_bonus=bonus,
-                                  iterations=C.ITERATIONS, num_threads=C.THREADS, random_state=0)
+    bonus = {"aux_bonus": 1.0} if name == "ALS + aux bonus, fixed" else {}
+    return ImplicitALSRecommender(target=t, factors=64, alpha=10.0, regularization=0.1, iterations=C.ITERATIONS,
+                                  num_threads=C.THREADS, random_state=0, **bonus)
 
 
 def run_dataset(name, data_dir):
