@@ -227,8 +227,8 @@ class Bench:
 def carve_validation(train, target, seed=0, by_time=False, drop_from=(), n_holdout=1):
     """Validation split carved from ``train`` with ``mtl_classic.data.splits``.
 
-    ``by_time``: ``leave_last_out(n_holdout)`` (default one per user); otherwise ``random_holdout`` with a vanishing ``test_fraction``,
-    which holds out exactly one random target pair per user with at least two (seeded). The held-out pairs are also
+    ``by_time``: ``leave_last_out(n_holdout)`` (default one per user); otherwise ``random_holdout`` with a vanishing
+    ``test_fraction``, which holds out exactly one random target pair per user with at least two (seeded). The held-out pairs are also
     removed from the tasks in ``drop_from`` (MovieLens: the same rating event in other tasks), by the splits'
     ``also_remove``.
 
@@ -281,8 +281,15 @@ def load_bench(name, data_dir, seed=0):
     the held-out pairs are also removed from ``liked``, ``rating`` and ``tagged`` (the split functions keep
     auxiliary tasks untouched, which here would hand every model the answer: a held-out rating is the same event in
     all three rating tasks). beibei: ``load_ghcf``; tmall: ``load_pairs``; target ``buy`` with the given test file,
-    auxiliary behaviours untouched (the benchmark protocol). Tmall's ``validation.txt`` is not used: tuning uses the
-    same carved validation as the other datasets and the final fit uses ``buy.txt`` (the training file) only.
+    auxiliary behaviours untouched (the benchmark protocol).
+
+    The validation split is built the way the dataset's test split was (:func:`protocol_validation`), so that a
+    choice made on it answers the test's question: MovieLens and the synthetic sets carve as their tests do (last
+    rating by time; one random pair per user); Tmall uses its own ``validation.txt`` (pairs in neither ``buy.txt``
+    nor ``test.txt``; the fits stay on ``buy.txt``); Beibei, which has no timestamps, holds out each user's
+    highest-index training buy, because its item indices rise with time (``benchmarks/validation_transfer.py``
+    measures it: the test items' mean index is far above the training buys', and most test items are the user's
+    highest-index carted item), so its test, each user's last purchase, is about recent items.
     """
     from mtl_classic import datasets
 
@@ -320,7 +327,8 @@ def load_bench(name, data_dir, seed=0):
         target, by_time, drop = "buy", False, ()
     else:
         raise ValueError(f"unknown dataset {name!r}; expected movielens, beibei, tmall or one of {list(SYNTHETIC)}")
-    val_train, val_test, how = carve_validation(train, target, seed=seed, by_time=by_time, drop_from=drop)
+    val_train, val_test, how = protocol_validation(name, train, target, seed, by_time, drop,
+                                                   ds.validation if name == "tmall" else None)
     if name == "movielens":
         for t in ("rating", "liked"):
             extra[f"val_{t}"] = _values_at(full.matrices[t], val_test)
@@ -332,6 +340,35 @@ def load_bench(name, data_dir, seed=0):
                 aux_share_val=_aux_share(val_train, val_test, AUX_TASKS[name]),
                 aux_share_train_target=_aux_share(train, train.matrices[target], AUX_TASKS[name]))
     return Bench(name, target, train, test, val_train, val_test, info, extra)
+
+
+def protocol_validation(name, train, target, seed=0, by_time=False, drop_from=(), given=None):
+    """(val_train, val_test, how): the validation split of :func:`load_bench`, built as the test split was.
+
+    ``given``: the dataset's own validation pairs (Tmall), used as they are with ``train`` itself as the
+    validation training data. Beibei: :func:`leave_highest_index_out`. Otherwise :func:`carve_validation`."""
+    if given is not None:
+        return train, sp.csr_matrix(given), f"the dataset's own validation file ({name}/validation.txt)"
+    if name == "beibei":
+        return leave_highest_index_out(train, target)
+    return carve_validation(train, target, seed=seed, by_time=by_time, drop_from=drop_from)
+
+
+def leave_highest_index_out(train, target):
+    """Hold out every user's highest-item-index ``target`` pair (users with at least two): the "last purchase"
+    of data whose item indices follow time. Auxiliary tasks are left as they are (as the test protocol does)."""
+    m = sp.csr_matrix(train.matrices[target])
+    m.sort_indices()
+    counts = np.diff(m.indptr)
+    users = np.flatnonzero(counts >= 2)
+    held = sp.csr_matrix((np.ones(len(users)), (users, m.indices[m.indptr[users + 1] - 1])), shape=m.shape)
+    keep = np.ones(m.nnz, dtype=bool)
+    keep[m.indptr[users + 1] - 1] = False
+    rows = np.repeat(np.arange(m.shape[0]), counts)[keep]
+    rest = sp.csr_matrix((m.data[keep], (rows, m.indices[keep])), shape=m.shape)
+    mats = {t: (rest if t == target else train.matrices[t]) for t in train.task_names}
+    return (train.with_matrices(mats), held,
+            f"each user's highest-item-index '{target}' pair held out (users with >= 2; item indices follow time)")
 
 
 def _values_at(m, pairs):

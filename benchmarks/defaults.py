@@ -2,8 +2,9 @@
 
 Every candidate is a change from the shipped defaults (``MultiTaskMF(tasks=[Task(b) for b in behaviours])``, the
 MovieLens rating tasks with their own kinds). It is fitted on each dataset's validation split (carved from the
-training data, ``_common.load_bench``, MovieLens with :data:`MOVIELENS_HOLDOUT` pairs per user; the test split is
-never read) and scored by NDCG@10 of the target. Besides MovieLens, Beibei and Tmall, two synthetic sets with planted
+training data as the test split was, ``_common.load_bench`` / ``protocol_validation``: Tmall's own validation
+file, Beibei's highest-index buy per user, MovieLens with :data:`MOVIELENS_HOLDOUT` pairs per user by time; the test
+split is never read) and scored by NDCG@10 of the target. Besides MovieLens, Beibei and Tmall, two synthetic sets with planted
 factors (``_common.SYNTHETIC``) take part: views and buys from the same factors, where transfer helps, and from
 independent ones, where it can only hurt. Scores
 are divided by the best candidate's on the same dataset, so that datasets weigh alike.
@@ -36,6 +37,10 @@ CANDIDATES = {
     "cross": [("cross_per_item=False", {"cross_per_item": False}, {}),
               ("cross_per_user=False", {"cross_per_user": False}, {}),
               ("cross_regularization=30", {"cross_regularization": 30.0}, {})],
+    "cross+": [("cross_per_item=False, cross_per_user=False", {"cross_per_item": False, "cross_per_user": False}, {}),
+               ("cross_per_item=False, private_factors=8", {"cross_per_item": False, "private_factors": 8}, {}),
+               ("cross_per_item=False, regularization=10, negative_regularization=0",
+                {"cross_per_item": False, "regularization": 10.0, "negative_regularization": 0.0}, {})],
     "dtype": [("dtype=float64", {"dtype": "float64"}, {})],
     "item_bias": [("item_bias=True", {}, {"item_bias": True})],
     "evidence": [(f"evidence_negative_weight={e:g}", {}, {"evidence_negative_weight": e}) for e in (0.1, 1.0)],
