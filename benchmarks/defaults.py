@@ -4,10 +4,10 @@ Every candidate is a change from the shipped defaults (``MultiTaskMF(tasks=[Task
 MovieLens rating tasks with their own kinds). It is fitted on each dataset's validation split (carved from the
 training data as the test split was, ``_common.load_bench`` / ``protocol_validation``: Tmall's own validation
 file, Beibei's highest-index buy per user, MovieLens with :data:`MOVIELENS_HOLDOUT` pairs per user by time; the test
-split is never read) and scored by NDCG@10 of the target. Besides MovieLens, Beibei and Tmall, two synthetic sets with planted
-factors (``_common.SYNTHETIC``) take part: views and buys from the same factors, where transfer helps, and from
-independent ones, where it can only hurt. Scores
-are divided by the best candidate's on the same dataset, so that datasets weigh alike.
+split is never read) and scored by NDCG@10 of the target. Besides MovieLens, Beibei and Tmall, two synthetic sets
+with planted factors (``_common.SYNTHETIC``) take part: views and buys from the same factors, where transfer helps,
+and from independent ones, where it can only hurt. Scores are divided by the best candidate's on the same dataset,
+so that datasets weigh alike.
 
 Leave-one-dataset-out: for each dataset D, the candidate with the best mean relative score on the *other* datasets
 is the one a user of D would have been handed; its relative score on D says how well choosing on other data
