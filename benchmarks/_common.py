@@ -652,7 +652,13 @@ def model_specs(bench, quick=False, only=None):
         tuner_choice = {}
 
         def fit_tuner(search, data):
-            search.fit(data)
+            # the final fit chooses on the benchmark's validation split where it is built as the test was and the
+            # library's own carve is not (Tmall's validation file, Beibei's latest buy per user)
+            validation = None
+            if data is bench.train and bench.name in ("beibei", "tmall"):
+                from mtl_classic.data.splits import Split
+                validation = Split(bench.val_train, bench.val_test, t, {"method": bench.info["validation"]})
+            search.fit(data, validation=validation)
             tuner_choice.clear()
             tuner_choice.update(search.best_params_)
             return search.best_estimator_

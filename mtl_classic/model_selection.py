@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ._sparse import same_pairs
 from ._validation import check_number, parameter_of
-from .data.splits import leave_last_out, random_holdout
+from .data.splits import Split, leave_last_out, random_holdout
 from .evaluation import evaluate_pointwise, evaluate_ranking
 from .tasks import Task
 
@@ -80,6 +80,28 @@ def validation_split(data, target, random_state=0):
         # a vanishing fraction holds out exactly one pair per user with at least two
         return random_holdout(data, target, test_fraction=1e-9, random_state=random_state, min_train=1,
                               also_remove=also)
+
+
+def _checked_split(split, data, target):
+    """A user's validation ``Split``, checked against the data it stands for."""
+    where = "SuccessiveHalvingSearch.fit: validation"
+    if not isinstance(split, Split):
+        raise ValueError(f"{where} must be a mtl_classic.data.splits.Split (train and held-out pairs); got "
+                         f"{type(split).__name__}.")
+    train = split.train
+    if list(train.task_names) != list(data.task_names):
+        raise ValueError(f"{where}.train has tasks {list(train.task_names)}; the data has {list(data.task_names)}.")
+    for side in ("user", "item"):
+        if getattr(train, f"{side}_map") != getattr(data, f"{side}_map"):
+            raise ValueError(f"{where}.train's {side} ids differ from the data's (same ids in the same order "
+                             f"needed).")
+    if split.test.shape != (data.n_users, data.n_items):
+        raise ValueError(f"{where}.test has shape {split.test.shape}; expected {(data.n_users, data.n_items)}.")
+    if split.test.nnz == 0:
+        raise ValueError(f"{where}.test holds no pairs.")
+    if split.target != target:
+        raise ValueError(f"{where} holds out {split.target!r}, not the search's target {target!r}.")
+    return split
 
 
 def _target_kind(estimator, target):
@@ -215,8 +237,17 @@ class SuccessiveHalvingSearch(BaseEstimator):
             return float(evaluate_pointwise(model, self.target, split.test, kind="binary")["AUC"])
         return float(evaluate_ranking(model, split.train, split.test, self.target, ks=(10,))["NDCG@10"])
 
-    def fit(self, data):
-        """Search on a validation split carved from ``data``, then refit the best candidate on ``data``.
+    def fit(self, data, validation=None):
+        """Search on a validation split, then refit the best candidate on ``data``.
+
+        Parameters
+        ----------
+        data : MultiTaskData
+        validation : Split or None, default=None
+            The split to choose on, when you know better than the carve how your test pairs arise: for example a
+            dataset's own validation file, or each user's latest purchase where item indices follow time
+            (``mtl_classic.data.splits`` builds a ``Split``; its ``train`` must have ``data``'s users, items and
+            tasks). None carves :func:`validation_split` from ``data``.
 
         Returns
         -------
@@ -225,7 +256,8 @@ class SuccessiveHalvingSearch(BaseEstimator):
 
         space = self._check()
         rng = np.random.default_rng(self.random_state)
-        split = validation_split(data, self.target, random_state=self.random_state)
+        split = (validation_split(data, self.target, random_state=self.random_state) if validation is None
+                 else _checked_split(validation, data, self.target))
         self.validation_info_ = dict(split.info)
         kind = _target_kind(self.estimator, self.target)
         candidates = self._candidates(space, rng)

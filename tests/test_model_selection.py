@@ -108,3 +108,36 @@ def test_warm_started_rungs_score_what_fresh_fits_of_as_many_sweeps_score():
     # the survivors ran only the sweeps their rung adds
     assert list(warm.groupby("rung").sweeps_run.max()) == [2, 2, 2]
     assert list(cold.groupby("rung").sweeps_run.max()) == [2, 4, 6]
+
+
+def test_search_chooses_on_a_validation_split_the_user_gives():
+    """``fit(data, validation=split)``: the search scores every candidate on the given pairs (here: each user's
+    highest-index buy, as where item indices follow time), not on a carve of its own; bad splits are named."""
+    from mtl_classic.data.splits import given_test_pairs
+    from mtl_classic.evaluation import evaluate_ranking
+
+    data = _view_buy()
+    buy = data.matrices["buy"].tocsr()
+    users = np.flatnonzero(np.diff(buy.indptr) >= 2)
+    last = sp.csr_matrix((np.ones(len(users)), (users, buy.indices[buy.indptr[users + 1] - 1])), shape=buy.shape)
+    split = given_test_pairs(data, "buy", last)
+    base = MultiTaskMF(tasks=[Task("view"), Task("buy")], factors=4, iterations=4, random_state=0,
+                       show_progress=False)
+    search = SuccessiveHalvingSearch(base, target="buy", space={"regularization": [0.01, 1.0, 100.0]},
+                                     n_candidates=3, factor=3, min_iterations=4, show_progress=False)
+    search.fit(data, validation=split)
+    assert search.validation_info_ == split.info
+    # one rung: every candidate's recorded score is its NDCG@10 on the given pairs
+    for _, row in search.trials_.iterrows():
+        params = {} if np.isnan(row.regularization) else {"regularization": row.regularization}  # 0: its own
+        model = search._build(params, 4).fit(split.train)
+        expected = evaluate_ranking(model, split.train, split.test, "buy", ks=(10,))["NDCG@10"]
+        assert row.score == pytest.approx(expected, rel=1e-9)
+    other = MultiTaskData.from_matrices({"view": data.matrices["view"], "buy": buy}, user_ids=[f"u{i}" for i in
+                                                                                              range(data.n_users)])
+    with pytest.raises(ValueError, match="user ids differ"):
+        search.fit(other, validation=split)
+    with pytest.raises(ValueError, match="must be a mtl_classic.data.splits.Split"):
+        search.fit(data, validation=last)
+    with pytest.raises(ValueError, match="tasks"):
+        search.fit(data.subset_tasks(["buy"]), validation=split)
