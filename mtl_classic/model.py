@@ -21,7 +21,7 @@ from .params import SCHEMA
 from .persistence import load_parts, save_model
 from .solver import als
 from .solver.kernels import kernel_threads
-from .tasks import resolve_cross_tasks, resolve_tasks
+from .tasks import resolve_cross_tasks, resolve_private_factors, resolve_tasks
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,14 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     bias_regularization : float or None, default=5.0
         L2 penalty on the user and item biases of binary and regression tasks: a prior worth about this many
         observations (None: ``regularization``). Chosen with ``row_regularization``; 2-10 were level.
-    private_factors : int, default=0
+    private_factors : int or "auto", default="auto"
         Task-private factors per task (with several tasks): of the ``factors`` columns, the last
         ``T * private_factors`` are split into one block per task that only that task's head reads (its head is 0
         on the other blocks), the rest are shared by all. A task keeps its own signal where the other behaviours
         say nothing, and negative transfer can be switched off (the classical form of shared and task-specific
-        experts).
+        experts). ``"auto"``: ``min(8, factors // (2 T))``, at least half of the factors shared
+        (:func:`mtl_classic.tasks.resolve_private_factors`; the fitted value is ``private_factors_``). Chosen
+        leave-one-dataset-out on validation splits with ``cross_per_item=False`` (``benchmarks/defaults.py``).
     head_regularization : float, default=0.1
         Penalty pulling every head vector w_t towards 1 (towards its mask with private factors). Binary and regression
         heads add ``row_regularization`` per weighted observation, as their rows do: a learned head fitted to many
@@ -89,9 +91,11 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         L2 penalty on the cross-task weights beta_tb and their per-item deviations gamma_tb[i]. It acts as a prior
         worth about this many (weighted) observations, so an item needs that much evidence before its own weight
         departs from the shared one.
-    cross_per_item : bool, default=True
+    cross_per_item : bool, default=False
         Give every cross-task weight a per-item deviation: ``s_t += sum_b (beta_tb + gamma_tb[i]) x_b(u, i)``, e.g.
-        how often a cart of this very item turns into a purchase. O(nnz) per sweep.
+        how often a cart of this very item turns into a purchase. O(nnz) per sweep. Off by default: on validation
+        splits built as the tests were it lost on Beibei (its latest purchases, where the items' past conversion
+        misleads) and on planted data, and was level or slightly ahead elsewhere (``benchmarks/defaults.py``).
     cross_per_user : bool, default=True
         The same per user: ``+ delta_tb[u] x_b(u, i)``, e.g. how often this user buys what they put in the cart.
         Users folded in after fitting use the shared and per-item weights only.
@@ -141,14 +145,16 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         Every learned array (:mod:`mtl_classic.params`); each is also an attribute ``<name>_``: user_factors_,
         item_factors_, head_weights_, intercepts_, user_biases_, item_biases_, cross_weights_,
         cross_item_weights_, cross_user_weights_.
+    private_factors_ : int
+        The private factors per task of the fit (``private_factors`` resolved; 0 with one task).
     tasks_, task_index_, reference_task_, cross_tasks_, dropped_cross_tasks_, cross_features_, user_map_,
     item_map_, data_, default_task_, loss_history_, n_iter_, validation_history_, fit_time_
         See docs/ARCHITECTURE.md.
     """
 
     def __init__(self, tasks=None, factors=64, iterations=15, regularization=0.01, negative_regularization=1e-4,
-                 row_regularization=0.1, bias_regularization=5.0, private_factors=0, head_regularization=0.1,
-                 fit_heads=True, cross_regularization=10.0, cross_per_item=True, cross_per_user=True, solver="cg",
+                 row_regularization=0.1, bias_regularization=5.0, private_factors="auto", head_regularization=0.1,
+                 fit_heads=True, cross_regularization=10.0, cross_per_item=False, cross_per_user=True, solver="cg",
                  cg_steps=3, cg_tol=0.1, init_scale=0.01, early_stopping_rounds=None, dtype="float32", n_jobs=None,
                  random_state=None, warm_start=False, show_progress=True, verbose=False):
         self.tasks = tasks
@@ -179,7 +185,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     # ------------------------------------------------------------------ validation
     def _validate_params(self):
         _check_number(self.factors, "factors", 1, integer=True)
-        _check_number(self.private_factors, "private_factors", 0, integer=True)
+        if not (isinstance(self.private_factors, str) and self.private_factors == "auto"):
+            _check_number(self.private_factors, "private_factors", 0, integer=True)
         _check_number(self.iterations, "iterations", 1, integer=True)
         _check_number(self.regularization, "regularization", 0.0)
         _check_number(self.row_regularization, "row_regularization", 0.0)
@@ -273,11 +280,12 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                           + "; ".join(f"{t} <- {b}" for t, b in self.dropped_cross_tasks_.items())
                           + " (see dropped_cross_tasks_).", UserWarning, stacklevel=2)
         arrays = self._task_arrays(tasks, data.matrices, patterns)
-        k, n_private = int(self.factors), int(self.private_factors) if len(tasks) > 1 else 0
+        k, n_private = int(self.factors), resolve_private_factors(self.private_factors, self.factors, len(tasks))
         if k - len(tasks) * n_private < 1:
             raise ValueError(f"The 'private_factors' parameter of MultiTaskMF ({self.private_factors}) leaves no "
                              f"shared factor: {len(tasks)} tasks x {n_private} private factors >= factors={k}.")
         mask = als.head_mask(len(tasks), k, n_private) if n_private else None
+        self.private_factors_ = n_private
         params = self._warm_params(data, tasks) if self.warm_start else None
         if params is None:
             params = als.init_params(arrays, data.n_users, data.n_items, k, rng, float(self.init_scale),
@@ -348,7 +356,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
 
     def _shape_settings(self):
         """The settings that shape the fitted parameters (a warm start may not change them)."""
-        return {"factors": int(self.factors), "private_factors": int(self.private_factors),
+        private = self.private_factors if isinstance(self.private_factors, str) else int(self.private_factors)
+        return {"factors": int(self.factors), "private_factors": private,
                 "dtype": np.dtype(self.dtype).name, "cross_per_item": bool(self.cross_per_item),
                 "cross_per_user": bool(self.cross_per_user), "fit_heads": bool(self.fit_heads)}
 

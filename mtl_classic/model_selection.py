@@ -26,7 +26,7 @@ from ._sparse import same_pairs
 from ._validation import check_number, parameter_of
 from .data.splits import Split, leave_last_out, random_holdout
 from .evaluation import evaluate_pointwise, evaluate_ranking
-from .tasks import Task
+from .tasks import Task, resolve_private_factors
 
 __all__ = ["validation_split", "SuccessiveHalvingSearch", "DEFAULT_SPACE", "same_event_tasks"]
 
@@ -194,7 +194,8 @@ class SuccessiveHalvingSearch(BaseEstimator):
         """Private factors may take at most half of the factors (the rest stay shared)."""
         n_tasks = len(self.estimator.tasks)
         factors = cand.get("factors", self.estimator.factors)
-        private = cand.get("private_factors", self.estimator.private_factors)
+        private = resolve_private_factors(cand.get("private_factors", self.estimator.private_factors), factors,
+                                          n_tasks)
         return n_tasks < 2 or not private or 2 * n_tasks * private <= factors
 
     def _candidates(self, space, rng):

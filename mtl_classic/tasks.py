@@ -257,3 +257,29 @@ def resolve_tasks(tasks_param, data):
             raise ValueError(f"task {t.name!r} has no observations in the data.")
         t.check_values(m.data)
     return tasks
+
+
+#: ``private_factors="auto"``: this many private factors per task, while the shared ones keep at least half
+AUTO_PRIVATE_FACTORS = 8
+
+
+def resolve_private_factors(private_factors, factors, n_tasks):
+    """Private factors per task of a fit: 0 with one task; ``"auto"``: ``min(8, factors // (2 * n_tasks))``, so
+    that at least half of the factors stay shared whatever the number of tasks (8 at the default 64 factors with
+    2 to 4 tasks, the settings chosen on validation; 6 with 5 tasks, 4 with 8); an int as given.
+
+    Parameters
+    ----------
+    private_factors : int or "auto"
+    factors : int
+    n_tasks : int
+
+    Returns
+    -------
+    int
+    """
+    if n_tasks < 2:
+        return 0
+    if isinstance(private_factors, str):
+        return min(AUTO_PRIVATE_FACTORS, int(factors) // (2 * int(n_tasks)))
+    return int(private_factors)

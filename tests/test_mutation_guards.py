@@ -18,8 +18,9 @@ from _synthetic import TASKS, four_task_data
 @pytest.fixture(scope="module")
 def fitted():
     with pytest.warns(UserWarning):  # some cross features are dropped on this data (see dropped_cross_tasks_)
+        # every term of the score on: per-item cross weights too (off by default)
         return MultiTaskMF(tasks=TASKS, factors=5, iterations=4, random_state=0, dtype="float64",
-                           cross_regularization=1.0).fit(four_task_data(seed=2))
+                           cross_regularization=1.0, cross_per_item=True).fit(four_task_data(seed=2))
 
 
 def _dense_scores(m, t):
