@@ -30,8 +30,8 @@ RESULTS = "benchmarks/results"
 DATA = "../shared/datasets"      # relative to the repository root, as in the documented commands
 
 #: the defaults.py candidate sets of the tracked results/defaults.md (the "evidence" set has its own job and file)
-DEFAULTS_SETS = ["base", "reg", "alpha", "cross", "dtype", "item_bias", "head", "private", "negative", "combined",
-                 "negative+", "previous", "row"]
+DEFAULTS_SETS = ["base", "reg", "alpha", "cross", "cross+", "dtype", "item_bias", "head", "private", "negative",
+                 "combined", "negative+", "previous", "row"]
 
 
 @dataclass
@@ -53,6 +53,8 @@ def jobs(data_dir):
             ["tuner/quality.md", "tuner/quality.json", "tuner/quality_ndcg10.png"]),
         Job("defaults", "defaults.py", ["--data-dir", data_dir, "--sets", *DEFAULTS_SETS, "--out", r], 8,
             ["defaults.md", "defaults.json"]),
+        Job("validation_transfer", "validation_transfer.py", ["--data-dir", data_dir, "--out", r], 6,
+            ["validation_transfer.md", "validation_transfer.json"]),
         Job("evidence", "defaults.py", ["--data-dir", data_dir, "--sets", "evidence", "--out", f"{r}/evidence"], 1,
             ["evidence/defaults.md", "evidence/defaults.json"]),
         Job("ratings", "ratings.py", ["--out", r], 1, ["ratings.md", "ratings.json"]),
