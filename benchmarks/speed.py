@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 #: where the time goes
 VARIANTS = {
     "implicit": "implicit ALS on the union of all behaviours",
-    "ours": "MultiTaskMF, defaults (cross-task features with per-item/per-user weights, learned heads)",
+    "ours": "MultiTaskMF, defaults (cross-task features with per-user weights, private factors, learned heads)",
     "ours-fixed3": "MultiTaskMF, defaults but cg_tol=0 (every row takes all 3 CG steps, as implicit's do)",
     "ours-nocross": "MultiTaskMF without cross-task features (cross_tasks=None), learned heads",
     "ours-plain": "MultiTaskMF without cross-task features, heads fixed at 1 (the bare shared-factor solver)",
