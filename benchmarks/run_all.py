@@ -81,6 +81,9 @@ def jobs(data_dir):
         Job("mutation_check", "mutation_check.py", ["--out", r], 8, ["mutation_check.md", "mutation_check.json"]),
         Job("calibration", "calibration.py", ["--out", r], 1,
             ["calibration.md", "calibration.json", "calibration_reliability.png"]),
+        # needs the [dask] extra; writes its synthetic events (up to 30M interactions) as parquet under --work
+        Job("distributed", "distributed.py", ["--sizes", "1e6", "1e7", "3e7", "--out", r], 30,
+            ["distributed.md", "distributed.json", "distributed.png"]),
     ]
 
 
