@@ -98,3 +98,20 @@ def test_paired_bootstrap_ratio_brackets_the_ratio_and_narrows_with_more_users(m
     assert C.paired_bootstrap_ratio(same, same) == (1.0, 1.0, 1.0)  # paired: identical models never differ
     with pytest.raises(ValueError, match="equal-length"):
         C.paired_bootstrap_ratio(same, same[:-1])
+
+
+def test_beibei_validation_holds_out_each_users_highest_index_purchase(monkeypatch):
+    """The benchmarks' Beibei validation (``_common.leave_highest_index_out``): each user with two or more target
+    pairs loses exactly the one with the highest item index, the rest and the other tasks stay as they were."""
+    import numpy as np
+    import scipy.sparse as sp
+    from mtl_classic.data import MultiTaskData
+    monkeypatch.syspath_prepend(str(BENCH))
+    import _common as C
+    buy = sp.csr_matrix(np.array([[1, 0, 1, 1], [0, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]], dtype=float))
+    cart = sp.csr_matrix(np.ones((4, 4)))
+    data = MultiTaskData.from_matrices({"cart": cart, "buy": buy})
+    train, held, how = C.leave_highest_index_out(data, "buy")
+    np.testing.assert_array_equal(held.toarray(), [[0, 0, 0, 1], [0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(train.matrices["buy"].toarray(), buy.toarray() - held.toarray())
+    assert (train.matrices["cart"] != cart).nnz == 0 and "highest-item-index" in how
