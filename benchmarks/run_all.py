@@ -48,7 +48,7 @@ def jobs(data_dir):
     return [
         Job("quality", "quality.py", ["--data-dir", data_dir, "--out", r], 16,
             ["quality.md", "quality.json", "quality_ndcg10.png"]),
-        Job("tuner", "quality.py", ["--data-dir", data_dir, "--models", "MultiTaskMF", "built-in", "tuner",
+        Job("tuner", "quality.py", ["--data-dir", data_dir, "--models", "MultiTaskMF built-in tuner",
                                     "--out", f"{r}/tuner"], 3,
             ["tuner/quality.md", "tuner/quality.json", "tuner/quality_ndcg10.png"]),
         Job("defaults", "defaults.py", ["--data-dir", data_dir, "--sets", *DEFAULTS_SETS, "--out", r], 8,
