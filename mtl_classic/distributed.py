@@ -47,7 +47,6 @@ from ._sparse import observation_pattern
 from .data import IdMap, MultiTaskData
 from .model import MultiTaskMF
 from .solver import als
-from .tasks import resolve_private_factors
 
 __all__ = ["fit"]
 
@@ -185,13 +184,7 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     evidence = (np.concatenate([f[2] for f in user_facts]), np.concatenate([f[2] for f in item_facts]))
 
     rng = np.random.default_rng(estimator.random_state)
-    k, n_private = int(estimator.factors), resolve_private_factors(estimator.private_factors, estimator.factors,
-                                                                    len(tasks))
-    if k - len(tasks) * n_private < 1:
-        raise ValueError(f"The 'private_factors' parameter of MultiTaskMF ({estimator.private_factors}) leaves no "
-                         f"shared factor: {len(tasks)} tasks x {n_private} private factors >= factors={k}.")
-    mask = als.head_mask(len(tasks), k, n_private) if n_private else None
-    estimator.private_factors_ = n_private
+    k, mask = int(estimator.factors), estimator._head_mask(len(tasks))
     means = [sum(s["sum"][t.name] for s in stats) / nnz[t.name] if spec_["biases"] else None
              for t, spec_ in zip(tasks, specs)]
     params = als.init_params(summaries, n_users, n_items, k, rng, float(estimator.init_scale),

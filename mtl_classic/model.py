@@ -236,6 +236,17 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 cross_task_indices=[names.index(c) for c in cross]))
         return arrays
 
+    def _head_mask(self, n_tasks):
+        """The heads' mask of shared plus private factors for ``n_tasks`` tasks (None without private factors);
+        sets ``private_factors_`` (the fit and :func:`mtl_classic.distributed.fit`)."""
+        k = int(self.factors)
+        n_private = resolve_private_factors(self.private_factors, k, n_tasks)
+        if k - n_tasks * n_private < 1:
+            raise ValueError(f"The 'private_factors' parameter of MultiTaskMF ({self.private_factors}) leaves no "
+                             f"shared factor: {n_tasks} tasks x {n_private} private factors >= factors={k}.")
+        self.private_factors_ = n_private
+        return als.head_mask(n_tasks, k, n_private) if n_private else None
+
     def _config(self):
         return als.SolverConfig(regularization=float(self.regularization),
                                 row_regularization=float(self.row_regularization),
@@ -280,12 +291,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                           + "; ".join(f"{t} <- {b}" for t, b in self.dropped_cross_tasks_.items())
                           + " (see dropped_cross_tasks_).", UserWarning, stacklevel=2)
         arrays = self._task_arrays(tasks, data.matrices, patterns)
-        k, n_private = int(self.factors), resolve_private_factors(self.private_factors, self.factors, len(tasks))
-        if k - len(tasks) * n_private < 1:
-            raise ValueError(f"The 'private_factors' parameter of MultiTaskMF ({self.private_factors}) leaves no "
-                             f"shared factor: {len(tasks)} tasks x {n_private} private factors >= factors={k}.")
-        mask = als.head_mask(len(tasks), k, n_private) if n_private else None
-        self.private_factors_ = n_private
+        k, mask = int(self.factors), self._head_mask(len(tasks))
         params = self._warm_params(data, tasks) if self.warm_start else None
         if params is None:
             params = als.init_params(arrays, data.n_users, data.n_items, k, rng, float(self.init_scale),
