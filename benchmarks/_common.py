@@ -228,9 +228,9 @@ def carve_validation(train, target, seed=0, by_time=False, drop_from=(), n_holdo
     """Validation split carved from ``train`` with ``mtl_classic.data.splits``.
 
     ``by_time``: ``leave_last_out(n_holdout)`` (default one per user); otherwise ``random_holdout`` with a vanishing
-    ``test_fraction``, which holds out exactly one random target pair per user with at least two (seeded). The held-out pairs are also
-    removed from the tasks in ``drop_from`` (MovieLens: the same rating event in other tasks), by the splits'
-    ``also_remove``.
+    ``test_fraction``, which holds out exactly one random target pair per user with at least two (seeded). The
+    held-out pairs are also removed from the tasks in ``drop_from`` (MovieLens: the same rating event in other
+    tasks), by the splits' ``also_remove``.
 
     Returns
     -------
@@ -357,17 +357,16 @@ def protocol_validation(name, train, target, seed=0, by_time=False, drop_from=()
 def leave_highest_index_out(train, target):
     """Hold out every user's highest-item-index ``target`` pair (users with at least two): the "last purchase"
     of data whose item indices follow time. Auxiliary tasks are left as they are (as the test protocol does)."""
+    from mtl_classic.data.splits import given_test_pairs
+
     m = sp.csr_matrix(train.matrices[target])
     m.sort_indices()
-    counts = np.diff(m.indptr)
-    users = np.flatnonzero(counts >= 2)
+    users = np.flatnonzero(np.diff(m.indptr) >= 2)
     held = sp.csr_matrix((np.ones(len(users)), (users, m.indices[m.indptr[users + 1] - 1])), shape=m.shape)
-    keep = np.ones(m.nnz, dtype=bool)
-    keep[m.indptr[users + 1] - 1] = False
-    rows = np.repeat(np.arange(m.shape[0]), counts)[keep]
-    rest = sp.csr_matrix((m.data[keep], (rows, m.indices[keep])), shape=m.shape)
-    mats = {t: (rest if t == target else train.matrices[t]) for t in train.task_names}
-    return (train.with_matrices(mats), held,
+    with warnings.catch_warnings():   # every held-out buy is still carted: the protocol keeps auxiliary tasks
+        warnings.filterwarnings("ignore", message=".*every held-out pair of", category=UserWarning)
+        split = given_test_pairs(train, target, held)
+    return (split.train, split.test,
             f"each user's highest-item-index '{target}' pair held out (users with >= 2; item indices follow time)")
 
 
