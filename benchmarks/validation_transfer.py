@@ -32,17 +32,16 @@ MODELS = ("MultiTaskMF, defaults",) + REFERENCES
 
 
 def make(name, bench, data):
-    """An unfitted model of the comparison (the references with the issue's fixed settings)."""
-    from mtl_classic.baselines import AuxiliaryFirstRule, ImplicitALSRecommender
+    """An unfitted model of the comparison: the defaults, quality.py's fixed references (``_common.model_specs``)
+    and its ALS with the same fixed settings on the target alone."""
+    from mtl_classic.baselines import ImplicitALSRecommender
 
-    t, aux = bench.target, C.AUX_TASKS[bench.name]
     if name == "MultiTaskMF, defaults":
         return D.make_model(bench, data, {}, {})
-    if name == "aux-first rule":
-        return AuxiliaryFirstRule(target=t, auxiliary=aux)
-    bonus = {"aux_bonus": 1.0} if name == "ALS + aux bonus, fixed" else {}
-    return ImplicitALSRecommender(target=t, factors=64, alpha=10.0, regularization=0.1, iterations=C.ITERATIONS,
-                                  num_threads=C.THREADS, random_state=0, **bonus)
+    if name == "ALS target-only, fixed":
+        return ImplicitALSRecommender(target=bench.target, factors=64, alpha=10.0, regularization=0.1,
+                                      iterations=C.ITERATIONS, num_threads=C.THREADS, random_state=0)
+    return C.model_specs(bench, only=[name])[0].make()
 
 
 def run_dataset(name, data_dir):
