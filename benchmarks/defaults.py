@@ -56,6 +56,10 @@ CANDIDATES = {
                                                           "bias_regularization": None, "dtype": "float64",
                                                           "cross_per_item": True, "private_factors": 0}, {})],
     "row": [(f"row_regularization={r:g}", {"row_regularization": r}, {}) for r in (0.0, 0.01, 0.03)],
+    # the reference ALS's own confidence and penalty (alpha=10, regularization 0.1) and steps towards it
+    "confidence": [(f"alpha={a:g}, regularization={r:g}, negative_regularization={n:g}",
+                    {"regularization": r, "negative_regularization": n}, {"alpha": a})
+                   for a, r, n in ((10.0, 0.1, 0.0), (10.0, 1.0, 0.0), (10.0, 0.01, 1e-5), (3.0, 0.01, 3e-5))],
 }
 
 #: MovieLens validation holds out the last MOVIELENS_HOLDOUT ratings per user (not one): 610 users and one pair each
