@@ -56,6 +56,12 @@ CANDIDATES = {
                                                           "bias_regularization": None, "dtype": "float64",
                                                           "cross_per_item": True, "private_factors": 0}, {})],
     "row": [(f"row_regularization={r:g}", {"row_regularization": r}, {}) for r in (0.0, 0.01, 0.03)],
+    # alpha from the data (Task(alpha="auto")): the positives' extra confidence is this share of the negative mass
+    "auto_alpha": [(f"alpha auto, mass {m:g}", {}, {"alpha_mass": m}) for m in (0.003, 0.01, 0.03)]
+    + [(f"alpha auto, mass 0.01, {lab}", prm, {"alpha_mass": 0.01}) for lab, prm in (
+        ("regularization=10, negative_regularization=0", {"regularization": 10.0, "negative_regularization": 0.0}),
+        ("negative_regularization=3e-4", {"negative_regularization": 3e-4}),
+        ("private_factors=12", {"private_factors": 12}))],
     # the reference ALS's own confidence and penalty (alpha=10, regularization 0.1) and steps towards it
     "confidence": [(f"alpha={a:g}, regularization={r:g}, negative_regularization={n:g}",
                     {"regularization": r, "negative_regularization": n}, {"alpha": a})
@@ -78,8 +84,18 @@ def validation(bench):
 
 
 def make_model(bench, data, params, task_params):
+    """The candidate's estimator; ``task_params["alpha_mass"]`` sets each implicit task's alpha by the rule of
+    ``Task(alpha="auto")`` with that share of the negative mass."""
     from mtl_classic import MultiTaskMF
+    from mtl_classic.tasks import auto_alpha
+    task_params = dict(task_params)
+    mass = task_params.pop("alpha_mass", None)
     tasks = C.shipped_tasks(bench, data.task_names, **task_params)
+    if mass is not None:
+        for t in tasks:
+            if t.kind == "implicit":
+                t.alpha = auto_alpha(float(data.matrices[t.name].sum()), data.n_users, data.n_items,
+                                     t.negative_weight, mass=mass)
     return MultiTaskMF(tasks=tasks, random_state=0, n_jobs=C.THREADS, **params)
 
 

@@ -47,6 +47,7 @@ from ._sparse import observation_pattern
 from .data import IdMap, MultiTaskData
 from .model import MultiTaskMF
 from .solver import als
+from .tasks import resolve_alphas, resolve_tasks
 
 __all__ = ["fit"]
 
@@ -73,7 +74,7 @@ class TaskSummary:
 
 
 class _DataStub:
-    """The facts of the events that ``MultiTaskMF._resolve_tasks`` reads (task names, observations per task)."""
+    """The facts of the events that ``tasks.resolve_tasks`` reads (task names, observations per task)."""
 
     def __init__(self, counts):
         self.task_names = list(counts)
@@ -132,7 +133,7 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
                          "estimator's random_state, as a first local fit does).")
     cols = _check_columns(events, user_col, item_col, task_col, value_col)
     facts = _scan(events, cols, client)
-    tasks = estimator._resolve_tasks(_DataStub(facts["rows_per_task"]))
+    tasks = resolve_tasks(estimator.tasks, _DataStub(facts["rows_per_task"]))
     names = [t.name for t in tasks]
     rules = _rules(aggregate, names, value_col)
     workers = client.scheduler_info()["workers"]
@@ -164,6 +165,7 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
                       "all pairs the fed task records itself, so they say nothing about its other pairs: "
                       + "; ".join(f"{t} <- {b}" for t, b in estimator.dropped_cross_tasks_.items())
                       + " (see dropped_cross_tasks_).", UserWarning, stacklevel=2)
+    tasks = resolve_alphas(tasks, {n: sum(s["sum"][n] for s in stats) for n in names}, n_users, n_items)
     specs = [_spec(t, estimator.cross_tasks_[t.name], names) for t in tasks]
     summaries = [TaskSummary(s["name"], s["kind"], s["weight"], s["negative_weight"] if s["kind"] == "implicit"
                              else 0.0, s["biases"], s["item_bias"], np.asarray(s["cross_indices"], dtype=np.int64),

@@ -21,7 +21,7 @@ from .params import SCHEMA
 from .persistence import load_parts, save_model
 from .solver import als
 from .solver.kernels import kernel_threads
-from .tasks import resolve_cross_tasks, resolve_private_factors, resolve_tasks
+from .tasks import resolve_alphas, resolve_cross_tasks, resolve_private_factors, resolve_tasks
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 raise ValueError(f"The {name!r} parameter of MultiTaskMF must be a bool. Got {getattr(self, name)!r}.")
 
     def _resolve_tasks(self, data):
-        return resolve_tasks(self.tasks, data)
+        tasks = resolve_tasks(self.tasks, data)
+        sums = {t.name: float(np.sum(data.matrices[t.name].data)) for t in tasks if isinstance(t.alpha, str)}
+        return resolve_alphas(tasks, sums, data.n_users, data.n_items) if sums else tasks
 
     # ------------------------------------------------------------------ fitting
     def _task_arrays(self, tasks, matrices, patterns, cross_tasks=None):

@@ -3,7 +3,7 @@
 A :class:`Task` is configuration only (no learned state). See docs/MATH.md section 1 for the kinds.
 :func:`resolve_cross_tasks` decides which tasks feed each head's cross-task features.
 """
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, replace
 import copy
 import numbers
 
@@ -34,8 +34,12 @@ class Task:
     head : {"linear", "logistic"} or None, default=None
         None picks the kind's head: linear for implicit and regression, logistic for binary. Implicit tasks support
         only the linear head (the whole-data squared loss of Hu, Koren and Volinsky).
-    alpha : float, default=1.0
-        Confidence scaling for implicit tasks: confidence = 1 + alpha * count.
+    alpha : float or "auto", default=1.0
+        Confidence scaling for implicit tasks: confidence = 1 + alpha * count. ``"auto"`` derives it from the data
+        (:func:`auto_alpha`): the observations' extra confidence ``alpha * sum(counts)`` then totals
+        ``AUTO_CONFIDENCE_MASS`` (1%) of the task's whole-data negative mass ``negative_weight * n_users *
+        n_items``, so that every implicit task's positives weigh alike against its negatives, however dense or
+        sparse it is. The fitted value is in ``MultiTaskMF.tasks_``.
     negative_weight : float, default=1.0
         Weight ``w0`` of every unobserved pair of an implicit task.
     evidence_negative_weight : float or None, default=None
@@ -132,6 +136,10 @@ class Task:
             raise ValueError(f"{label}: binary tasks need the logistic head; got head={self.head!r}.")
         for attr, positive in (("weight", True), ("alpha", False), ("negative_weight", True)):
             value = getattr(self, attr)
+            if attr == "alpha" and isinstance(value, str):
+                if value != "auto":
+                    raise ValueError(f"{label}: alpha must be a finite number >= 0 or 'auto'. Got {value!r}.")
+                continue
             if (not isinstance(value, numbers.Real) or isinstance(value, bool) or value != value
                     or value in (float("inf"), float("-inf"))):
                 raise ValueError(f"{label}: {attr} must be a finite number. Got {value!r}.")
@@ -257,6 +265,41 @@ def resolve_tasks(tasks_param, data):
             raise ValueError(f"task {t.name!r} has no observations in the data.")
         t.check_values(m.data)
     return tasks
+
+
+#: ``Task(alpha="auto")``: the observations' extra confidence totals this share of the whole-data negative mass
+AUTO_CONFIDENCE_MASS = 0.01
+
+
+def auto_alpha(value_sum, n_users, n_items, negative_weight=1.0, mass=AUTO_CONFIDENCE_MASS):
+    """The confidence scale of ``Task(alpha="auto")``: ``mass * negative_weight * n_users * n_items / value_sum``,
+    so that ``alpha * value_sum`` (the observations' confidence beyond 1) is ``mass`` times the negative mass.
+
+    Parameters
+    ----------
+    value_sum : float
+        Sum of the task's observed counts (its number of observations for 0/1 data).
+    n_users, n_items : int
+    negative_weight : float
+        The task's ``w0``.
+    mass : float
+        The share of the negative mass (:data:`AUTO_CONFIDENCE_MASS`).
+
+    Returns
+    -------
+    float
+        1.0 when ``value_sum`` is 0 (every count 0: alpha has no effect).
+    """
+    if not value_sum > 0:
+        return 1.0
+    return float(mass) * float(negative_weight) * float(n_users) * float(n_items) / float(value_sum)
+
+
+def resolve_alphas(tasks, value_sums, n_users, n_items):
+    """The tasks with every implicit ``alpha="auto"`` replaced by :func:`auto_alpha` of its ``value_sums[name]``
+    (new Task objects; the others are returned as they are)."""
+    return [replace(t, alpha=auto_alpha(value_sums[t.name], n_users, n_items, t.negative_weight))
+            if t.kind == "implicit" and isinstance(t.alpha, str) else t for t in tasks]
 
 
 #: ``private_factors="auto"``: this many private factors per task, while the shared ones keep at least half
