@@ -57,7 +57,7 @@ CANDIDATES = {
                                                           "cross_per_item": True, "private_factors": 0}, {})],
     "row": [(f"row_regularization={r:g}", {"row_regularization": r}, {}) for r in (0.0, 0.01, 0.03)],
     # alpha from the data (Task(alpha="auto")): the positives' extra confidence is this share of the negative mass
-    "auto_alpha": [(f"alpha auto, mass {m:g}", {}, {"alpha_mass": m}) for m in (0.003, 0.01, 0.03)]
+    "auto_alpha": [(f"alpha auto, mass {m:g}", {}, {"alpha_mass": m}) for m in (0.003, 0.01, 0.015, 0.02, 0.03)]
     + [(f"alpha auto, mass 0.01, {lab}", prm, {"alpha_mass": 0.01}) for lab, prm in (
         ("regularization=10, negative_regularization=0", {"regularization": 10.0, "negative_regularization": 0.0}),
         ("negative_regularization=3e-4", {"negative_regularization": 3e-4}),
