@@ -33,11 +33,11 @@ __all__ = ["validation_split", "SuccessiveHalvingSearch", "DEFAULT_SPACE", "same
 logger = logging.getLogger(__name__)
 
 #: The default search space. Keys are MultiTaskMF parameters, or ``tasks__alpha`` (every implicit task's
-#: confidence scale) and ``tasks__aux_weight`` (the weight of every task but the target).
+#: confidence scale, a number or ``"auto"``) and ``tasks__aux_weight`` (the weight of every task but the target).
 DEFAULT_SPACE = {
     "factors": [32, 64, 128],
     "regularization": [0.01, 0.3, 3.0, 10.0, 30.0],
-    "tasks__alpha": [1.0, 3.0, 10.0, 30.0],
+    "tasks__alpha": ["auto", 1.0, 3.0, 10.0, 30.0],
     "tasks__aux_weight": [0.1, 0.3, 1.0],
     "private_factors": [0, 4, 8],
     "negative_regularization": [0.0, 1e-4, 3e-4],
@@ -222,7 +222,7 @@ class SuccessiveHalvingSearch(BaseEstimator):
             for t in est.tasks:
                 t = Task(t) if isinstance(t, str) else copy.deepcopy(t)
                 if alpha is not None and t.kind == "implicit":
-                    t.alpha = float(alpha)
+                    t.alpha = alpha if isinstance(alpha, str) else float(alpha)
                 if aux is not None and t.name != self.target:
                     t.weight = float(aux)
                 tasks.append(t)

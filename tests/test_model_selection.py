@@ -141,3 +141,17 @@ def test_search_chooses_on_a_validation_split_the_user_gives():
         search.fit(data, validation=last)
     with pytest.raises(ValueError, match="tasks"):
         search.fit(data.subset_tasks(["buy"]), validation=split)
+
+
+def test_search_space_takes_alpha_auto_and_numbers():
+    data = _view_buy()
+    base = MultiTaskMF(tasks=[Task("view", alpha=2.0), Task("buy", alpha=2.0)], factors=4, iterations=2,
+                       show_progress=False)
+    search = SuccessiveHalvingSearch(base, target="buy", space={"tasks__alpha": ["auto", 3.0]}, show_progress=False)
+    auto = search._build({"tasks__alpha": "auto"}, 2).fit(data)
+    numeric = search._build({"tasks__alpha": 3.0}, 2)
+    assert [t.alpha for t in numeric.tasks] == [3.0, 3.0]
+    assert [t.alpha for t in auto.tasks] == ["auto", "auto"]
+    density = {n: data.nnz(n) / (data.n_users * data.n_items) for n in ("view", "buy")}
+    assert [t.alpha for t in auto.tasks_] == pytest.approx([0.01 / density["view"], 0.01 / density["buy"]])
+    assert base.tasks[0].alpha == 2.0          # the searched estimator itself is never changed
