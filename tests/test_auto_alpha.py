@@ -13,10 +13,10 @@ KW = dict(factors=4, iterations=3, random_state=0, dtype="float64", show_progres
 
 
 def test_auto_alpha_puts_the_positives_extra_confidence_at_one_share_of_the_negative_mass():
-    # 200 users x 50 items, counts summing to 400: alpha * 400 = 0.01 * 2.0 * 200 * 50
+    # 200 users x 50 items, counts summing to 400: alpha * 400 = mass * 2.0 * 200 * 50
     alpha = auto_alpha(400.0, 200, 50, negative_weight=2.0)
     assert alpha == pytest.approx(AUTO_CONFIDENCE_MASS * 2.0 * 200 * 50 / 400.0)
-    assert alpha * 400.0 == pytest.approx(0.01 * 2.0 * 200 * 50)
+    assert alpha * 400.0 == pytest.approx(AUTO_CONFIDENCE_MASS * 2.0 * 200 * 50)
     assert auto_alpha(0.0, 10, 10) == 1.0  # every count 0: alpha has no effect
     # a sparser task gets a larger alpha, in proportion
     assert auto_alpha(100.0, 200, 50) == pytest.approx(4 * auto_alpha(400.0, 200, 50))

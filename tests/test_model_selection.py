@@ -8,6 +8,7 @@ from mtl_classic import Task
 from mtl_classic.data import MultiTaskData
 from mtl_classic.model import MultiTaskMF
 from mtl_classic.model_selection import SuccessiveHalvingSearch, same_event_tasks, validation_split
+from mtl_classic.tasks import AUTO_CONFIDENCE_MASS
 
 from _synthetic import four_task_data
 
@@ -153,5 +154,6 @@ def test_search_space_takes_alpha_auto_and_numbers():
     assert [t.alpha for t in numeric.tasks] == [3.0, 3.0]
     assert [t.alpha for t in auto.tasks] == ["auto", "auto"]
     density = {n: data.nnz(n) / (data.n_users * data.n_items) for n in ("view", "buy")}
-    assert [t.alpha for t in auto.tasks_] == pytest.approx([0.01 / density["view"], 0.01 / density["buy"]])
+    assert [t.alpha for t in auto.tasks_] == pytest.approx([AUTO_CONFIDENCE_MASS / density["view"],
+                                                            AUTO_CONFIDENCE_MASS / density["buy"]])
     assert base.tasks[0].alpha == 2.0          # the searched estimator itself is never changed
