@@ -31,7 +31,7 @@ DATA = "../shared/datasets"      # relative to the repository root, as in the do
 
 #: the defaults.py candidate sets of the tracked results/defaults.md (the "evidence" set has its own job and file)
 DEFAULTS_SETS = ["base", "reg", "alpha", "cross", "cross+", "dtype", "item_bias", "head", "private", "negative",
-                 "combined", "negative+", "previous", "row"]
+                 "combined", "negative+", "previous", "row", "auto_alpha", "confidence"]
 
 
 @dataclass
