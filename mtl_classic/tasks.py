@@ -41,9 +41,9 @@ class Task:
         n_items``, so that every implicit task's positives carry the same mass against its negatives, however dense
         or sparse it is (a task with 0.4% of the pairs gets alpha 5, one with 0.04% alpha 50). The fitted value is
         in ``MultiTaskMF.tasks_``. Chosen leave-one-dataset-out on validation splits (``benchmarks/defaults.py``,
-        table in ``benchmarks/results/defaults.md``): the rule was handed to 4 of the 5 datasets left out (masses
-        0.015-0.03); 0.02 has the best mean. It costs Beibei's validation 1.4% against ``alpha=1`` and gains on
-        the others.
+        table in ``benchmarks/results/at-b90376e/defaults.md``): the rule, at one mass or another (0.01-0.03), was
+        handed to every dataset left out; 0.02 has the best mean. It costs Beibei's validation 1.4% against
+        ``alpha=1`` and gains on the others.
     negative_weight : float, default=1.0
         Weight ``w0`` of every unobserved pair of an implicit task.
     evidence_negative_weight : float or None, default=None
