@@ -214,7 +214,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
 
     def _resolve_tasks(self, data):
         tasks = resolve_tasks(self.tasks, data)
-        sums = {t.name: float(np.sum(data.matrices[t.name].data)) for t in tasks if isinstance(t.alpha, str)}
+        sums = {t.name: float(np.sum(data.matrices[t.name].data)) for t in tasks
+                if t.kind == "implicit" and isinstance(t.alpha, str)}
         return resolve_alphas(tasks, sums, data.n_users, data.n_items) if sums else tasks
 
     # ------------------------------------------------------------------ fitting
