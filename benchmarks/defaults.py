@@ -46,7 +46,9 @@ CANDIDATES = {
     "item_bias": [("item_bias=True", {}, {"item_bias": True})],
     "evidence": [(f"evidence_negative_weight={e:g}", {}, {"evidence_negative_weight": e}) for e in (0.1, 1.0)],
     "head": [(f"head_regularization={h:g}", {"head_regularization": h}, {}) for h in (100.0, 1000.0, 10000.0)],
-    "private": [(f"private_factors={n}", {"private_factors": n}, {}) for n in (0, 4, 12)],
+    # private_factors="auto" sizes each task's block by the share of its pairs no other task observes; these give
+    # every task the same block (8: the rule until the coverage rule)
+    "private": [(f"private_factors={n} (every task)", {"private_factors": n}, {}) for n in (0, 4, 8, 12)],
     "negative": [(f"negative_regularization={r:g}", {"negative_regularization": r}, {}) for r in (0.0, 3e-4, 1e-3)],
     "combined": [(f"regularization={r:g}, negative_regularization=0, alpha=3",
                   {"regularization": r, "negative_regularization": 0.0}, {"alpha": 3.0}) for r in (3.0, 10.0)],

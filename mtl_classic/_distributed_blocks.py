@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from dask.sizeof import sizeof
 from distributed import get_worker
 
-from ._sparse import observation_pattern
+from ._sparse import covered_pairs, observation_pattern
 from .solver import als
 from .solver.kernels import kernel_threads
 from .solver.terms import EntryTerms, entry_offsets, factor_scores, objective_entry_sums
@@ -120,7 +120,8 @@ def user_block_data(pieces, b, spec):
     names = spec["task_names"]
     stats = {"nnz": {n: int(m.nnz) for n, m in matrices.items()},
              "sum": {n: float(np.sum(m.data)) for n, m in matrices.items()},
-             "both": {(a, c): int(patterns[a].multiply(patterns[c]).nnz) for a in names for c in names if a != c}}
+             "both": {(a, c): int(patterns[a].multiply(patterns[c]).nnz) for a in names for c in names if a != c},
+             "covered": covered_pairs(patterns)}
     return {"lo": lo, "hi": hi, "matrices": matrices, "stats": stats}
 
 

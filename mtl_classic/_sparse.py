@@ -28,3 +28,23 @@ def same_pairs(a, b, share):
     a, b = observation_pattern(a), observation_pattern(b)
     both = a.multiply(b).nnz
     return both >= share * b.nnz, both >= share * a.nnz
+
+
+def covered_pairs(patterns):
+    """Per task, how many of its observed pairs another task also observes.
+
+    Parameters
+    ----------
+    patterns : dict {task name: sparse matrix (n_users, n_items)}
+        Each task's observation pattern (:func:`observation_pattern`), all over the same rows and columns.
+
+    Returns
+    -------
+    dict {task name: int}
+    """
+    names = list(patterns)
+    out = {}
+    for name in names:
+        others = [patterns[o] for o in names if o != name]
+        out[name] = int(patterns[name].multiply(sum(others[1:], others[0])).nnz) if others else 0
+    return out

@@ -186,7 +186,8 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     evidence = (np.concatenate([f[2] for f in user_facts]), np.concatenate([f[2] for f in item_facts]))
 
     rng = np.random.default_rng(estimator.random_state)
-    k, mask = int(estimator.factors), estimator._head_mask(len(tasks))
+    coverage = [sum(s["covered"][n] for s in stats) / max(nnz[n], 1) for n in names]
+    k, mask = int(estimator.factors), estimator._head_mask(len(tasks), coverage)
     means = [sum(s["sum"][t.name] for s in stats) / nnz[t.name] if spec_["biases"] else None
              for t, spec_ in zip(tasks, specs)]
     params = als.init_params(summaries, n_users, n_items, k, rng, float(estimator.init_scale),

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from ._errors import ModelFormatError, not_fitted
 from ._validation import check_number, non_finite_fit_error, parameter_of
-from ._sparse import observation_pattern
+from ._sparse import covered_pairs, observation_pattern
 from .base import RecommenderMixin
 from .data import IdMap, MultiTaskData
 from .evaluation import evaluate_ranking
@@ -74,9 +74,12 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         ``T * private_factors`` are split into one block per task that only that task's head reads (its head is 0
         on the other blocks), the rest are shared by all. A task keeps its own signal where the other behaviours
         say nothing, and negative transfer can be switched off (the classical form of shared and task-specific
-        experts). ``"auto"``: ``min(8, factors // (2 T))``, at least half of the factors shared
-        (:func:`mtl_classic.tasks.resolve_private_factors`; the fitted value is ``private_factors_``). Chosen
-        leave-one-dataset-out on validation splits with ``cross_per_item=False`` (``benchmarks/defaults.py``).
+        experts). ``"auto"``: each task's block from its data, ``round(cap * (1 - c_t))`` with c_t the share of
+        its observed pairs that another task also observes and ``cap = min(8, factors // (2 T))`` (at least half of
+        the factors shared; :func:`mtl_classic.tasks.resolve_private_factors`; the fitted sizes are
+        ``private_factors_``). A target the other behaviours always record shares every factor, one they mostly
+        miss keeps a private block. Chosen leave-one-dataset-out on validation splits (``benchmarks/defaults.py``,
+        set ``private``), against 8 and 0 for every task.
     head_regularization : float, default=0.1
         Penalty pulling every head vector w_t towards 1 (towards its mask with private factors). Binary and regression
         heads add ``row_regularization`` per weighted observation, as their rows do: a learned head fitted to many
@@ -145,8 +148,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         Every learned array (:mod:`mtl_classic.params`); each is also an attribute ``<name>_``: user_factors_,
         item_factors_, head_weights_, intercepts_, user_biases_, item_biases_, cross_weights_,
         cross_item_weights_, cross_user_weights_.
-    private_factors_ : int
-        The private factors per task of the fit (``private_factors`` resolved; 0 with one task).
+    private_factors_ : list of int
+        The private factors of each task of the fit, in ``tasks_`` order (``private_factors`` resolved; 0 with one
+        task).
     tasks_, task_index_, reference_task_, cross_tasks_, dropped_cross_tasks_, cross_features_, user_map_,
     item_map_, data_, default_task_, loss_history_, n_iter_, validation_history_, fit_time_
         See docs/ARCHITECTURE.md.
@@ -239,16 +243,23 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 cross_task_indices=[names.index(c) for c in cross]))
         return arrays
 
-    def _head_mask(self, n_tasks):
+    def _head_mask(self, n_tasks, coverage=None):
         """The heads' mask of shared plus private factors for ``n_tasks`` tasks (None without private factors);
-        sets ``private_factors_`` (the fit and :func:`mtl_classic.distributed.fit`)."""
+        ``coverage``: each task's share of pairs another task observes (``private_factors="auto"``). Sets
+        ``private_factors_``; a warm start keeps the sizes of the fit it continues (the fit and
+        :func:`mtl_classic.distributed.fit`)."""
         k = int(self.factors)
-        n_private = resolve_private_factors(self.private_factors, k, n_tasks)
-        if k - n_tasks * n_private < 1:
+        sizes = resolve_private_factors(self.private_factors, k, n_tasks, coverage)
+        if self.warm_start and hasattr(self, "fitted_params_") and hasattr(self, "private_factors_"):
+            before = self.private_factors_
+            sizes = [int(before)] * n_tasks if np.ndim(before) == 0 else [int(s) for s in before]
+        if k - sum(sizes) < 1:
+            what = (f"{n_tasks} tasks x {sizes[0]} private factors" if len(set(sizes)) == 1
+                    else f"{sum(sizes)} private factors {sizes}")
             raise ValueError(f"The 'private_factors' parameter of MultiTaskMF ({self.private_factors}) leaves no "
-                             f"shared factor: {n_tasks} tasks x {n_private} private factors >= factors={k}.")
-        self.private_factors_ = n_private
-        return als.head_mask(n_tasks, k, n_private) if n_private else None
+                             f"shared factor: {what} >= factors={k}.")
+        self.private_factors_ = sizes
+        return als.head_mask(n_tasks, k, sizes) if sum(sizes) else None
 
     def _config(self):
         return als.SolverConfig(regularization=float(self.regularization),
@@ -294,7 +305,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                           + "; ".join(f"{t} <- {b}" for t, b in self.dropped_cross_tasks_.items())
                           + " (see dropped_cross_tasks_).", UserWarning, stacklevel=2)
         arrays = self._task_arrays(tasks, data.matrices, patterns)
-        k, mask = int(self.factors), self._head_mask(len(tasks))
+        covered = covered_pairs(patterns)
+        coverage = [covered[n] / max(patterns[n].nnz, 1) for n in names]
+        k, mask = int(self.factors), self._head_mask(len(tasks), coverage)
         params = self._warm_params(data, tasks) if self.warm_start else None
         if params is None:
             params = als.init_params(arrays, data.n_users, data.n_items, k, rng, float(self.init_scale),

@@ -196,7 +196,7 @@ class SuccessiveHalvingSearch(BaseEstimator):
         factors = cand.get("factors", self.estimator.factors)
         private = resolve_private_factors(cand.get("private_factors", self.estimator.private_factors), factors,
                                           n_tasks)
-        return n_tasks < 2 or not private or 2 * n_tasks * private <= factors
+        return n_tasks < 2 or 2 * sum(private) <= factors
 
     def _candidates(self, space, rng):
         names = sorted(space)

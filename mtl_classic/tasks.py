@@ -306,27 +306,39 @@ def resolve_alphas(tasks, value_sums, n_users, n_items):
             if t.kind == "implicit" and isinstance(t.alpha, str) else t for t in tasks]
 
 
-#: ``private_factors="auto"``: this many private factors per task, while the shared ones keep at least half
+#: ``private_factors="auto"``: at most this many private factors per task, while the shared ones keep at least half
 AUTO_PRIVATE_FACTORS = 8
 
 
-def resolve_private_factors(private_factors, factors, n_tasks):
-    """Private factors per task of a fit: 0 with one task; ``"auto"``: ``min(8, factors // (2 * n_tasks))``, so
-    that at least half of the factors stay shared whatever the number of tasks (8 at the default 64 factors with
-    2 to 4 tasks, the settings chosen on validation; 6 with 5 tasks, 4 with 8); an int as given.
+def resolve_private_factors(private_factors, factors, n_tasks, coverage=None):
+    """Private factors of each task of a fit.
+
+    With one task, none. ``"auto"``: a task's block is sized by the share of its observed pairs that no other task
+    observes, ``round(cap * (1 - coverage_t))`` with ``cap = min(8, factors // (2 * n_tasks))``: a task whose
+    pairs the other behaviours all record (Beibei's purchases, every one carted) shares every factor, one whose
+    pairs they mostly miss (Tmall's purchases) keeps a private block where the others say nothing, and at least
+    half of the factors stay shared whatever the number of tasks. An int: that many for every task.
 
     Parameters
     ----------
     private_factors : int or "auto"
     factors : int
     n_tasks : int
+    coverage : sequence of float or None
+        Per task, the share of its observed pairs that another task also observes (:func:`mtl_classic._sparse.
+        covered_pairs` over its pairs); None: the largest block the rule can give (the cap for every task).
 
     Returns
     -------
-    int
+    list of int
+        One size per task, in the tasks' order.
     """
+    n_tasks = int(n_tasks)
     if n_tasks < 2:
-        return 0
-    if isinstance(private_factors, str):
-        return min(AUTO_PRIVATE_FACTORS, int(factors) // (2 * int(n_tasks)))
-    return int(private_factors)
+        return [0] * n_tasks
+    if not isinstance(private_factors, str):
+        return [int(private_factors)] * n_tasks
+    cap = min(AUTO_PRIVATE_FACTORS, int(factors) // (2 * n_tasks))
+    if coverage is None:
+        return [cap] * n_tasks
+    return [int(np.floor(cap * (1.0 - min(max(float(c), 0.0), 1.0)) + 0.5)) for c in coverage]

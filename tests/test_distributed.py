@@ -22,7 +22,8 @@ from mtl_classic import distributed as mdist  # noqa: E402
 
 KW = dict(factors=6, iterations=4, dtype="float64", random_state=0, show_progress=False)
 CONFIGS = {
-    "cg": dict(tasks=TASKS),
+    # factors=16: private_factors="auto" sizes each of the four tasks' blocks from its pairs' coverage (cap 2)
+    "cg": dict(tasks=TASKS, factors=16),
     # exact rows and heads, whole-data item biases, task-private factors, plain CG-free path, alpha from the data
     "exact": dict(tasks=[Task("view", weight=0.5, item_bias=True, alpha="auto"), Task("buy"), Task("rating", kind="regression"),
                          Task("liked", kind="binary")], solver="cholesky", private_factors=1, factors=10),
@@ -88,6 +89,7 @@ def test_distributed_fit_is_the_local_fit(client, events, local_fits, config, tm
     # the objective per sweep to 1e-6 relative (the bar; measured: ~1e-15), the arrays to round-off
     _assert_same_fit(local, dist)
     assert dist.cross_tasks_ == local.cross_tasks_ and dist.reference_task_ == local.reference_task_
+    assert dist.private_factors_ == local.private_factors_
     assert [t.alpha for t in dist.tasks_] == pytest.approx([t.alpha for t in local.tasks_], rel=1e-12)
     assert list(dist.user_map_.ids) == list(local.user_map_.ids)
     for name in local.data_.task_names:

@@ -411,14 +411,18 @@ def objective_from_entry_sums(tasks, params, config, entry_sums, grams=None, evi
 
 
 def head_mask(n_tasks, factors, private_factors):
-    """(T, k) 0/1 mask of shared plus task-private factors: the first ``factors - T * private_factors`` columns are
-    read by every head, then each task owns a block of ``private_factors`` columns that only its head reads (one task:
-    every column is its own)."""
+    """(T, k) 0/1 mask of shared plus task-private factors: the first ``factors - sum(private)`` columns are read by
+    every head, then each task owns a block of its ``private_factors`` columns (an int: the same for every task, or
+    one size per task) that only its head reads (one task: every column is its own)."""
+    sizes = ([int(private_factors)] * n_tasks if np.ndim(private_factors) == 0
+             else [int(s) for s in private_factors])
     mask = np.zeros((n_tasks, factors))
-    shared = factors - n_tasks * private_factors
+    shared = factors - sum(sizes)
     mask[:, :shared] = 1.0
-    for t in range(n_tasks):
-        mask[t, shared + t * private_factors: shared + (t + 1) * private_factors] = 1.0
+    start = shared
+    for t, size in enumerate(sizes):
+        mask[t, start: start + size] = 1.0
+        start += size
     return mask
 
 
