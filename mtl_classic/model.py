@@ -78,8 +78,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         its observed pairs that another task also observes and ``cap = min(8, factors // (2 T))`` (at least half of
         the factors shared; :func:`mtl_classic.tasks.resolve_private_factors`; the fitted sizes are
         ``private_factors_``). A target the other behaviours always record shares every factor, one they mostly
-        miss keeps a private block. Chosen leave-one-dataset-out on validation splits (``benchmarks/defaults.py``,
-        set ``private``), against 8 and 0 for every task.
+        miss keeps a private block. Chosen on validation splits against 0, 4, 8 (the rule before) and 12 for every
+        task (``benchmarks/defaults.py``, table in ``benchmarks/results/at-5e8f15f/defaults.md``).
     head_regularization : float, default=0.1
         Penalty pulling every head vector w_t towards 1 (towards its mask with private factors). Binary and regression
         heads add ``row_regularization`` per weighted observation, as their rows do: a learned head fitted to many
