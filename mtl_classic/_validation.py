@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_number", "parameter_of", "non_finite_fit_error"]
+__all__ = ["check_number", "parameter_of", "non_finite_fit_error", "check_estimator_settings"]
 
 
 def parameter_of(owner, name):
@@ -68,3 +68,38 @@ def non_finite_fit_error(tasks, data, dtype, sweep):
     return ValueError(f"MultiTaskMF.fit: the objective is not finite after sweep {sweep} (dtype {np.dtype(dtype).name})."
                       f"{hint} values this large overflow the factors. Rescale the values (e.g. standardise a "
                       f"regression target) or pass dtype='float64'.")
+
+
+#: MultiTaskMF's numeric settings: name -> (low, integer, low_open, none_ok)
+_MF_NUMBERS = {
+    "factors": (1, True, False, False), "iterations": (1, True, False, False),
+    "regularization": (0.0, False, False, False), "row_regularization": (0.0, False, False, False),
+    "negative_regularization": (0.0, False, False, False), "bias_regularization": (0.0, False, False, True),
+    "head_regularization": (0.0, False, True, False), "cg_steps": (1, True, False, False),
+    "cg_tol": (0.0, False, False, False), "cross_regularization": (0.0, False, True, False),
+    "init_scale": (0.0, False, True, False), "early_stopping_rounds": (1, True, False, True),
+    "n_jobs": (1, True, False, True),
+}
+_MF_BOOLS = ("fit_heads", "cross_per_item", "cross_per_user", "warm_start", "show_progress", "verbose")
+
+
+def check_estimator_settings(est):
+    """Check every setting of a :class:`mtl_classic.MultiTaskMF` (called by ``fit``); ``ValueError`` naming the
+    parameter otherwise."""
+    owner = type(est).__name__
+    for name, (low, integer, low_open, none_ok) in _MF_NUMBERS.items():
+        check_number(parameter_of(owner, name), getattr(est, name), integer=integer, low=low, low_open=low_open,
+                     none_ok=none_ok)
+    if not (isinstance(est.private_factors, str) and est.private_factors == "auto"):
+        check_number(parameter_of(owner, "private_factors"), est.private_factors, integer=True, low=0)
+    if est.solver not in ("cg", "cholesky"):
+        raise ValueError(f"{parameter_of(owner, 'solver')} must be 'cg' or 'cholesky'. Got {est.solver!r}.")
+    try:
+        dtype_ok = np.dtype(est.dtype) in (np.float32, np.float64)
+    except TypeError:
+        dtype_ok = False
+    if not dtype_ok:
+        raise ValueError(f"{parameter_of(owner, 'dtype')} must be 'float32' or 'float64'. Got {est.dtype!r}.")
+    for name in _MF_BOOLS:
+        if not isinstance(getattr(est, name), (bool, np.bool_)):
+            raise ValueError(f"{parameter_of(owner, name)} must be a bool. Got {getattr(est, name)!r}.")

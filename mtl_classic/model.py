@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator
 from tqdm.auto import tqdm
 
 from ._errors import ModelFormatError, not_fitted
-from ._validation import check_number, non_finite_fit_error, parameter_of
+from ._validation import check_estimator_settings, non_finite_fit_error
 from ._sparse import covered_pairs, observation_pattern
 from .base import RecommenderMixin
 from .data import IdMap, MultiTaskData
@@ -24,11 +24,6 @@ from .solver.kernels import kernel_threads
 from .tasks import resolve_alphas, resolve_cross_tasks, resolve_private_factors, resolve_tasks
 
 log = logging.getLogger(__name__)
-
-
-def _check_number(value, name, low, integer=False, low_inclusive=True, allow_none=False):
-    check_number(parameter_of("MultiTaskMF", name), value, integer=integer, low=low, low_open=not low_inclusive,
-                 none_ok=allow_none)
 
 
 class MultiTaskMF(RecommenderMixin, BaseEstimator):
@@ -188,33 +183,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _validate_params(self):
-        _check_number(self.factors, "factors", 1, integer=True)
-        if not (isinstance(self.private_factors, str) and self.private_factors == "auto"):
-            _check_number(self.private_factors, "private_factors", 0, integer=True)
-        _check_number(self.iterations, "iterations", 1, integer=True)
-        _check_number(self.regularization, "regularization", 0.0)
-        _check_number(self.row_regularization, "row_regularization", 0.0)
-        _check_number(self.negative_regularization, "negative_regularization", 0.0)
-        _check_number(self.bias_regularization, "bias_regularization", 0.0, allow_none=True)
-        _check_number(self.head_regularization, "head_regularization", 0.0, low_inclusive=False)
-        _check_number(self.cg_steps, "cg_steps", 1, integer=True)
-        _check_number(self.cg_tol, "cg_tol", 0.0)
-        _check_number(self.cross_regularization, "cross_regularization", 0.0, low_inclusive=False)
-        _check_number(self.init_scale, "init_scale", 0.0, low_inclusive=False)
-        _check_number(self.early_stopping_rounds, "early_stopping_rounds", 1, integer=True, allow_none=True)
-        _check_number(self.n_jobs, "n_jobs", 1, integer=True, allow_none=True)
-        if self.solver not in ("cg", "cholesky"):
-            raise ValueError(f"The 'solver' parameter of MultiTaskMF must be 'cg' or 'cholesky'. Got {self.solver!r}.")
-        try:
-            dtype_ok = np.dtype(self.dtype) in (np.float32, np.float64)
-        except TypeError:
-            dtype_ok = False
-        if not dtype_ok:
-            raise ValueError(f"The 'dtype' parameter of MultiTaskMF must be 'float32' or 'float64'. "
-                             f"Got {self.dtype!r}.")
-        for name in ("fit_heads", "cross_per_item", "cross_per_user", "warm_start", "show_progress", "verbose"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"The {name!r} parameter of MultiTaskMF must be a bool. Got {getattr(self, name)!r}.")
+        check_estimator_settings(self)
 
     def _resolve_tasks(self, data):
         tasks = resolve_tasks(self.tasks, data)
