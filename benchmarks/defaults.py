@@ -64,6 +64,11 @@ CANDIDATES = {
         ("regularization=10, negative_regularization=0", {"regularization": 10.0, "negative_regularization": 0.0}),
         ("negative_regularization=3e-4", {"negative_regularization": 3e-4}),
         ("private_factors=12", {"private_factors": 12}))],
+    # each task's weight from its share of the observations: weight_t = (nnz_t / max_b nnz_b) ** power, so that a
+    # task with few observations (Tmall's 2k carts against 221k collects) no longer has the same loss mass as a dense
+    # one (with alpha="auto" every implicit task's loss totals about the same mass)
+    "task_weight": [(f"task weights (nnz share) ** {g:g}", {}, {"weight_power": g}) for g in (0.25, 0.5, 1.0, -0.25, -0.5)],
+    "sweeps": [("iterations=25", {"iterations": 25}, {}), ("cg_steps=6", {"cg_steps": 6}, {})],
     # the reference ALS's own confidence and penalty (alpha=10, regularization 0.1) and steps towards it
     "confidence": [(f"alpha={a:g}, regularization={r:g}, negative_regularization={n:g}",
                     {"regularization": r, "negative_regularization": n}, {"alpha": a})
@@ -92,7 +97,12 @@ def make_model(bench, data, params, task_params):
     from mtl_classic.tasks import auto_alpha
     task_params = dict(task_params)
     mass = task_params.pop("alpha_mass", None)
+    power = task_params.pop("weight_power", None)
     tasks = C.shipped_tasks(bench, data.task_names, **task_params)
+    if power is not None:
+        top = max(data.matrices[t.name].nnz for t in tasks)
+        for t in tasks:
+            t.weight = (data.matrices[t.name].nnz / top) ** power
     if mass is not None:
         for t in tasks:
             if t.kind == "implicit":
