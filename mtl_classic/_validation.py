@@ -4,8 +4,10 @@ rules (bools are not numbers, NaN and infinity are refused, bounds inclusive unl
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 
-__all__ = ["check_number", "parameter_of", "non_finite_fit_error", "check_estimator_settings"]
+__all__ = ["check_number", "parameter_of", "non_finite_fit_error", "check_estimator_settings",
+           "check_validation"]
 
 
 def parameter_of(owner, name):
@@ -103,3 +105,22 @@ def check_estimator_settings(est):
     for name in _MF_BOOLS:
         if not isinstance(getattr(est, name), (bool, np.bool_)):
             raise ValueError(f"{parameter_of(owner, name)} must be a bool. Got {getattr(est, name)!r}.")
+
+
+def check_validation(validation, data, names):
+    """``(task, csr matrix)`` of ``MultiTaskMF.fit``'s ``validation`` argument, checked against the data."""
+    if validation is None:
+        return None, None
+    if isinstance(validation, tuple) and len(validation) == 2:
+        task, matrix = validation
+    elif hasattr(validation, "target") and hasattr(validation, "test"):
+        task, matrix = validation.target, validation.test
+    else:
+        raise ValueError("validation must be a (task, csr_matrix) pair or a Split with .target and .test.")
+    if task not in names:
+        raise ValueError(f"validation task {task!r} is not one of the modelled tasks {names}.")
+    matrix = sp.csr_matrix(matrix)
+    if matrix.shape != (data.n_users, data.n_items):
+        raise ValueError(f"validation matrix has shape {matrix.shape}; expected {(data.n_users, data.n_items)} "
+                         f"(the data's users x items).")
+    return task, matrix

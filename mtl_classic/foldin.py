@@ -32,7 +32,12 @@ def solve_new_rows(model, interactions, by_item, n_sweeps, where, cross_item_wei
     """
     fitted, T = model.fitted_params_, len(model.tasks_)
     n_fixed = fitted.n_users if by_item else fitted.n_items
+    interactions, side_terms, n_side = _side_rows(model, interactions, by_item, where)
+    if not interactions and n_side is not None:  # side rows only: every pair task empty
+        interactions = {model.tasks_[0].name: sp.csr_matrix((n_fixed, n_side) if by_item else (n_side, n_fixed))}
     matrices, n_new = fold_in_matrices(model.tasks_, interactions, n_fixed, by_item=by_item, where=where)
+    if n_side is not None and n_side != n_new:
+        raise ValueError(f"{where}: the side matrices have {n_side} new rows and the interactions {n_new}.")
     if by_item:
         gamma = None
         if fitted.cross_item_weights is not None:
@@ -51,8 +56,36 @@ def solve_new_rows(model, interactions, by_item, n_sweeps, where, cross_item_wei
     arrays = model._task_arrays(model.tasks_, matrices, patterns)
     config = model._config()
     config.solver = "cholesky"
-    als.solve_side(arrays, params, by_item, config, n_sweeps=n_sweeps, n_jobs=model.n_jobs)
+    als.solve_side(arrays, params, by_item, config, n_sweeps=n_sweeps, n_jobs=model.n_jobs, side_terms=side_terms)
     return params
+
+
+def _side_rows(model, interactions, by_item, where):
+    """(the pair tasks' interactions, the side matrices' solver terms for the new rows, their number of rows or
+    None): entries of ``interactions`` naming a side task of the model's side (new items' attributes, new users'
+    queries) are matrices with one row per new row and one column per fitted column id."""
+    if not isinstance(interactions, dict):
+        return interactions, [], None
+    from .solver.side import SideTerm
+    side = {t.name: t for t in getattr(model, "side_tasks_", [])}
+    pairs, terms, n_rows = {}, [], None
+    for name, m in interactions.items():
+        if name not in side:
+            pairs[name] = m
+            continue
+        task, V = side[name], model.side_factors_[name]
+        if (task.side == "item") != by_item:
+            raise ValueError(f"{where}: {name!r} is a {task.side} side matrix; it cannot fold in "
+                             f"{'items' if by_item else 'users'}.")
+        if not sp.issparse(m) or m.shape[1] != V.shape[0] or (n_rows is not None and m.shape[0] != n_rows):
+            raise ValueError(f"{where}: interactions[{name!r}] must be a sparse matrix (new rows x {V.shape[0]} "
+                             f"columns, the side matrix's fitted column ids); got {getattr(m, 'shape', type(m))}.")
+        m = sp.csr_matrix(m, dtype=np.float64)
+        if not np.all(np.isfinite(m.data)):
+            raise ValueError(f"{where}: interactions[{name!r}] has NaN or infinite values.")
+        n_rows = m.shape[0]
+        terms.append(SideTerm(name, by_item, float(task.weight), m, V))
+    return pairs, terms, n_rows
 
 
 def fold_in_matrices(tasks, interactions, n_fixed, by_item, where):

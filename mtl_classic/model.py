@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator
 from tqdm.auto import tqdm
 
 from ._errors import ModelFormatError, not_fitted
-from ._validation import check_estimator_settings, non_finite_fit_error
+from ._validation import check_estimator_settings, check_validation, non_finite_fit_error
 from ._sparse import covered_pairs, observation_pattern
 from .base import RecommenderMixin
 from .data import IdMap, MultiTaskData
@@ -21,7 +21,8 @@ from .params import SCHEMA
 from .persistence import load_parts, save_model
 from .solver import als
 from .solver.kernels import kernel_threads
-from .tasks import resolve_alphas, resolve_cross_tasks, resolve_private_factors, resolve_tasks
+from .tasks import (resolve_alphas, resolve_cross_tasks, resolve_private_factors, resolve_side_tasks,
+                    resolve_tasks)
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         check_estimator_settings(self)
 
     def _resolve_tasks(self, data):
-        tasks = resolve_tasks(self.tasks, data)
+        pairs, self._side_tasks = resolve_side_tasks(self.tasks, data)
+        tasks = resolve_tasks(pairs, data)
         sums = {t.name: float(np.sum(data.matrices[t.name].data)) for t in tasks
                 if t.kind == "implicit" and isinstance(t.alpha, str)}
         return resolve_alphas(tasks, sums, data.n_users, data.n_items) if sums else tasks
@@ -263,7 +265,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             raise ValueError(f"fit expects a MultiTaskData; got {type(data).__name__}.")
         tasks = self._resolve_tasks(data)
         names = [t.name for t in tasks]
-        val_task, val_matrix = self._check_validation(validation, data, names)
+        val_task, val_matrix = check_validation(validation, data, names)
 
         rng = np.random.default_rng(self.random_state)
         patterns = {n: observation_pattern(data.matrices[n]) for n in names}
@@ -282,6 +284,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             params = als.init_params(arrays, data.n_users, data.n_items, k, rng, float(self.init_scale),
                                      dtype=np.dtype(self.dtype), cross_per_item=bool(self.cross_per_item),
                                      cross_per_user=bool(self.cross_per_user), mask=mask)
+        side_terms = self._side_terms(data, k, rng, params.user_factors.dtype)
         config = self._config()
         config.head_mask = mask
         # the reference task's head stays at 1, so that no learned head can rescale the factors past their penalty
@@ -300,7 +303,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 raise non_finite_fit_error(tasks, data, self.dtype, it)
             line = f"[MultiTaskMF] sweep {it:3d}/{config.iterations} objective {total:.6g}"
             if len(per_task) > 1:
-                line += " (" + ", ".join(f"{n} {v:.4g}" for n, v in zip(names, per_task)) + ")"
+                line += " (" + ", ".join(f"{n} {v:.4g}" for n, v in zip(names + list(self.side_factors_), per_task))
+                line += ")"
             if val_task is not None:
                 self._store(params)
                 score = self._validation_score(val_task, val_matrix)
@@ -318,7 +322,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         bar = tqdm(total=config.iterations, desc="MultiTaskMF", unit="sweep", leave=False,
                    disable=None if self.show_progress else True)
         with kernel_threads(self.n_jobs), bar:
-            history, n_iter = als.fit_alternating(arrays, params, config, callback=callback)
+            history, n_iter = als.fit_alternating(arrays, params, config, callback=callback, side_terms=side_terms)
         self.fit_time_ = time.perf_counter() - start
         if not np.isfinite(history[0]):
             raise non_finite_fit_error(tasks, data, self.dtype, 0)
@@ -327,6 +331,21 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             self.best_iteration_ = best["iter"]
         self._finish_fit(params, history, n_iter)
         return self
+
+    def _side_terms(self, data, k, rng, dtype):
+        """The side matrices' solver terms (their column factors drawn after the pair tasks' initial factors, so that
+        a fit without them is unchanged; a warm start continues ``side_factors_``). Sets ``side_tasks_`` and
+        ``side_factors_`` (the solver updates the arrays in place)."""
+        before = getattr(self, "side_factors_", {}) if self.warm_start else {}
+        terms = []
+        for t in self._side_tasks:
+            m = data.side[t.name]
+            V = before.get(t.name)
+            if V is None or V.shape != (m.n_columns, k):
+                V = (rng.standard_normal((m.n_columns, k)) * float(self.init_scale)).astype(dtype)
+            terms.append(als.SideTerm(t.name, m.side == "item", float(t.weight), m.matrix, V))
+        self.side_tasks_, self.side_factors_ = self._side_tasks, {s.name: s.factors for s in terms}
+        return terms
 
     def _set_data_state(self, tasks, data, patterns, default_task):
         """The fitted attributes that describe the tasks and the training data (set by ``fit``, ``load`` and
@@ -380,24 +399,6 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     def _store(self, params):
         self._scorer_cache = None
         self.fitted_params_ = params
-
-    @staticmethod
-    def _check_validation(validation, data, names):
-        if validation is None:
-            return None, None
-        if isinstance(validation, tuple) and len(validation) == 2:
-            task, matrix = validation
-        elif hasattr(validation, "target") and hasattr(validation, "test"):
-            task, matrix = validation.target, validation.test
-        else:
-            raise ValueError("validation must be a (task, csr_matrix) pair or a Split with .target and .test.")
-        if task not in names:
-            raise ValueError(f"validation task {task!r} is not one of the modelled tasks {names}.")
-        matrix = sp.csr_matrix(matrix)
-        if matrix.shape != (data.n_users, data.n_items):
-            raise ValueError(f"validation matrix has shape {matrix.shape}; expected {(data.n_users, data.n_items)} "
-                             f"(the data's users x items).")
-        return task, matrix
 
     def _validation_score(self, task, matrix):
         return float(evaluate_ranking(self, self.data_, matrix, task, ks=(10,))["NDCG@10"])
@@ -469,6 +470,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     def save(self, path, **kwargs):
         """Save the fitted model to the directory ``path`` (JSON + ``.npz``, no pickle); see
         :func:`mtl_classic.persistence.save_model` for the options."""
+        if getattr(self, "side_tasks_", None):
+            raise ValueError(f"MultiTaskMF.save: models with side tasks {[t.name for t in self.side_tasks_]} cannot be "
+                             f"saved yet (their column factors are not part of the format).")
         return save_model(self, path, **kwargs)
 
     @classmethod

@@ -68,6 +68,13 @@ class Task:
         None disables the feature. Tasks that carry no evidence about this task's unobserved pairs are left out
         at fit time and reported in ``MultiTaskMF.dropped_cross_tasks_``: those recording the same pairs, and for
         an implicit task those whose pairs all lie inside its own.
+    side : {None, "user", "item"}, default=None
+        None: a task over the data's user x item pairs. ``"user"`` / ``"item"``: a side matrix of the data
+        (``MultiTaskData.with_side``), a user x query or item x attribute matrix that shares the user or item factors
+        and has column factors of its own (docs/MATH.md, "side matrices"). Its loss is the squared error on every pair
+        with weight ``weight`` (the matrix's values as targets, 0 where it has no entry), so kind must be
+        "implicit" and alpha, negative_weight, biases, item_bias and cross features keep their defaults (they do
+        not apply); it feeds no other task's cross features.
     """
 
     name: str
@@ -80,6 +87,7 @@ class Task:
     biases: bool = None
     cross_tasks: object = "all"
     item_bias: bool = None
+    side: str = None
 
     # ---- helpers used by the estimator; they never mutate the task ----
     def resolved_head(self):
@@ -162,10 +170,22 @@ class Task:
         if self.kind == "implicit" and self.biases:
             raise ValueError(f"{label}: implicit tasks do not support biases; got biases=True (item_bias=True gives "
                              f"them a whole-data item bias).")
+        if self.side is not None:
+            self._validate_side(label)
         ct = self.cross_tasks
         if not (ct is None or ct == "all" or (isinstance(ct, (list, tuple)) and all(isinstance(c, str) for c in ct))):
             raise ValueError(f"{label}: cross_tasks must be 'all', None or a list of task names. Got {ct!r}.")
         return self
+
+    def _validate_side(self, label):
+        if self.side not in ("user", "item"):
+            raise ValueError(f"{label}: side must be None, 'user' or 'item'. Got {self.side!r}.")
+        fixed = {"kind": "implicit", "head": None, "alpha": "auto", "negative_weight": 1.0,
+                 "evidence_negative_weight": None, "biases": None, "item_bias": None}
+        changed = [name for name, value in fixed.items() if getattr(self, name) != value]
+        if changed:
+            raise ValueError(f"{label}: a side task ({self.side} side) has a squared loss on every pair with weight "
+                             f"`weight`; {changed} do not apply to it and must keep their defaults.")
 
     def to_dict(self):
         """JSON-able dict of the configuration (for persistence)."""
@@ -249,6 +269,9 @@ def resolve_tasks(tasks_param, data):
         raise ValueError(f"tasks: task names must be unique; {dup} appear more than once.")
     for t in tasks:
         t.validate()
+        if t.side is not None:
+            raise ValueError(f"tasks: side task {t.name!r} ({t.side} side): this fit models user x item tasks only "
+                             f"(MultiTaskMF.fit models side matrices; distributed.fit does not yet).")
     missing = [n for n in names if n not in data.task_names]
     if missing:
         raise ValueError(f"tasks {missing} are named in tasks= but absent from the data, which has tasks "
@@ -269,6 +292,35 @@ def resolve_tasks(tasks_param, data):
             raise ValueError(f"task {t.name!r} has no observations in the data.")
         t.check_values(m.data)
     return tasks
+
+
+def resolve_side_tasks(tasks_param, data):
+    """Split ``tasks_param`` into the pair tasks (for :func:`resolve_tasks`; None stays None) and the side tasks,
+    checked against ``data.side``: with None, every side matrix of the data at weight 1."""
+    side = getattr(data, "side", {}) or {}
+    if tasks_param is None:
+        return None, [Task(name, side=m.side) for name, m in side.items()]
+    if isinstance(tasks_param, (Task, str)) or not hasattr(tasks_param, "__iter__"):
+        return tasks_param, []
+    listed = list(tasks_param)
+    pairs = [t for t in listed if not (isinstance(t, Task) and t.side is not None)]
+    sides = [copy.deepcopy(t) for t in listed if isinstance(t, Task) and t.side is not None]
+    side_names = [t.name for t in sides]
+    if len(set(side_names)) != len(side_names):
+        raise ValueError(f"tasks: side task names must be unique; got {side_names}.")
+    for t in sides:
+        t.validate()
+        if t.name not in side:
+            raise ValueError(f"tasks: side task {t.name!r} is not a side matrix of the data, which has "
+                             f"{sorted(side)} (attach it with MultiTaskData.with_side).")
+        if side[t.name].side != t.side:
+            raise ValueError(f"tasks: side task {t.name!r} says side={t.side!r} but the data's matrix {t.name!r} is on "
+                             f"the {side[t.name].side} side.")
+    extra = [n for n in side if n not in [t.name for t in sides]]
+    if extra:
+        raise ValueError(f"the data has side matrices {extra} that tasks= does not name; add Task(name, side=...) "
+                         f"entries for them, or leave them out of the data.")
+    return pairs, sides
 
 
 #: ``Task(alpha="auto")``: the observations' extra confidence totals this share of the whole-data negative mass

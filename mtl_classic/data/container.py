@@ -12,6 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .idmap import IdMap
+from .side import SIDES, build_side
 
 __all__ = ["MultiTaskData", "AGGREGATES"]
 
@@ -201,6 +202,9 @@ class MultiTaskData:
     task_names : list of str
     n_users, n_items : int
     report : dict
+    side : dict of str -> SideMatrix
+        User x query and item x attribute matrices attached by :meth:`with_side` (empty by default); splits and
+        ``subset_tasks`` keep them.
     """
 
     def __init__(self, matrices, user_map, item_map, timestamps=None, report=None):
@@ -221,6 +225,7 @@ class MultiTaskData:
         self.item_map = item_map
         self.timestamps = self._check_timestamps(timestamps)
         self.report = dict(report) if report else {}
+        self.side = {}
 
     def _check_timestamps(self, timestamps):
         if timestamps is None:
@@ -455,8 +460,42 @@ class MultiTaskData:
         -------
         MultiTaskData
         """
-        return type(self)(matrices, self.user_map, self.item_map, timestamps=timestamps,
-                          report={"source": "with_matrices"})
+        return self._keep_side(type(self)(matrices, self.user_map, self.item_map, timestamps=timestamps,
+                                          report={"source": "with_matrices"}))
+
+    def with_side(self, user_side=None, item_side=None):
+        """A new ``MultiTaskData`` with side matrices attached (docs/MATH.md, "side matrices"): a user x query matrix
+        shares the user factors, an item x attribute matrix the item factors; model them with
+        ``Task(name, side="user")`` / ``Task(name, side="item")``.
+
+        Parameters
+        ----------
+        user_side, item_side : dict of str -> (matrix, column_ids) or pandas.DataFrame, optional
+            Per name, a matrix with one row per user (item) in this data's index order and one column per id of
+            ``column_ids``, or a DataFrame of (user or item id, column id[, value]) pairs; pairs of ids this data
+            does not know are dropped and counted in ``report["side_rows_dropped"]``.
+
+        Returns
+        -------
+        MultiTaskData
+            The same matrices and id maps; ``side`` holds the earlier side matrices and the new ones.
+        """
+        out = self._keep_side(type(self)(self.matrices, self.user_map, self.item_map, timestamps=self.timestamps,
+                                         report=self.report))
+        dropped = dict(out.report.get("side_rows_dropped", {}))
+        for side, given in zip(SIDES, (user_side, item_side)):
+            for name, spec in (given or {}).items():
+                if name in out.matrices or name in out.side:
+                    raise ValueError(f"MultiTaskData.with_side: the name {name!r} is already a task or a side "
+                                     f"matrix of this data.")
+                rows = self.user_map if side == "user" else self.item_map
+                out.side[name], dropped[name] = build_side(name, side, spec, rows)
+        out.report["side_rows_dropped"] = dropped
+        return out
+
+    def _keep_side(self, new):
+        new.side = dict(self.side)
+        return new
 
     def subset_tasks(self, names):
         """A new ``MultiTaskData`` with only the tasks ``names`` (in the given order), same id maps.
@@ -473,8 +512,8 @@ class MultiTaskData:
         ts = None
         if self.timestamps:
             ts = {n: self.timestamps[n] for n in names if n in self.timestamps} or None
-        return type(self)({n: self.matrices[n] for n in names}, self.user_map, self.item_map, timestamps=ts,
-                          report={"source": "subset_tasks"})
+        return self._keep_side(type(self)({n: self.matrices[n] for n in names}, self.user_map, self.item_map,
+                                          timestamps=ts, report={"source": "subset_tasks"}))
 
     def _check_tasks(self, names):
         unknown = [n for n in names if n not in self.matrices]

@@ -13,6 +13,7 @@ import scipy.linalg as sla
 
 from ..heads import logistic_bound
 from . import kernels
+from .side import SideTerm, side_dense, side_objective, side_rhs, update_side_factors  # noqa: F401
 from .terms import (  # noqa: F401  (the solver's public names are re-exported here)
     Params, SolverConfig, TaskArrays, _EntryTerms, _bias_column_sums, _bias_head_terms, _bias_reg, _curvature,
     _dense_rhs, _dense_term, _entry_terms, _factor_scores, _gram, _offsets, _stacked_terms, head_mask,
@@ -76,14 +77,16 @@ def item_bias_values(task, t, params, config, num, den):
     return -lam * (w0 * _bias_column_sums(task, t, params) + num) / (lam * (w0 * n_users + den) + _bias_reg(config))
 
 
-def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None, gram=None, scaled=None):
+def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None, gram=None, scaled=None,
+               side_terms=()):
     """Solve every user row (or item row, ``by_item``) with the other side, heads and offsets fixed.
 
     ``terms``: the sweep's :class:`_EntryTerms` (built here when not given); ``gram``: the other side's Gram
     matrix when the caller has it; ``scaled``: whether any row of the side carries an evidence-scaled penalty
     (None: read from ``stacked``). A caller that solves one block of a side's rows (a distributed fit) passes
     the whole side's ``gram`` and ``scaled``, and ``params`` with the block's rows of the solved side, so that
-    every row takes the path the whole side would."""
+    every row takes the path the whole side would. ``side_terms``: side matrices (:mod:`.side`) whose shared
+    part and right-hand sides join the rows' systems."""
     side = params.item_factors if by_item else params.user_factors
     other = params.user_factors if by_item else params.item_factors
     terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
@@ -94,6 +97,10 @@ def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None
     diag = config.row_regularization * stacked.evidence
     scaled = bool(np.any(diag)) if scaled is None else bool(scaled)
     rhs = _dense_rhs(tasks, params, by_item)
+    if side_terms:
+        A0 = A0 + side_dense(side_terms, by_item, A0.shape[0], config.negative_regularization)
+        extra = side_rhs(side_terms, by_item, side.shape[0], A0.shape[0])
+        rhs = extra if rhs is None else (rhs if extra is None else rhs + extra)
     # plain CG when asked for, when A0 is too close to singular for its Cholesky factor to change the basis (e.g.
     # no implicit task and no regularization: A0 = 0), or when rows carry their own evidence-scaled penalty (a
     # per-row diagonal is not the identity in the shared basis)
@@ -449,7 +456,7 @@ def _update_offsets(tasks, params, config, offsets=None, factor_scores=None):
     return [o for o, _ in pairs], [f for _, f in pairs]
 
 
-def solve_side(tasks, params, by_item, config, n_sweeps=1, n_jobs=None):
+def solve_side(tasks, params, by_item, config, n_sweeps=1, n_jobs=None, side_terms=()):
     """The rows of one side (users, or items with ``by_item``) with the other side, the heads and the shared
     weights fixed: the fit's own row solve and per-row offset updates, alternated ``n_sweeps`` times, under the
     kernels' thread limits. The public seam for fold-in of new users or items (and any backend that solves one
@@ -467,6 +474,8 @@ def solve_side(tasks, params, by_item, config, n_sweeps=1, n_jobs=None):
     n_sweeps : int, default=1
     n_jobs : int or None
         Kernel threads (None: every core).
+    side_terms : sequence of SideTerm
+        The new rows' side matrices with the fitted column factors (fixed here), e.g. a new item's attributes.
 
     Returns
     -------
@@ -478,12 +487,12 @@ def solve_side(tasks, params, by_item, config, n_sweeps=1, n_jobs=None):
     update = update_item_offsets if by_item else update_user_offsets
     with kernels.kernel_threads(n_jobs):
         for _ in range(int(n_sweeps)):
-            _update_rows(tasks, params, stacked, by_item, config)
+            _update_rows(tasks, params, stacked, by_item, config, side_terms=side_terms)
             update(tasks, params, config)
     return params
 
 
-def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
+def fit_alternating(tasks, params, config, callback=None, n_chunks=8, side_terms=()):
     """Run the alternating sweeps in place on ``params``.
 
     Parameters
@@ -493,7 +502,11 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
         Initial values; updated in place.
     config : SolverConfig
     callback : callable(iteration, objective, per_task, elapsed) -> bool, optional
-        Called after every sweep; returning True stops early.
+        Called after every sweep; returning True stops early. ``per_task`` lists the tasks' terms, then the side
+        matrices'.
+    side_terms : sequence of SideTerm
+        Side matrices sharing the user or item factors (:mod:`.side`); their column factors are updated in place
+        right after the rows they share.
 
     Returns
     -------
@@ -508,15 +521,23 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
     offsets = [_offsets(task, t, params) for t, task in enumerate(tasks)]
     gram_q = _gram(params.item_factors)
     evidence = (user_side.evidence, item_side.evidence)
-    history = [objective(tasks, params, config, offsets, grams=(_gram(params.user_factors), gram_q),
-                         evidence=evidence)[0]]
+    reg = (config.regularization, config.negative_regularization)
+
+    def total_objective(offsets, factor_scores, grams):
+        total, per_task = objective(tasks, params, config, offsets, factor_scores, grams=grams, evidence=evidence)
+        extra = side_objective(side_terms, params.user_factors, params.item_factors, *reg) if side_terms else []
+        return total + sum(extra), list(per_task) + extra
+
+    history = [total_objective(offsets, None, (_gram(params.user_factors), gram_q))[0]]
     start = time.perf_counter()
     n_iter = 0
     for it in range(config.iterations):
         terms.refresh(params, offsets)
-        _update_rows(tasks, params, user_side, False, config, offsets, terms, gram=gram_q)
+        _update_rows(tasks, params, user_side, False, config, offsets, terms, gram=gram_q, side_terms=side_terms)
+        update_side_factors(side_terms, params.user_factors, False, *reg)
         gram_p = _gram(params.user_factors)
-        _update_rows(tasks, params, item_side, True, config, offsets, terms, gram=gram_p)
+        _update_rows(tasks, params, item_side, True, config, offsets, terms, gram=gram_p, side_terms=side_terms)
+        update_side_factors(side_terms, params.item_factors, True, *reg)
         gram_q = _gram(params.item_factors)  # (also the next sweep's user-side Gram matrix)
         factor_scores = None
         if config.fit_heads:
@@ -524,8 +545,7 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8):
                                           grams=(gram_p, gram_q))
         offsets, factor_scores = _update_offsets(tasks, params, config, offsets, factor_scores)
         n_iter = it + 1
-        total, per_task = objective(tasks, params, config, offsets, factor_scores, grams=(gram_p, gram_q),
-                                    evidence=evidence)
+        total, per_task = total_objective(offsets, factor_scores, (gram_p, gram_q))
         history.append(total)
         if callback is not None and callback(n_iter, total, per_task, time.perf_counter() - start):
             break

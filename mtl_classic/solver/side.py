@@ -1,0 +1,97 @@
+"""Side matrices in the solver (docs/MATH.md, "side matrices"): a user x query or item x attribute matrix A that shares
+one side's factors F (P or Q) and has column factors V of its own, with the loss
+
+    lambda * ||A - F V^T||_F^2  +  r_V ||V||^2  +  negative_regularization * lambda * n_columns * ||F||^2
+
+(every pair weighs 1, A's values as targets, 0 where A has no entry; r_V = regularization + negative_regularization *
+lambda * n_rows, the rows' penalty rule of the model). Uniform weights keep it whole-data and O(nnz(A) k): in a row
+solve of F it adds the same ``lambda V^T V`` to every row's system (the shared part A0) and ``lambda A V`` to the
+right-hand sides, so the row kernels are unchanged; V has a closed form given F. Arrays only.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SideTerm", "side_dense", "side_rhs", "update_side_factors", "side_objective", "side_penalty_mass"]
+
+
+@dataclass
+class SideTerm:
+    """One side matrix in a fit: ``matrix`` (csr, rows of the user or item side being solved, ``by_item`` says which)
+    and its column factors ``factors`` (n_columns x k, updated in place by :func:`update_side_factors`)."""
+
+    name: str
+    by_item: bool
+    weight: float
+    matrix: object
+    factors: np.ndarray
+
+    @property
+    def n_columns(self):
+        return self.matrix.shape[1]
+
+
+def _on(terms, by_item):
+    return [s for s in terms if s.by_item == by_item]
+
+
+def side_penalty_mass(terms, by_item):
+    """sum_s lambda_s n_columns_s over the side's matrices: each row's extra mass, scaled by
+    ``negative_regularization`` into its penalty (as the implicit tasks' negative mass is)."""
+    return float(sum(s.weight * s.n_columns for s in _on(terms, by_item)))
+
+
+def side_dense(terms, by_item, k, negative_regularization=0.0):
+    """The shared part every row of the side adds to its system: sum_s lambda_s V_s^T V_s plus the rows' extra
+    penalty (k x k, float64)."""
+    out = np.zeros((k, k))
+    for s in _on(terms, by_item):
+        V = s.factors.astype(np.float64)
+        out += s.weight * (V.T @ V)
+    out[np.diag_indices(k)] += negative_regularization * side_penalty_mass(terms, by_item)
+    return out
+
+
+def side_rhs(terms, by_item, n_rows, k):
+    """Every row's right-hand side from the side matrices, sum_s lambda_s A_s V_s (n_rows x k), or None."""
+    rhs = None
+    for s in _on(terms, by_item):
+        if s.matrix.shape[0] != n_rows:
+            raise ValueError(f"side matrix {s.name!r} has {s.matrix.shape[0]} rows; the side has {n_rows}.")
+        part = s.weight * (s.matrix @ s.factors.astype(np.float64))
+        rhs = part if rhs is None else rhs + part
+    return rhs
+
+
+def _column_penalty(s, n_rows, regularization, negative_regularization):
+    return regularization + negative_regularization * s.weight * n_rows
+
+
+def update_side_factors(terms, F, by_item, regularization, negative_regularization):
+    """Exact update of every side matrix's column factors given the side's factors ``F``:
+    V = lambda A^T F (lambda F^T F + r_V I)^{-1}, in place."""
+    mine = _on(terms, by_item)
+    if not mine:
+        return
+    F64 = F.astype(np.float64)
+    G = F64.T @ F64
+    k = G.shape[0]
+    for s in mine:
+        r = _column_penalty(s, F.shape[0], regularization, negative_regularization)
+        M = s.weight * G + r * np.eye(k)
+        B = s.weight * (s.matrix.T @ F64)
+        s.factors[:] = np.linalg.solve(M, B.T).T
+
+
+def side_objective(terms, P, Q, regularization, negative_regularization):
+    """Every side matrix's exact loss and penalties (list of float, in ``terms`` order), from Gram matrices and
+    one sparse product each: ||A - F V^T||^2 = ||A||^2 - 2 <A^T F, V> + <F^T F, V^T V>."""
+    out = []
+    for s in terms:
+        F = (Q if s.by_item else P).astype(np.float64)
+        V = s.factors.astype(np.float64)
+        fit = (s.matrix.data @ s.matrix.data - 2.0 * np.sum((s.matrix.T @ F) * V) + np.sum((F.T @ F) * (V.T @ V)))
+        r = _column_penalty(s, F.shape[0], regularization, negative_regularization)
+        row_penalty = negative_regularization * s.weight * s.n_columns * np.sum(F * F)
+        out.append(float(s.weight * fit + r * np.sum(V * V) + row_penalty))
+    return out
