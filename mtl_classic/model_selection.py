@@ -221,7 +221,7 @@ class SuccessiveHalvingSearch(BaseEstimator):
             tasks = []
             for t in est.tasks:
                 t = Task(t) if isinstance(t, str) else copy.deepcopy(t)
-                if alpha is not None and t.kind == "implicit":
+                if alpha is not None and t.kind == "implicit" and t.side is None:  # side tasks have no alpha
                     t.alpha = alpha if isinstance(alpha, str) else float(alpha)
                 if aux is not None and t.name != self.target:
                     t.weight = float(aux)
