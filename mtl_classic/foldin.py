@@ -33,7 +33,8 @@ def solve_new_rows(model, interactions, by_item, n_sweeps, where, cross_item_wei
     fitted, T = model.fitted_params_, len(model.tasks_)
     n_fixed = fitted.n_users if by_item else fitted.n_items
     interactions, side_terms, n_side = _side_rows(model, interactions, by_item, where)
-    if not interactions and n_side is not None:  # side rows only: every pair task empty
+    cold = not interactions and n_side is not None
+    if cold:  # side rows only: every pair task empty
         interactions = {model.tasks_[0].name: sp.csr_matrix((n_fixed, n_side) if by_item else (n_side, n_fixed))}
     matrices, n_new = fold_in_matrices(model.tasks_, interactions, n_fixed, by_item=by_item, where=where)
     if n_side is not None and n_side != n_new:
@@ -51,6 +52,9 @@ def solve_new_rows(model, interactions, by_item, n_sweeps, where, cross_item_wei
         params = dataclasses.replace(
             fitted, user_factors=np.zeros((n_new, fitted.factors)), user_biases=np.zeros((T, n_new)),
             cross_user_weights=None if fitted.cross_user_weights is None else np.zeros((T, T, n_new)))
+    if cold:
+        _solve_from_side_only(model, params, side_terms, by_item)
+        return params
     from .solver import als   # numba: loaded here, so that the serving path (fold_in_users) stays light
     patterns = {n: observation_pattern(m) for n, m in matrices.items()}
     arrays = model._task_arrays(model.tasks_, matrices, patterns)
@@ -58,6 +62,19 @@ def solve_new_rows(model, interactions, by_item, n_sweeps, where, cross_item_wei
     config.solver = "cholesky"
     als.solve_side(arrays, params, by_item, config, n_sweeps=n_sweeps, n_jobs=model.n_jobs, side_terms=side_terms)
     return params
+
+
+def _solve_from_side_only(model, params, side_terms, by_item):
+    """Cold start: rows known by their side matrices only (a new item's genres, a new user's queries). Their pair
+    tasks are unobserved, not negative (nobody has been shown the item yet), so their whole-data terms are left out:
+    each row solves ``(sum_s lambda_s V_s^T V_s + r I) f = sum_s lambda_s V_s^T a_s`` with the rows' penalty rule
+    (``regularization`` plus ``negative_regularization`` times the side matrices' mass)."""
+    from .solver.side import side_dense, side_rhs
+    side = params.item_factors if by_item else params.user_factors
+    k = side.shape[1]
+    A = side_dense(side_terms, by_item, k, float(model.negative_regularization))
+    A[np.diag_indices(k)] += float(model.regularization)
+    side[:] = np.linalg.solve(A, side_rhs(side_terms, by_item, side.shape[0], k).T).T
 
 
 def _side_rows(model, interactions, by_item, where):

@@ -183,3 +183,18 @@ def test_what_side_models_cannot_do_yet_is_refused_clearly(tmp_path):
     from mtl_classic.tasks import resolve_tasks
     with pytest.raises(ValueError, match="distributed.fit does not yet"):
         resolve_tasks([Task("buy"), Task("genre", side="item")], MultiTaskData.from_matrices({"buy": buy}))
+
+
+def test_cold_rows_fold_in_from_their_side_matrix_alone_in_closed_form():
+    buy, attrs, _ = _planted(seed=4)
+    m = _model(tasks=[Task("buy"), Task("genre", side="item", weight=0.6)], dtype="float64").fit(_data(buy, attrs))
+    new = sp.csr_matrix(attrs[:6])
+    q, biases = m.fold_in_items({"genre": new})
+    V, k = m.side_factors_["genre"], m.factors
+    penalty = m.regularization + m.negative_regularization * 0.6 * attrs.shape[1]
+    expected = np.linalg.solve(0.6 * V.T @ V + penalty * np.eye(k), 0.6 * (new @ V).T).T
+    np.testing.assert_allclose(q, expected, rtol=1e-8, atol=1e-12)
+    assert np.all(biases == 0)
+    # with interactions too, the pair tasks' terms join the solve: the answer differs from the side-only one
+    both, _ = m.fold_in_items({"genre": new, "buy": sp.csr_matrix(buy[:, :6])})
+    assert not np.allclose(both, q)

@@ -1,0 +1,154 @@
+"""Side matrices on MovieLens (issue 18): genres as an item x genre matrix, tags as a user x tag matrix.
+
+Two questions, one run each, defaults only (``MultiTaskMF(tasks=[...], random_state=0)``, side tasks at their default
+weight 1):
+
+* **Warm**: target ``rated`` on the benchmark's test split (each user's last rating by time, as ``quality.py``),
+  NDCG@10 / HR@10 with and without the side matrices.
+* **Cold items**: 10% of the rated movies (seeded) are held out entirely (every interaction of every task); the
+  model is fitted on the rest with the genre matrix, the cold movies are folded in from their genres alone
+  (``fold_in_items({"genre": ...})``), and every user who rated a cold movie ranks the cold movies (only them: a
+  warm movie would always outrank an unseen one). Against: genre popularity (a cold movie scores the mean training
+  popularity of its genres: "popularity within genre"), the user's genre affinity (the user's training share of
+  each genre, summed over the movie's genres) and a seeded random order. cmfrec's cold start is not in this run.
+
+    python benchmarks/side.py --out benchmarks/results
+"""
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as C  # noqa: E402
+
+COLD_SHARE = 0.10
+
+
+def side_frames(item_ids):
+    """(genre pairs over movieId, tag pairs over userId) from the embedded MovieLens files."""
+    from mtl_classic import datasets
+    items = datasets.load_movielens_items().reindex(item_ids)
+    genres = items["genres"].fillna("").str.split("|").explode()
+    genres = genres[(genres != "") & ~genres.str.startswith("(no genres")]
+    genre_pairs = pd.DataFrame({"movieId": genres.index.to_numpy(), "genre": genres.to_numpy()})
+    tags = pd.read_csv(datasets.MOVIELENS_DIR / "tags.csv")
+    tag_pairs = pd.DataFrame({"userId": tags["userId"], "tag": tags["tag"].astype(str).str.lower().str.strip()})
+    return genre_pairs, tag_pairs
+
+
+def _fit(tasks, data):
+    from mtl_classic import MultiTaskMF
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)   # dropped cross tasks: reported by quality.py
+        t0 = time.perf_counter()
+        model = MultiTaskMF(tasks=tasks, random_state=0, n_jobs=C.THREADS, show_progress=False).fit(data)
+    return model, time.perf_counter() - t0
+
+
+def warm(bench, genre_pairs, tag_pairs):
+    from mtl_classic import Task
+    base = C.shipped_tasks(bench)
+    variants = [("defaults (no side matrices)", [], {}, {}),
+                ("+ genres (item side)", [Task("genre", side="item")], {}, {"genre": genre_pairs}),
+                ("+ tags (user side)", [Task("tag", side="user")], {"tag": tag_pairs}, {}),
+                ("+ genres and tags", [Task("genre", side="item"), Task("tag", side="user")], {"tag": tag_pairs},
+                 {"genre": genre_pairs})]
+    rows = []
+    for label, extra, user_side, item_side in variants:
+        data = bench.train.with_side(user_side=user_side, item_side=item_side) if extra else bench.train
+        model, seconds = _fit(base + extra, data)
+        res = C.evaluate(model, bench.train, bench.test, bench.target)
+        rows.append({"model": label, "ndcg@10": res["ndcg@10"], "hr@10": res["hr@10"], "fit s": seconds})
+        C.log(f"[warm] {label}: NDCG@10 {res['ndcg@10']:.4f}")
+    for r in rows:
+        r["vs defaults"] = r["ndcg@10"] / rows[0]["ndcg@10"]
+    return rows
+
+
+def _ranking_metrics(scores, relevant):
+    """HR@10 and NDCG@10 of per-user scores over the cold items (dense, users x cold) against 0/1 ``relevant``."""
+    from mtl_classic.evaluation import metrics
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+    hits = metrics.hit_matrix(top, sp.csr_matrix(relevant))
+    n_rel = np.asarray(relevant.sum(axis=1)).ravel()
+    return float(np.mean(metrics.recall_at_k(hits, n_rel, 10))), float(np.mean(metrics.ndcg_at_k(hits, n_rel, 10)))
+
+
+def cold(genre_pairs, target="rated", seed=0):
+    from mtl_classic import MultiTaskData, Task, datasets
+    full = datasets.load_movielens()
+    rated = np.flatnonzero(np.diff(full.matrices[target].tocsc().indptr) > 0)
+    rng = np.random.default_rng(seed)
+    cold_items = np.sort(rng.choice(rated, size=int(round(COLD_SHARE * len(rated))), replace=False))
+    warm_items = np.setdiff1d(np.arange(full.n_items), cold_items)
+    train = MultiTaskData.from_matrices({t: sp.csr_matrix(m[:, warm_items]) for t, m in full.matrices.items()},
+                                        user_ids=full.user_map.ids, item_ids=full.item_map.ids[warm_items])
+    kinds = C.MOVIELENS_KINDS
+    tasks = [Task(n, kind=kinds.get(n, "implicit")) for n in train.task_names]
+    side_data = train.with_side(item_side={"genre": genre_pairs})
+    model, seconds = _fit(tasks + [Task("genre", side="item")], side_data)
+    # the cold movies' genre rows over the fitted genre ids
+    genre_ids = side_data.side["genre"].columns
+    cold_ids = full.item_map.ids[cold_items]
+    pairs = genre_pairs[genre_pairs["movieId"].isin(cold_ids) & genre_pairs["genre"].isin(genre_ids.ids)]
+    rows = pd.Index(cold_ids).get_indexer(pairs["movieId"])
+    G_cold = sp.csr_matrix((np.ones(len(pairs)), (rows, genre_ids.index(pairs["genre"].to_numpy(dtype=object)))),
+                           shape=(len(cold_items), len(genre_ids)))
+    q_new, _ = model.fold_in_items({"genre": G_cold})   # genres only: the cold start path
+    t = model.task_index_[target]
+    relevant = full.matrices[target][:, cold_items]
+    users = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    relevant = (relevant[users] > 0).astype(float)
+    ours = model.user_factors_[users].astype(np.float64) @ (model.head_weights_[t] * q_new).T
+    # baselines from the training data: genre popularity and each user's genre affinity
+    G_warm = side_data.side["genre"].matrix
+    seen = (train.matrices[target] > 0).astype(float)
+    item_pop = np.asarray(seen.sum(axis=0)).ravel()
+    genre_pop = (G_warm.T @ item_pop) / np.maximum(np.asarray(G_warm.sum(axis=0)).ravel(), 1)
+    n_genres = np.maximum(np.asarray(G_cold.sum(axis=1)).ravel(), 1)
+    pop_score = (G_cold @ genre_pop) / n_genres
+    affinity = np.asarray((seen[users] @ G_warm).todense())
+    affinity /= np.maximum(affinity.sum(axis=1, keepdims=True), 1)
+    aff_score = np.asarray(affinity @ G_cold.T.toarray()) / n_genres[None, :] + 1e-9 * pop_score[None, :]
+    random = np.random.default_rng(seed + 1).random((len(users), len(cold_items)))
+    out = []
+    for label, scores in (("MultiTaskMF defaults + genres, cold items folded in from genres", ours),
+                          ("genre popularity (popularity within genre)", np.tile(pop_score, (len(users), 1))),
+                          ("user's genre affinity", aff_score), ("random order (seeded)", random)):
+        hr, ndcg = _ranking_metrics(np.asarray(scores), relevant)
+        out.append({"model": label, "hr@10": hr, "ndcg@10": ndcg})
+        C.log(f"[cold] {label}: NDCG@10 {ndcg:.4f}")
+    info = {"cold_items": int(len(cold_items)), "users": int(len(users)), "fit s": seconds,
+            "cold pairs": int(relevant.nnz)}
+    return out, info
+
+
+def main(argv=None):
+    p = C.dataset_parser(__doc__.splitlines()[0], datasets=("movielens",))
+    args = p.parse_args(argv)
+    start = time.perf_counter()
+    bench = C.load_bench("movielens", args.data_dir)
+    genre_pairs, tag_pairs = side_frames(bench.train.item_map.ids)
+    warm_rows = warm(bench, genre_pairs, tag_pairs)
+    cold_rows, info = cold(genre_pairs, bench.target)
+    for r in cold_rows:
+        r["ours / this"] = cold_rows[0]["ndcg@10"] / r["ndcg@10"] if r["ndcg@10"] > 0 else float("nan")
+    env = C.environment()
+    md = ["# Side matrices on MovieLens (issue 18)", "", C.environment_markdown(env), "",
+          "## Warm: target `rated`, the test split of quality.py", "",
+          C.markdown_table(warm_rows, ["model", "ndcg@10", "hr@10", "vs defaults", "fit s"]), "",
+          f"## Cold items: {info['cold_items']} movies ({COLD_SHARE:.0%} of the rated ones, seeded) held out entirely; "
+          f"{info['users']} users with {info['cold pairs']} ratings of them rank the cold movies", "",
+          C.markdown_table(cold_rows, ["model", "ndcg@10", "hr@10", "ours / this"]), "",
+          f"Total {(time.perf_counter() - start) / 60:.1f} min."]
+    C.write_outputs(args.out, "side", "\n".join(md), {"warm": warm_rows, "cold": cold_rows, "cold_info": info,
+                                                       "args": vars(args)})
+
+
+if __name__ == "__main__":
+    main()
