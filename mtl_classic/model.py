@@ -14,6 +14,7 @@ from ._validation import check_estimator_settings, check_validation, non_finite_
 from ._sparse import covered_pairs, observation_pattern
 from .base import RecommenderMixin
 from .data import IdMap, MultiTaskData
+from .data.side import SideMatrix
 from .evaluation import evaluate_ranking
 from .foldin import solve_new_rows
 from .inference import InferenceModel
@@ -470,9 +471,6 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     def save(self, path, **kwargs):
         """Save the fitted model to the directory ``path`` (JSON + ``.npz``, no pickle); see
         :func:`mtl_classic.persistence.save_model` for the options."""
-        if getattr(self, "side_tasks_", None):
-            raise ValueError(f"MultiTaskMF.save: models with side tasks {[t.name for t in self.side_tasks_]} cannot be "
-                             f"saved yet (their column factors are not part of the format).")
         return save_model(self, path, **kwargs)
 
     @classmethod
@@ -505,8 +503,11 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                                  timestamps=parts.timestamps or None, report={"source": f"loaded from {path}"})
         except (TypeError, ValueError) as exc:
             raise ModelFormatError(f"{parts.file}: the stored training data are invalid ({exc}).") from None
+        data.side = {t.name: SideMatrix(t.name, t.side, m, IdMap.from_list(c)) for t, c, _, m in parts.side}
         model = cls(**parts.params)
         model._set_data_state(parts.tasks, data, parts.patterns, parts.default_task)
+        model.side_tasks_ = [t for t, _, _, _ in parts.side]
+        model.side_factors_ = {t.name: V for t, _, V, _ in parts.side}
         model._store(parts.fitted)
         for attr, value in parts.attributes.items():     # plain JSON data only: restoring them runs no code
             setattr(model, attr, value)

@@ -57,7 +57,7 @@ _MANIFEST_KEYS = {"format", "format_version", "library_version", "artifact", "pa
 _HISTORY = ("loss_history_", "validation_history_", "n_iter_", "fit_time_", "best_iteration_")
 # learned attributes written in their own form (the arrays of FittedParams, the data, the id maps)
 _KNOWN_LEARNED = {"tasks_", "task_index_", "fitted_params_", "cross_features_", "user_map_", "item_map_", "data_",
-                  "default_task_", *_HISTORY}
+                  "default_task_", "side_tasks_", "side_factors_", *_HISTORY}
 
 
 #: parameters added after format version 1 was first written, with the value that reproduces the older fit (a
@@ -241,6 +241,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
                 entry["timestamps"] = True
         matrices[name] = entry
     arrays["popularity"] = popularity
+    side = _side_entries(model, arrays, slim, float_dtype)
     user_ids = _encode_ids(data.user_map.ids, "user", arrays)
     item_ids = _encode_ids(data.item_map.ids, "item", arrays)
 
@@ -266,6 +267,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
         "item_ids": item_ids,
         "arrays": {k: {"shape": list(np.shape(v)), "dtype": np.asarray(v).dtype.str} for k, v in arrays.items()},
         "matrices": matrices,
+        "side": side,
         "attributes": attributes,
     }
     text = json.dumps(manifest, indent=1, allow_nan=False)
@@ -288,6 +290,52 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
     os.replace(arrays_tmp, os.path.join(path, ARRAYS_NAME))
     os.replace(manifest_tmp, old_manifest)
     return path
+
+
+def _side_entries(model, arrays, slim, float_dtype):
+    """The manifest's side matrices (task, column ids, array key) and their arrays: the column factors, and in a full
+    artifact the matrix (CSR parts), so that a loaded model's ``data_`` has it for refits and warm starts."""
+    out = []
+    for j, task in enumerate(getattr(model, "side_tasks_", None) or []):
+        key, m = f"s{j}", model.data_.side[task.name]
+        V = np.asarray(model.side_factors_[task.name])
+        arrays[f"{key}_factors"] = V.astype(float_dtype) if float_dtype is not None else V
+        if not slim:
+            indptr, indices = _pattern_components(m.matrix)
+            arrays[f"{key}_indptr"], arrays[f"{key}_indices"] = indptr, indices
+            arrays[f"{key}_data"] = np.asarray(m.matrix.data, dtype=np.float64)
+        out.append({"task": task.to_dict(), "columns": m.columns.to_list(), "key": key, "values": not slim})
+    return out
+
+
+def _side_array_names(manifest):
+    names = []
+    for entry in manifest.get("side", []):
+        names.append(f"{entry['key']}_factors")
+        if entry.get("values"):
+            names += [f"{entry['key']}_{part}" for part in ("indptr", "indices", "data")]
+    return names
+
+
+def load_side(manifest, arrays, file, n_users, n_items):
+    """[(Task, column ids, column factors, csr matrix or None)] of a saved model's side matrices."""
+    out = []
+    for entry in manifest.get("side", []):
+        try:
+            task = Task.from_dict(entry["task"]).validate()
+            key, columns = entry["key"], list(entry["columns"])
+            V = np.array(arrays[f"{key}_factors"])
+            if V.shape != (len(columns), manifest["factors"]):
+                raise ValueError(f"column factors of shape {V.shape} for {len(columns)} columns")
+            matrix = None
+            if entry.get("values"):
+                n_rows = n_items if task.side == "item" else n_users
+                matrix = sp.csr_matrix((arrays[f"{key}_data"], arrays[f"{key}_indices"],
+                                        arrays[f"{key}_indptr"].astype(np.int64)), shape=(n_rows, len(columns)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFormatError(f"{file}: a side matrix is corrupt ({exc}).") from None
+        out.append((task, columns, V, matrix))
+    return out
 
 
 def _write_text(path, text):
@@ -358,7 +406,7 @@ def read_manifest(path, check_version=True):
         raise ModelFormatError(f"{file} was written by mtl_classic {written_by!r} but this is mtl_classic "
                                f"{__version__}; predictions may differ between versions. Pass check_version=False "
                                f"to load it anyway (the file format, version {FORMAT_VERSION}, is compatible).")
-    unknown = sorted(set(manifest) - _MANIFEST_KEYS)
+    unknown = sorted(set(manifest) - _MANIFEST_KEYS - {"side"})  # side: optional (models with side matrices)
     missing = sorted(_MANIFEST_KEYS - set(manifest))
     if unknown or missing:
         raise ModelFormatError(f"{file} has unknown keys {unknown} / lacks keys {missing} for format version "
@@ -380,7 +428,7 @@ def array_names(manifest, values=True):
             names.append(f"{key}_data")
         if values and entry.get("timestamps"):
             names.append(f"{key}_timestamps")
-    return names
+    return names + [n for n in _side_array_names(manifest) if values or n.endswith("_factors")]
 
 
 def read_arrays(path, manifest, mmap_mode=None, names=None):
@@ -462,6 +510,7 @@ class SavedModel:
     item_ids: object
     default_task: object
     attributes: dict          # plain JSON learned attributes (histories, cross_tasks_, ...)
+    side: list = ()           # [(Task, column ids, column factors, csr matrix)] of the side matrices
 
 
 def load_parts(path, known_params, check_version=True):
@@ -532,4 +581,5 @@ def load_parts(path, known_params, check_version=True):
                       matrices=matrices, timestamps=timestamps, patterns=patterns,
                       user_ids=decode_ids(manifest["user_ids"], "user", arrays),
                       item_ids=decode_ids(manifest["item_ids"], "item", arrays),
-                      default_task=manifest["default_task"], attributes=attributes)
+                      default_task=manifest["default_task"], attributes=attributes,
+                      side=load_side(manifest, arrays, file, n_users, n_items))

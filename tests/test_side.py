@@ -171,11 +171,23 @@ def test_bad_side_tasks_are_named(tasks, message):
         _model(tasks=tasks).fit(_data(buy, attrs))
 
 
-def test_what_side_models_cannot_do_yet_is_refused_clearly(tmp_path):
+def test_side_models_round_trip_and_refuse_what_they_cannot_do(tmp_path):
     buy, attrs, _ = _planted()
-    m = _model(tasks=[Task("buy"), Task("genre", side="item")], iterations=2).fit(_data(buy, attrs))
-    with pytest.raises(ValueError, match="cannot be saved yet"):
-        m.save(tmp_path / "m")
+    queries = sp.csr_matrix((np.random.default_rng(1).random((buy.shape[0], 10)) < 0.2).astype(float))
+    tasks = [Task("buy"), Task("genre", side="item", weight=0.5), Task("query", side="user")]
+    m = _model(tasks=tasks, iterations=3).fit(_data(buy, attrs, queries))
+    m.save(tmp_path / "m")
+    loaded = MultiTaskMF.load(tmp_path / "m")
+    assert [t.name for t in loaded.side_tasks_] == ["genre", "query"]
+    for name in ("genre", "query"):
+        np.testing.assert_array_equal(loaded.side_factors_[name], m.side_factors_[name])
+        assert (loaded.data_.side[name].matrix != m.data_.side[name].matrix).nnz == 0
+    assert loaded.data_.side["genre"].columns.to_list() == m.data_.side["genre"].columns.to_list()
+    new = sp.csr_matrix(attrs[:4])
+    np.testing.assert_allclose(loaded.fold_in_items({"genre": new})[0], m.fold_in_items({"genre": new})[0])
+    # a loaded model continues its fit (warm start) with its side matrices
+    more = loaded.set_params(warm_start=True, iterations=1).fit(loaded.data_)
+    assert more.loss_history_[-1] <= more.loss_history_[0] * (1 + 1e-6)
     with pytest.raises(ValueError, match="it cannot fold in users"):
         m.fold_in({"genre": sp.csr_matrix((1, attrs.shape[1]))})
     with pytest.raises(ValueError, match="columns"):
