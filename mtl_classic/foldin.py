@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._ids import as_query
+from ._side_math import rows_from_side
 from ._sparse import observation_pattern
 from .inference import InferenceModel
 
@@ -69,12 +70,9 @@ def _solve_from_side_only(model, params, side_terms, by_item):
     tasks are unobserved, not negative (nobody has been shown the item yet), so their whole-data terms are left out:
     each row solves ``(sum_s lambda_s V_s^T V_s + r I) f = sum_s lambda_s V_s^T a_s`` with the rows' penalty rule
     (``regularization`` plus ``negative_regularization`` times the side matrices' mass)."""
-    from .solver.side import side_dense, side_rhs
     side = params.item_factors if by_item else params.user_factors
-    k = side.shape[1]
-    A = side_dense(side_terms, by_item, k, float(model.negative_regularization))
-    A[np.diag_indices(k)] += float(model.regularization)
-    side[:] = np.linalg.solve(A, side_rhs(side_terms, by_item, side.shape[0], k).T).T
+    side[:] = rows_from_side([(s.weight, s.matrix, s.factors) for s in side_terms], side.shape[1],
+                             float(model.regularization), float(model.negative_regularization))
 
 
 def _side_rows(model, interactions, by_item, where):

@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from ._errors import ModelFormatError, not_fitted
 from ._validation import check_number
 from ._ids import IdMap, as_query
+from ._side_math import rows_from_side
 from ._sparse import observation_pattern
 from .base import is_scalar_id
 from .calibration import CALIBRATION_NAME, load_calibrators
@@ -77,6 +78,11 @@ class InferenceModel:
     calibrators : dict of str -> calibrator, optional
         Objects with ``transform(scores) -> probabilities`` (e.g. :class:`mtl_classic.calibration.TaskCalibrator`),
         used by :meth:`probabilities` and expected-value blending.
+    side : dict of str -> (side, weight, columns IdMap, column factors), optional
+        The side matrices of the fit (docs/MATH.md, "side matrices"): new items known by their attributes join
+        through :meth:`with_items`.
+    side_penalty : (float, float), default=(0.0, 0.0)
+        The fit's ``regularization`` and ``negative_regularization`` (the cold rows' penalty rule).
 
     Attributes
     ----------
@@ -85,7 +91,7 @@ class InferenceModel:
     """
 
     def __init__(self, tasks, user_ids, item_ids, params, patterns, popularity, default_task=None, cold=None,
-                 calibrators=None):
+                 calibrators=None, side=None, side_penalty=(0.0, 0.0)):
         self.tasks = list(tasks)
         self.task_names = [t.name for t in self.tasks]
         self.task_index = {n: j for j, n in enumerate(self.task_names)}
@@ -98,6 +104,7 @@ class InferenceModel:
         self.default_task = default_task
         self.cold = None if cold is None or not np.any(cold) else np.asarray(cold, dtype=bool)
         self.calibrators = dict(calibrators or {})
+        self.side, self.side_penalty = dict(side or {}), tuple(side_penalty)
         self.n_users, self.factors = params.user_factors.shape
         self.n_items = params.n_items
         self._logistic = [t.resolved_head() == "logistic" for t in self.tasks]
@@ -148,10 +155,17 @@ class InferenceModel:
         calibrators = None
         if os.path.exists(os.path.join(os.fspath(path), CALIBRATION_NAME)):
             calibrators = load_calibrators(path)
+        try:
+            side = {e["task"]["name"]: (e["task"]["side"], float(e["task"]["weight"]),
+                                        IdMap.from_list(e["columns"]), arrays[f"{e['key']}_factors"])
+                    for e in manifest.get("side", [])}
+            penalty = (float(manifest["params"]["regularization"]), float(manifest["params"]["negative_regularization"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFormatError(f"{path}: bad side matrix description ({exc!r}).") from None
         return cls(tasks, decode_ids(manifest["user_ids"], "user", arrays),
                    decode_ids(manifest["item_ids"], "item", arrays), FittedParams.from_arrays(arrays, dtype=dtype),
                    patterns, np.asarray(arrays["popularity"], dtype=np.float64),
-                   default_task=manifest["default_task"], calibrators=calibrators)
+                   default_task=manifest["default_task"], calibrators=calibrators, side=side, side_penalty=penalty)
 
     @classmethod
     def from_model(cls, model, dtype=None, calibrators=None):
@@ -176,8 +190,11 @@ class InferenceModel:
         popularity = np.vstack([np.bincount(patterns[n].indices, minlength=data.n_items) for n in names]) / max(
             data.n_users, 1)
         params = model.fitted_params_ if dtype is None else model.fitted_params_.astype(dtype)
+        side = {t.name: (t.side, float(t.weight), data.side[t.name].columns, model.side_factors_[t.name])
+                for t in getattr(model, "side_tasks_", None) or []}
         return cls(model.tasks_, data.user_map.ids, data.item_map.ids, params, patterns, popularity,
-                   default_task=getattr(model, "default_task_", None), calibrators=calibrators)
+                   default_task=getattr(model, "default_task_", None), calibrators=calibrators, side=side,
+                   side_penalty=(float(model.regularization), float(model.negative_regularization)))
 
     def with_users(self, user_factors, user_biases, patterns, user_ids=None, cold=None, cross_user_weights=None):
         """A model over other users (e.g. folded-in ones) sharing this model's item side.
@@ -208,6 +225,60 @@ class InferenceModel:
         return InferenceModel(self.tasks, ids, self.item_ids,
                               self.params.with_users(user_factors, user_biases, cross_user_weights), pats,
                               self.popularity, default_task=self.default_task, cold=cold, calibrators=self.calibrators)
+
+    def with_items(self, item_ids, side_rows):
+        """This model with new items known only by their side matrices (a new movie's genres, a new product's brand and
+        category), folded in by the cold-start solve (docs/MATH.md, "cold start from side matrices"); they can then
+        be recommended, predicted and filtered like the others (no one has interacted with them yet).
+
+        Parameters
+        ----------
+        item_ids : sequence of hashable
+            External ids of the new items, none of them known.
+        side_rows : dict of str -> sparse matrix (len(item_ids), n_columns) or list of lists of column ids
+            Per item-side matrix of the fit: each new item's row, or the column ids it has (value 1).
+
+        Returns
+        -------
+        InferenceModel
+        """
+        where = "InferenceModel.with_items"
+        ids = list(item_ids)
+        known = [i for i in ids if i in self.item_ids]
+        if not ids or known or len(set(ids)) != len(ids):
+            raise ValueError(f"{where}: item_ids must be new, unique ids; {known[:5] or ids[:5]} are known or repeated.")
+        if not isinstance(side_rows, dict) or not side_rows:
+            raise ValueError(f"{where}: side_rows must be a non-empty dict {{side matrix: rows}}.")
+        parts = []
+        for name, rows in side_rows.items():
+            if name not in self.side or self.side[name][0] != "item":
+                raise ValueError(f"{where}: {name!r} is not an item side matrix of the model "
+                                 f"({sorted(n for n, s in self.side.items() if s[0] == 'item')}).")
+            _, weight, columns, V = self.side[name]
+            if not sp.issparse(rows) and not isinstance(rows, np.ndarray):
+                if len(rows) != len(ids):
+                    raise ValueError(f"{where}: side_rows[{name!r}] has {len(rows)} rows for {len(ids)} items.")
+                cols = [columns.index(np.asarray(list(r), dtype=object)) for r in rows]
+                rows = sp.csr_matrix((np.ones(sum(map(len, cols))), np.concatenate(cols or [[]]).astype(np.int64),
+                                      np.cumsum([0] + [len(c) for c in cols])), shape=(len(ids), len(columns)))
+            if rows.shape != (len(ids), len(columns)) or not np.all(np.isfinite(sp.csr_matrix(rows).data)):
+                raise ValueError(f"{where}: side_rows[{name!r}] must be finite, of shape {(len(ids), len(columns))}; "
+                                 f"got {rows.shape}.")
+            parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V))
+        q = rows_from_side(parts, self.factors, *self.side_penalty)
+        p, n = self.params, len(ids)
+        extra = None if p.cross_item_weights is None else np.zeros(p.cross_item_weights.shape[:2] + (n,))
+        params = copy.copy(p)
+        params.item_factors = np.vstack([p.item_factors, q.astype(p.item_factors.dtype)])
+        params.item_biases = np.hstack([p.item_biases, np.zeros((p.item_biases.shape[0], n), p.item_biases.dtype)])
+        if extra is not None:
+            params.cross_item_weights = np.concatenate([p.cross_item_weights, extra], axis=2)
+        patterns = {k: sp.hstack([m, sp.csr_matrix((m.shape[0], n))], format="csr") for k, m in self.patterns.items()}
+        popularity = np.hstack([self.popularity, np.zeros((self.popularity.shape[0], n))])
+        item_ids = IdMap(self.item_ids.to_list() + ids, kind="item")
+        return InferenceModel(self.tasks, self.user_ids, item_ids, params, patterns, popularity,
+                              default_task=self.default_task, cold=self.cold, calibrators=self.calibrators,
+                              side=self.side, side_penalty=self.side_penalty)
 
     # ---------------------------------------------------------------- helpers
     def _task(self, task, where="InferenceModel"):

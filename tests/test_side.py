@@ -210,3 +210,30 @@ def test_cold_rows_fold_in_from_their_side_matrix_alone_in_closed_form():
     # with interactions too, the pair tasks' terms join the solve: the answer differs from the side-only one
     both, _ = m.fold_in_items({"genre": new, "buy": sp.csr_matrix(buy[:, :6])})
     assert not np.allclose(both, q)
+
+
+def test_the_serving_model_takes_new_items_by_their_attributes(tmp_path):
+    from mtl_classic.inference import InferenceModel
+    buy, attrs, _ = _planted(seed=5)
+    m = _model(tasks=[Task("buy"), Task("genre", side="item", weight=0.8)], dtype="float64").fit(_data(buy, attrs))
+    rows = [["g1", "g4"], ["g2"], []]
+    dense = sp.csr_matrix(([1.0, 1.0, 1.0], ([0, 0, 1], [1, 4, 2])), shape=(3, attrs.shape[1]))
+    expected, _ = m.fold_in_items({"genre": dense})
+    m.save(tmp_path / "m")
+    for served in (InferenceModel.from_model(m), InferenceModel.load(tmp_path / "m")):
+        bigger = served.with_items(["new-a", "new-b", "new-c"], {"genre": rows})
+        assert bigger.n_items == served.n_items + 3
+        np.testing.assert_allclose(bigger.params.item_factors[-3:], expected, rtol=1e-8, atol=1e-12)
+        # the new items are scored by the same formula: a user's factor scores on them, nothing else
+        users = np.arange(5)
+        new_scores = bigger.score_items("buy", users)[:, -3:]
+        np.testing.assert_allclose(new_scores, m.user_factors_[users] @ (m.head_weights_[0] * expected).T
+                                   + m.intercepts_[0], rtol=1e-8, atol=1e-10)
+        ids, _ = bigger.recommend([0], n=bigger.n_items, task="buy", filter_seen=False)
+        assert {"new-a", "new-b", "new-c"} <= set(np.ravel(ids).tolist())
+    with pytest.raises(KeyError):
+        served.with_items(["x"], {"genre": [["no-such-genre"]]})
+    with pytest.raises(ValueError, match="new, unique"):
+        served.with_items([0], {"genre": [["g1"]]})
+    with pytest.raises(ValueError, match="not an item side matrix"):
+        served.with_items(["x"], {"tags": [["g1"]]})
