@@ -145,6 +145,10 @@ def build_parser():
     p.add_argument("--weights", type=_weight, nargs="+", default=None, metavar="TASK=W",
                    help="blend tasks, e.g. --weights buy=1 view=0.2")
     p.add_argument("--mmap", action="store_true", help="memory-map the model's arrays")
+    p.add_argument("--new-items", default=None, metavar="CSV",
+                   help="new items known only by their attributes, ranked with the others: a CSV with the header "
+                        "item,side,column (one row per attribute, e.g. m9001,genre,Comedy) naming the model's item "
+                        "side matrices")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_recommend)
 
@@ -364,8 +368,42 @@ def _cmd_evaluate(args):
     return 0
 
 
+def _read_new_items(path, model):
+    """(item ids, {side matrix: [column ids per item]}) from a CSV with the header item,side,column."""
+    import csv
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as exc:
+        raise _CommandError(f"--new-items: cannot read {path} ({exc.strerror or exc}).") from None
+    if not rows or [c.strip() for c in rows[0]] != ["item", "side", "column"]:
+        raise _CommandError(f"--new-items: {path} must start with the header item,side,column.")
+    items, side = [], {}
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != 3 or not all(c.strip() for c in row):
+            raise _CommandError(f"--new-items: {path} line {line} needs three non-empty fields, got {row!r}.")
+        item, name, column = (c.strip() for c in row)
+        if name not in model.side:
+            raise _CommandError(f"--new-items: {path} line {line} names {name!r}, not a side matrix of the model "
+                                f"({sorted(model.side)}).")
+        if item not in items:
+            items.append(item)
+        side.setdefault(name, {}).setdefault(item, []).append(column)
+    if not items:
+        raise _CommandError(f"--new-items: {path} has no rows.")
+    rows_by_side = {name: [_coerce_ids(per_item.get(i, []), model.side[name][2].ids) for i in items]
+                    for name, per_item in side.items()}
+    return _coerce_ids(items, model.item_ids.ids), rows_by_side
+
+
 def _cmd_recommend(args):
     model = InferenceModel.load(args.model, mmap_mode="r" if args.mmap else None)
+    if args.new_items is not None:
+        new_ids, side_rows = _read_new_items(args.new_items, model)
+        try:
+            model = model.with_items(new_ids, side_rows)
+        except (KeyError, ValueError) as exc:
+            raise _CommandError(f"--new-items: {exc}") from None
     users = _coerce_ids(args.user, model.user_ids.ids)
     exclude = None if args.exclude is None else _coerce_ids(args.exclude, model.item_ids.ids)
     allow = None if args.items is None else _coerce_ids(args.items, model.item_ids.ids)

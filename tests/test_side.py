@@ -237,3 +237,22 @@ def test_the_serving_model_takes_new_items_by_their_attributes(tmp_path):
         served.with_items([0], {"genre": [["g1"]]})
     with pytest.raises(ValueError, match="not an item side matrix"):
         served.with_items(["x"], {"tags": [["g1"]]})
+
+
+def test_the_command_line_ranks_new_items_given_by_their_attributes(tmp_path, capsys):
+    import json
+    from mtl_classic.cli import main
+    buy, attrs, _ = _planted(seed=6)
+    m = _model(tasks=[Task("buy"), Task("genre", side="item")]).fit(_data(buy, attrs))
+    m.save(tmp_path / "m")
+    csv_path = tmp_path / "new.csv"
+    csv_path.write_text("item,side,column\n9001,genre,g1\n9001,genre,g3\n9002,genre,g2\n")
+    n = buy.shape[1] + 2
+    assert main(["recommend", "--model", str(tmp_path / "m"), "--user", "0", "-n", str(n), "--filter-seen",
+                 "false", "--new-items", str(csv_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {9001, 9002} <= set(out["items"]) and len(out["items"]) == n
+    bad = tmp_path / "bad.csv"
+    bad.write_text("item,side,column\n9001,colour,red\n")
+    assert main(["recommend", "--model", str(tmp_path / "m"), "--user", "0", "--new-items", str(bad)]) != 0
+    assert "not a side matrix" in capsys.readouterr().err
