@@ -14,6 +14,7 @@ Examples::
 """
 import argparse
 import contextlib
+import csv
 import json
 import logging
 import os
@@ -370,7 +371,6 @@ def _cmd_evaluate(args):
 
 def _read_new_items(path, model):
     """(item ids, {side matrix: [column ids per item]}) from a CSV with the header item,side,column."""
-    import csv
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from ._errors import ModelFormatError, not_fitted
 from ._validation import check_number
 from ._ids import IdMap, as_query
-from ._side_math import rows_from_side
+from ._side_math import new_item_factors, with_items
 from ._sparse import observation_pattern
 from .base import is_scalar_id
 from .calibration import CALIBRATION_NAME, load_calibrators
@@ -226,59 +226,57 @@ class InferenceModel:
                               self.params.with_users(user_factors, user_biases, cross_user_weights), pats,
                               self.popularity, default_task=self.default_task, cold=cold, calibrators=self.calibrators)
 
-    def with_items(self, item_ids, side_rows):
-        """This model with new items known only by their side matrices (a new movie's genres, a new product's brand and
-        category), folded in by the cold-start solve (docs/MATH.md, "cold start from side matrices"); they can then
-        be recommended, predicted and filtered like the others (no one has interacted with them yet).
+    def new_item_factors(self, item_ids, side_rows, where="InferenceModel.new_item_factors"):
+        """Factors of new items known only by their item side matrices (docs/MATH.md, "cold start from side
+        matrices").
 
         Parameters
         ----------
         item_ids : sequence of hashable
             External ids of the new items, none of them known.
         side_rows : dict of str -> sparse matrix (len(item_ids), n_columns) or list of lists of column ids
-            Per item-side matrix of the fit: each new item's row, or the column ids it has (value 1).
+            Per item side matrix of the fit: each new item's row, or the column ids it has (value 1).
+
+        Returns
+        -------
+        ndarray (len(item_ids), k)
+
+        Raises
+        ------
+        ValueError
+            Known or repeated ids, a name that is no item side matrix, rows of the wrong shape.
+        KeyError
+            Column ids the side matrix does not know.
+        """
+        return new_item_factors(self, item_ids, side_rows, where)
+
+    def score_new_items(self, user, item_ids, side_rows, task=None):
+        """Scores of new items known only by their side matrices for one known user (nothing stored): the score
+        formula with the items' cold-start factors, no item bias and no cross-task evidence (nobody has interacted
+        with them). Arguments as :meth:`new_item_factors`; ``user`` an external id.
+
+        Returns
+        -------
+        ndarray (len(item_ids),)
+            Raw scores (logits for logistic heads).
+        """
+        t = self.task_index[self._task(task, "InferenceModel.score_new_items")]
+        u = int(self.user_ids.index([user])[0])
+        q = self.new_item_factors(item_ids, side_rows, "InferenceModel.score_new_items")
+        p = self.params
+        return (q @ (p.head_weights[t] * p.user_factors[u]).astype(np.float64) + float(p.intercepts[t])
+                + float(p.user_biases[t, u]))
+
+    def with_items(self, item_ids, side_rows):
+        """This model with new items known only by their side matrices (a new movie's genres, a new product's brand and
+        category), folded in by the cold-start solve (:meth:`new_item_factors`, same arguments); they can then be
+        recommended, predicted and filtered like the others (no one has interacted with them yet).
 
         Returns
         -------
         InferenceModel
         """
-        where = "InferenceModel.with_items"
-        ids = list(item_ids)
-        known = [i for i in ids if i in self.item_ids]
-        if not ids or known or len(set(ids)) != len(ids):
-            raise ValueError(f"{where}: item_ids must be new, unique ids; {known[:5] or ids[:5]} are known or repeated.")
-        if not isinstance(side_rows, dict) or not side_rows:
-            raise ValueError(f"{where}: side_rows must be a non-empty dict {{side matrix: rows}}.")
-        parts = []
-        for name, rows in side_rows.items():
-            if name not in self.side or self.side[name][0] != "item":
-                raise ValueError(f"{where}: {name!r} is not an item side matrix of the model "
-                                 f"({sorted(n for n, s in self.side.items() if s[0] == 'item')}).")
-            _, weight, columns, V = self.side[name]
-            if not sp.issparse(rows) and not isinstance(rows, np.ndarray):
-                if len(rows) != len(ids):
-                    raise ValueError(f"{where}: side_rows[{name!r}] has {len(rows)} rows for {len(ids)} items.")
-                cols = [columns.index(np.asarray(list(r), dtype=object)) for r in rows]
-                rows = sp.csr_matrix((np.ones(sum(map(len, cols))), np.concatenate(cols or [[]]).astype(np.int64),
-                                      np.cumsum([0] + [len(c) for c in cols])), shape=(len(ids), len(columns)))
-            if rows.shape != (len(ids), len(columns)) or not np.all(np.isfinite(sp.csr_matrix(rows).data)):
-                raise ValueError(f"{where}: side_rows[{name!r}] must be finite, of shape {(len(ids), len(columns))}; "
-                                 f"got {rows.shape}.")
-            parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V))
-        q = rows_from_side(parts, self.factors, *self.side_penalty)
-        p, n = self.params, len(ids)
-        extra = None if p.cross_item_weights is None else np.zeros(p.cross_item_weights.shape[:2] + (n,))
-        params = copy.copy(p)
-        params.item_factors = np.vstack([p.item_factors, q.astype(p.item_factors.dtype)])
-        params.item_biases = np.hstack([p.item_biases, np.zeros((p.item_biases.shape[0], n), p.item_biases.dtype)])
-        if extra is not None:
-            params.cross_item_weights = np.concatenate([p.cross_item_weights, extra], axis=2)
-        patterns = {k: sp.hstack([m, sp.csr_matrix((m.shape[0], n))], format="csr") for k, m in self.patterns.items()}
-        popularity = np.hstack([self.popularity, np.zeros((self.popularity.shape[0], n))])
-        item_ids = IdMap(self.item_ids.to_list() + ids, kind="item")
-        return InferenceModel(self.tasks, self.user_ids, item_ids, params, patterns, popularity,
-                              default_task=self.default_task, cold=self.cold, calibrators=self.calibrators,
-                              side=self.side, side_penalty=self.side_penalty)
+        return with_items(self, item_ids, side_rows)
 
     # ---------------------------------------------------------------- helpers
     def _task(self, task, where="InferenceModel"):

@@ -256,3 +256,14 @@ def test_the_command_line_ranks_new_items_given_by_their_attributes(tmp_path, ca
     bad.write_text("item,side,column\n9001,colour,red\n")
     assert main(["recommend", "--model", str(tmp_path / "m"), "--user", "0", "--new-items", str(bad)]) != 0
     assert "not a side matrix" in capsys.readouterr().err
+
+
+def test_new_items_are_scored_for_a_user_without_changing_the_served_model():
+    from mtl_classic.inference import InferenceModel
+    buy, attrs, _ = _planted(seed=7)
+    m = _model(tasks=[Task("buy"), Task("genre", side="item")], dtype="float64").fit(_data(buy, attrs))
+    served = InferenceModel.from_model(m)
+    scores = served.score_new_items(3, ["a", "b"], {"genre": [["g0", "g5"], ["g7"]]}, task="buy")
+    bigger = served.with_items(["a", "b"], {"genre": [["g0", "g5"], ["g7"]]})
+    np.testing.assert_allclose(scores, bigger.score_items("buy", [3])[0, -2:], rtol=1e-8)
+    assert served.n_items == buy.shape[1]
