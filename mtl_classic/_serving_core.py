@@ -322,6 +322,29 @@ class _Logic:
         return out
 
 
+    def new_items(self, snap, body):
+        """POST /items/rank: a known user's ranking of new items given by their side matrices' column ids."""
+        model = snap.model
+        user = self.coerce(body.user, snap.int_users, "user")
+        if user not in model.user_ids:
+            raise _HTTPError(404, f"unknown user {str(user)[:100]!r}: new items are ranked for known users")
+        task = self.task(model, body.task)
+        ids = [self.coerce(it.item, snap.int_items, "item") for it in body.items]
+        names = sorted({name for it in body.items for name in it.side})
+        if not names:
+            raise _HTTPError(400, "every new item needs its side matrices' column ids in 'side'")
+        side_rows = {name: [it.side.get(name, []) for it in body.items] for name in names}
+        try:
+            scores = model.score_new_items(user, ids, side_rows, task=task)
+        except KeyError as exc:
+            raise _HTTPError(404, str(exc.args[0]) if exc.args else "unknown column id") from None
+        except (ValueError, TypeError) as exc:
+            raise _HTTPError(400, str(exc)) from None
+        order = np.argsort(-scores, kind="stable")[:body.n]
+        return {"user": _json_value(user), "task": task, "items": [_json_value(ids[j]) for j in order],
+                "scores": _json_list(scores[order]), "fallback": False}
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # the ASGI application
 # --------------------------------------------------------------------------------------------------------------------

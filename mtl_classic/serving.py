@@ -68,7 +68,7 @@ DEFAULT_MAX_PAIRS = 10_000
 _ENV = "MTL_CLASSIC_SERVE_OPTIONS"     # the options of a multi-worker server, read by each worker process
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _ENDPOINTS = ("GET /health, GET /ready, GET /recommend, POST /predict, POST /users/{user}/events, "
-              "POST /admin/reload, GET /openapi.json, GET /docs")
+              "POST /items/rank, POST /admin/reload, GET /openapi.json, GET /docs")
 
 
 def _require_serve_extra():
@@ -199,6 +199,19 @@ def create_app(model=None, path=None, max_n=DEFAULT_MAX_N, max_pairs=DEFAULT_MAX
         items: Optional[List[Id]] = Field(None, max_length=logic.max_pairs)
         unknown_items: Literal["raise", "ignore"] = "raise"
 
+    class NewItem(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        item: Id
+        side: Dict[str, List[Id]] = Field(description="per item side matrix of the model: the item's column ids "
+                                                       "(e.g. {\"genre\": [\"Comedy\"]})")
+
+    class NewItemsRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        user: Id
+        items: List[NewItem] = Field(min_length=1, max_length=logic.max_pairs)
+        task: Optional[str] = None
+        n: int = Field(10, ge=1, le=logic.max_n)
+
     class ReloadRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
         path: Optional[str] = Field(None, description="a saved model directory (default: the served one)")
@@ -327,6 +340,12 @@ def create_app(model=None, path=None, max_n=DEFAULT_MAX_N, max_pairs=DEFAULT_MAX
     async def events(user: str = Path(description="user id: a known user's training data are merged"),
                      body: EventsRequest = Body()):
         return await answer(logic.events, user, body)
+
+    @app.post("/items/rank", response_model=Ranking, responses=errors(404, 408, 411, 413),
+              summary="Rank new items, known only by their side matrices (e.g. genres), for a known user; nothing "
+                      "stored")
+    async def new_items(body: NewItemsRequest):
+        return await answer(logic.new_items, body)
 
     @app.post("/admin/reload", response_model=Reloaded, responses={202: {"model": Reloaded}, **errors(403, 409)},
               summary="Hot-swap to a newly saved model (loopback clients only)")

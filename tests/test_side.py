@@ -1,5 +1,7 @@
 """Side matrices (issue 18, first part): item x attribute and user x query matrices that share one side's factors,
 fitted by the same alternating solver, and new items folded in from their attributes alone."""
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -267,3 +269,40 @@ def test_new_items_are_scored_for_a_user_without_changing_the_served_model():
     bigger = served.with_items(["a", "b"], {"genre": [["g0", "g5"], ["g7"]]})
     np.testing.assert_allclose(scores, bigger.score_items("buy", [3])[0, -2:], rtol=1e-8)
     assert served.n_items == buy.shape[1]
+
+
+def test_the_server_ranks_new_items_given_by_their_attributes(tmp_path):
+    pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
+    import httpx
+    from test_serving import running   # the serving tests' real uvicorn server on 127.0.0.1
+    from mtl_classic.inference import InferenceModel
+    from mtl_classic.serving import create_app
+    buy, attrs, _ = _planted(seed=8)
+    m = _model(tasks=[Task("buy"), Task("genre", side="item")]).fit(_data(buy, attrs))
+    m.save(tmp_path / "m")
+    expected = InferenceModel.load(tmp_path / "m").score_new_items(2, ["x", "y", "z"],
+                                                                   {"genre": [["g1"], ["g2", "g3"], ["g9"]]})
+    app = create_app(path=str(tmp_path / "m"), max_n=10, max_pairs=20, blas_threads=None)
+    with running(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        deadline = time.monotonic() + 20
+        while client.get("/ready").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        body = {"user": 2, "task": "buy", "n": 2, "items": [{"item": "x", "side": {"genre": ["g1"]}},
+                                                           {"item": "y", "side": {"genre": ["g2", "g3"]}},
+                                                           {"item": "z", "side": {"genre": ["g9"]}}]}
+        r = client.post("/items/rank", json=body)
+        assert r.status_code == 200, r.text
+        order = np.argsort(-expected, kind="stable")[:2]
+        assert r.json()["items"] == [["x", "y", "z"][j] for j in order]
+        np.testing.assert_allclose(r.json()["scores"], expected[order], rtol=1e-5)
+        bad_requests = ((dict(body, user=10 ** 6), 404),
+                        (dict(body, items=[{"item": "x", "side": {"nope": ["a"]}}]), 400),
+                        (dict(body, items=[{"item": "x", "side": {"genre": ["no-such"]}}]), 404),
+                        (dict(body, items=[{"item": 0, "side": {"genre": ["g1"]}}]), 400),
+                        (dict(body, items=[]), 400))
+        for bad, status in bad_requests:
+            r = client.post("/items/rank", json=bad)
+            assert r.status_code == status, (bad, r.text)
+            assert "error" in r.json()
+        assert client.get("/health").json()["n_items"] == buy.shape[1]   # nothing stored
