@@ -81,6 +81,10 @@ def jobs(data_dir):
         Job("mutation_check", "mutation_check.py", ["--out", r], 8, ["mutation_check.md", "mutation_check.json"]),
         Job("calibration", "calibration.py", ["--out", r], 1,
             ["calibration.md", "calibration.json", "calibration_reliability.png"]),
+        # cmfrec's row needs the [bench] extra (it is left out with a log line without it)
+        Job("side", "side.py", ["--out", r], 1, ["side.md", "side.json"]),
+        Job("side_seed1", "side.py", ["--seed", "1", "--out", f"{r}/side-seed1"], 1,
+            ["side-seed1/side.md", "side-seed1/side.json"]),
         # needs the [dask] extra; writes its synthetic events (up to 30M interactions) as parquet under --work
         Job("distributed", "distributed.py", ["--sizes", "1e6", "1e7", "3e7", "--out", r], 30,
             ["distributed.md", "distributed.json", "distributed.png"]),
