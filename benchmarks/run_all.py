@@ -55,6 +55,8 @@ def jobs(data_dir):
             ["defaults.md", "defaults.json"]),
         Job("validation_transfer", "validation_transfer.py", ["--data-dir", data_dir, "--out", r], 6,
             ["validation_transfer.md", "validation_transfer.json"]),
+        Job("evidence_terms", "evidence_terms.py", ["--data-dir", data_dir, "--out", r], 6,
+            ["evidence_terms.md", "evidence_terms.json"]),
         Job("evidence", "defaults.py", ["--data-dir", data_dir, "--sets", "evidence", "--out", f"{r}/evidence"], 1,
             ["evidence/defaults.md", "evidence/defaults.json"]),
         Job("ratings", "ratings.py", ["--out", r], 1, ["ratings.md", "ratings.json"]),
