@@ -452,6 +452,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         Parameters
         ----------
         task : str
+            A pair task, or a side task: then ``users`` are the side's rows (item ids for an item side matrix) and
+            ``items`` its column ids, and the prediction is ``f . v`` (an item-level target is a 1-column side
+            matrix: ``predict("sales", items, ["sales"] * len(items))``).
         users, items : array-like of external ids, same length
 
         Returns
@@ -464,6 +467,13 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             If a user or item id is unknown to the training data.
         """
         self._check_fitted()
+        side = {t.name: t for t in getattr(self, "side_tasks_", None) or []}
+        if task in side:
+            rows = (self.item_map_ if side[task].side == "item" else self.user_map_).index(
+                np.atleast_1d(np.asarray(users, dtype=object)))
+            cols = self.data_.side[task].columns.index(np.atleast_1d(np.asarray(items, dtype=object)))
+            F = self.item_factors_ if side[task].side == "item" else self.user_factors_
+            return np.einsum("ij,ij->i", F[rows].astype(np.float64), self.side_factors_[task][cols])
         u = self.user_map_.index(np.atleast_1d(np.asarray(users, dtype=object)))
         i = self.item_map_.index(np.atleast_1d(np.asarray(items, dtype=object)))
         return self.predict_indices(task, u, i)

@@ -306,3 +306,17 @@ def test_the_server_ranks_new_items_given_by_their_attributes(tmp_path):
             assert r.status_code == status, (bad, r.text)
             assert "error" in r.json()
         assert client.get("/health").json()["n_items"] == buy.shape[1]   # nothing stored
+
+
+def test_an_item_level_target_is_a_one_column_side_matrix_and_predict_reads_it():
+    buy, _, scores = _planted(seed=9, n_users=400, n_items=300)
+    rng = np.random.default_rng(0)
+    popularity = np.log1p(np.asarray(buy.sum(axis=0)).ravel()) + rng.normal(0, 0.05, buy.shape[1])
+    sales = (popularity - popularity.mean())[:, None]            # centred: side matrices have no intercept
+    data = MultiTaskData.from_matrices({"buy": buy}).with_side(item_side={"sales": (sales, ["log_sales"])})
+    m = _model(tasks=[Task("buy"), Task("sales", side="item", weight=5.0)], iterations=15).fit(data)
+    items = np.arange(buy.shape[1])
+    predicted = m.predict("sales", items, ["log_sales"] * len(items))
+    assert np.corrcoef(predicted, sales.ravel())[0, 1] > 0.8
+    with pytest.raises(KeyError):
+        m.predict("sales", [0], ["no-such-column"])
