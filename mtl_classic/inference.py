@@ -224,7 +224,8 @@ class InferenceModel:
             else list(user_ids))
         return InferenceModel(self.tasks, ids, self.item_ids,
                               self.params.with_users(user_factors, user_biases, cross_user_weights), pats,
-                              self.popularity, default_task=self.default_task, cold=cold, calibrators=self.calibrators)
+                              self.popularity, default_task=self.default_task, cold=cold, calibrators=self.calibrators,
+                              side=self.side, side_penalty=self.side_penalty)
 
     def new_item_factors(self, item_ids, side_rows, where="InferenceModel.new_item_factors"):
         """Factors of new items known only by their item side matrices (docs/MATH.md, "cold start from side

@@ -12,6 +12,8 @@ Endpoints (loopback ``127.0.0.1`` by default; the schema is at ``GET /openapi.js
     POST /predict  {"task": T, "pairs": [[user, item], ...], "fallback": "popular"?} -> {"task": T, "predictions": [..]}
     POST /users/{user}/events  {"events": {task: [item, ...] | {item: value}}, "task"|"weights", "n", ...}
                                        -> fresh recommendations after folding in the events (no refit, not stored)
+    POST /items/rank  {"user": U, "items": [{"item": id, "side": {name: [column, ...]}}], "task"?, "n"?}
+                                       -> a known user's ranking of new items known only by their item side matrices
     POST /admin/reload {"path": DIR?}  -> hot-swap to a newly saved model (loopback clients only)
 
 Errors are JSON ``{"error": message}`` with a 4xx status: 400 bad parameters or body, unknown task, ``n`` outside

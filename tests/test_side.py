@@ -320,3 +320,18 @@ def test_an_item_level_target_is_a_one_column_side_matrix_and_predict_reads_it()
     assert np.corrcoef(predicted, sales.ravel())[0, 1] > 0.8
     with pytest.raises(KeyError):
         m.predict("sales", [0], ["no-such-column"])
+
+
+def test_a_slim_artifact_keeps_what_cold_items_need(tmp_path):
+    from mtl_classic.inference import InferenceModel
+    buy, attrs, _ = _planted(seed=10)
+    m = _model(tasks=[Task("buy"), Task("genre", side="item")]).fit(_data(buy, attrs))
+    m.save(tmp_path / "slim", slim=True, dtype="float32")
+    served = InferenceModel.load(tmp_path / "slim")
+    np.testing.assert_allclose(served.new_item_factors(["n1"], {"genre": [["g2", "g3"]]}),
+                               InferenceModel.from_model(m).new_item_factors(["n1"], {"genre": [["g2", "g3"]]}),
+                               rtol=1e-4, atol=1e-6)
+    folded = served.with_users(np.zeros((1, m.factors)), np.zeros((1, 1)), {})
+    assert folded.side.keys() == served.side.keys()
+    with pytest.raises(Exception, match="slim"):
+        MultiTaskMF.load(tmp_path / "slim")
