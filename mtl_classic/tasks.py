@@ -248,6 +248,12 @@ def resolve_cross_tasks(tasks, patterns, same_events=0.99):
     return cross, dropped
 
 
+def _check_unique(names, what):
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"tasks: {what} names must be unique; {dup} appear more than once.")
+
+
 def resolve_tasks(tasks_param, data):
     """The Task list a MultiTaskMF fits on ``data``: ``tasks_param`` (None: every task of the data, implicit, weight
     1; names become ``Task(name)``), copied and checked against the data (unique names, every named task present
@@ -264,9 +270,7 @@ def resolve_tasks(tasks_param, data):
     if not tasks:
         raise ValueError("The 'tasks' parameter of MultiTaskMF is empty: give at least one Task.")
     names = [t.name for t in tasks]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ValueError(f"tasks: task names must be unique; {dup} appear more than once.")
+    _check_unique(names, "task")
     for t in tasks:
         t.validate()
         if t.side is not None:
@@ -305,9 +309,7 @@ def resolve_side_tasks(tasks_param, data):
     listed = list(tasks_param)
     pairs = [t for t in listed if not (isinstance(t, Task) and t.side is not None)]
     sides = [copy.deepcopy(t) for t in listed if isinstance(t, Task) and t.side is not None]
-    side_names = [t.name for t in sides]
-    if len(set(side_names)) != len(side_names):
-        raise ValueError(f"tasks: side task names must be unique; got {side_names}.")
+    _check_unique([t.name for t in sides], "side task")
     for t in sides:
         t.validate()
         if t.name not in side:
