@@ -238,6 +238,9 @@ def head_move_sums(tasks, params, terms, R):
     P, Q = params.user_factors, params.item_factors
     parts, moves = np.zeros(len(tasks)), []
     for t, task in enumerate(tasks):
+        if not np.any(R[t]):     # a fixed (reference) head, or one at its optimum: no move, no pass over its entries
+            moves.append(np.zeros(len(task.rows)))
+            continue
         sl = slice(terms.bounds[t], terms.bounds[t + 1])
         moves.append(np.empty(len(task.rows)))
         parts[t] = kernels.score_moves(task.rows, task.cols, terms.curv[sl], P, (Q * R[t]).astype(P.dtype), moves[t])
