@@ -153,6 +153,9 @@ def test_side_matrices_from_a_dataframe_count_unknown_ids_and_models_clone():
     (lambda d: d.with_side(item_side={"buy": (sp.csr_matrix(np.ones((d.n_items, 1))), ["a"])}), "already a task"),
     (lambda d: d.with_side(item_side={"genre": (sp.csr_matrix(np.full((d.n_items, 1), np.nan)), ["a"])}), "NaN"),
     (lambda d: d.with_side(user_side={"q": [1, 2]}), "must be a"),
+    (lambda d: d.with_side(item_side={"g": pd.DataFrame({"i": [0], "g": ["a"], "v": ["x"]})}), "must hold numbers"),
+    (lambda d: d.with_side(item_side={"g": pd.DataFrame({"i": [0], "g": ["a"], "v": [np.nan]})}), "NaN"),
+    (lambda d: d.with_side(item_side={"g": pd.DataFrame({"i": [0, None], "g": ["a", "b"]})}), "missing ids"),
 ])
 def test_bad_side_matrices_are_named(make, message):
     buy, _, _ = _planted()

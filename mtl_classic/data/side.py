@@ -40,8 +40,11 @@ def _from_pairs(name, frame, row_map, where):
     for col in frame.columns[:2]:
         if frame[col].isna().any():
             raise ValueError(f"{where}: column {col!r} has {int(frame[col].isna().sum())} missing ids.")
-    values = (np.ones(len(frame)) if frame.shape[1] == 2
-              else np.asarray(frame.iloc[:, 2], dtype=np.float64))
+    try:
+        values = (np.ones(len(frame)) if frame.shape[1] == 2
+                  else np.asarray(frame.iloc[:, 2], dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: the value column {frame.columns[2]!r} must hold numbers.") from None
     rows = row_map.index(frame.iloc[:, 0].to_numpy(dtype=object), unknown="ignore")
     known = rows >= 0
     columns = IdMap(sorted(set(frame.iloc[:, 1][known].tolist()), key=lambda x: (str(type(x)), x)))
