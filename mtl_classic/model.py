@@ -39,7 +39,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     ----------
     tasks : list of Task or None, default=None
         The tasks to model, each naming a task of the data. None models every task of the data as an implicit task
-        of weight 1.
+        of weight 1, and every side matrix of the data (``MultiTaskData.with_side``) as ``Task(name, side=...)``.
     factors : int, default=64
         Number of shared latent factors k.
     iterations : int, default=15
@@ -312,7 +312,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 self.validation_history_.append(score)
                 line += f" val NDCG@10 {score:.4f}"
                 if score > best["score"]:
-                    best.update(score=score, params=copy.deepcopy(params), iter=it)
+                    best.update(score=score, params=copy.deepcopy(params), iter=it,
+                                side={n: V.copy() for n, V in self.side_factors_.items()})
             log.log(logging.INFO if self.verbose else logging.DEBUG, "%s %.1fs", line, elapsed)
             bar.set_postfix_str(f"objective {total:.6g}", refresh=False)
             bar.update(1)
@@ -328,7 +329,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         if not np.isfinite(history[0]):
             raise non_finite_fit_error(tasks, data, self.dtype, 0)
         if best["params"] is not None and self.early_stopping_rounds is not None:
-            params = best["params"]
+            params, self.side_factors_ = best["params"], best["side"]
             self.best_iteration_ = best["iter"]
         self._finish_fit(params, history, n_iter)
         return self

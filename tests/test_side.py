@@ -338,3 +338,15 @@ def test_a_slim_artifact_keeps_what_cold_items_need(tmp_path):
     assert folded.side.keys() == served.side.keys()
     with pytest.raises(Exception, match="slim"):
         MultiTaskMF.load(tmp_path / "slim")
+
+
+def test_early_stopping_keeps_the_side_factors_of_the_best_sweep():
+    buy, attrs, _ = _planted(seed=11)
+    split = random_holdout(_data(buy, attrs), "buy", test_fraction=0.2, random_state=0)
+    tasks = [Task("buy"), Task("genre", side="item")]
+    m = _model(tasks=tasks, iterations=12, early_stopping_rounds=2).fit(split.train, validation=split)
+    best = m.best_iteration_
+    assert m.n_iter_ > best          # the fit went on past its best sweep, which is what it keeps
+    again = _model(tasks=tasks, iterations=best).fit(split.train)
+    np.testing.assert_allclose(m.side_factors_["genre"], again.side_factors_["genre"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.item_factors_, again.item_factors_, rtol=1e-5, atol=1e-6)
