@@ -85,8 +85,9 @@ def jobs(data_dir):
             ["calibration.md", "calibration.json", "calibration_reliability.png"]),
         # cmfrec's row needs the [bench] extra (it is left out with a log line without it)
         Job("side", "side.py", ["--out", r], 1, ["side.md", "side.json"]),
-        Job("side_seed1", "side.py", ["--seed", "1", "--out", f"{r}/side-seed1"], 1,
-            ["side-seed1/side.md", "side-seed1/side.json"]),
+        *[Job(f"side_seed{n}", "side.py", ["--seed", str(n), "--out", f"{r}/side-seed{n}"], 1,
+              [f"side-seed{n}/side.md", f"side-seed{n}/side.json"]) for n in range(1, 6)],
+        Job("side_draws", "side_draws.py", ["--out", r], 0.1, ["side_draws.md", "side_draws.json"]),
         # needs the [dask] extra; writes its synthetic events (up to 30M interactions) as parquet under --work
         Job("distributed", "distributed.py", ["--sizes", "1e6", "1e7", "3e7", "--out", r], 30,
             ["distributed.md", "distributed.json", "distributed.png"]),

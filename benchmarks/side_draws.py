@@ -1,0 +1,57 @@
+"""The cold-movie part of ``side.py`` over several draws: one row per results file, and the means.
+
+Reads ``results/side.json`` (draw 0) and ``results/side-seed<N>/side.json``; runs nothing. Run the draws first::
+
+    python benchmarks/side.py --out benchmarks/results
+    for n in 1 2 3 4 5; do python benchmarks/side.py --seed $n --out benchmarks/results/side-seed$n; done
+    python benchmarks/side_draws.py --out benchmarks/results
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as C  # noqa: E402
+
+OURS, POPULARITY, PEER = 0, 1, 4   # rows of side.py's cold table
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=C.DEFAULT_OUT)
+    args = p.parse_args(argv)
+    files = [os.path.join(args.out, "side.json")] + sorted(glob.glob(os.path.join(args.out, "side-seed*", "side.json")))
+    rows = []
+    for path in files:
+        with open(path) as fh:
+            doc = json.load(fh)
+        cold = doc["cold"]
+        rows.append({"draw": doc["args"]["seed"], "ours": cold[OURS]["ndcg@10"], "genre popularity":
+                     cold[POPULARITY]["ndcg@10"], "cmfrec": cold[PEER]["ndcg@10"],
+                     "ours / genre popularity": cold[OURS]["ndcg@10"] / cold[POPULARITY]["ndcg@10"],
+                     "ours / cmfrec": cold[OURS]["ndcg@10"] / cold[PEER]["ndcg@10"],
+                     "file": os.path.relpath(path, args.out), "library": doc["environment"]["library_commit"]})
+    rows.sort(key=lambda r: r["draw"])
+    means = {k: sum(r[k] for r in rows) / len(rows) for k in ("ours", "genre popularity", "cmfrec")}
+    summary = {"draws": len(rows), **{f"mean {k}": v for k, v in means.items()},
+               "ours / genre popularity, of the means": means["ours"] / means["genre popularity"],
+               "ours / cmfrec, of the means": means["ours"] / means["cmfrec"],
+               "draws where genre popularity wins": sum(r["ours"] < r["genre popularity"] for r in rows),
+               "draws where cmfrec wins": sum(r["ours"] < r["cmfrec"] for r in rows)}
+    cols = ["draw", "ours", "genre popularity", "cmfrec", "ours / genre popularity", "ours / cmfrec", "file",
+            "library"]
+    md = ["# Cold movies over several draws (side.py)", "", C.environment_markdown(C.environment()), "",
+          "NDCG@10 of the cold movies per draw (`side.py --seed N`), from the files named; the last row holds the "
+          "means.", "",
+          C.markdown_table(rows + [{"draw": "mean", "ours": means["ours"], "genre popularity":
+                                    means["genre popularity"], "cmfrec": means["cmfrec"],
+                                    "ours / genre popularity": summary["ours / genre popularity, of the means"],
+                                    "ours / cmfrec": summary["ours / cmfrec, of the means"], "file": "-",
+                                    "library": "-"}], cols)]
+    C.write_outputs(args.out, "side_draws", "\n".join(md), {"rows": rows, "summary": summary})
+
+
+if __name__ == "__main__":
+    main()
