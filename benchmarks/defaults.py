@@ -68,6 +68,9 @@ CANDIDATES = {
     # task with few observations (Tmall's 2k carts against 221k collects) no longer has the same loss mass as a dense
     # one (with alpha="auto" every implicit task's loss totals about the same mass)
     "task_weight": [(f"task weights (nnz share) ** {g:g}", {}, {"weight_power": g}) for g in (0.25, 0.5, 1.0, -0.25, -0.5)],
+    # the prior on the per-user (and per-item) cross-task deviations, in observations: lower lets a user's own
+    # conversion of carts / collects into purchases depart sooner from the shared weight
+    "cross_prior": [(f"cross_regularization={r:g}", {"cross_regularization": r}, {}) for r in (1.0, 3.0, 30.0)],
     "sweeps": [("iterations=25", {"iterations": 25}, {}), ("cg_steps=6", {"cg_steps": 6}, {})],
     # the reference ALS's own confidence and penalty (alpha=10, regularization 0.1) and steps towards it
     "confidence": [(f"alpha={a:g}, regularization={r:g}, negative_regularization={n:g}",
