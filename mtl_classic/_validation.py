@@ -1,13 +1,15 @@
 """One validator for numeric settings: every module checks its parameters through :func:`check_number`, so the
 rules (bools are not numbers, NaN and infinity are refused, bounds inclusive unless said) and the message
 ("<subject> must be an int >= 1. Got 0.") are the same everywhere."""
+import copy
 import numbers
 
 import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["check_number", "parameter_of", "non_finite_fit_error", "check_estimator_settings",
-           "check_validation"]
+           "check_validation",
+           "shape_settings", "warm_start_params"]
 
 
 def parameter_of(owner, name):
@@ -124,3 +126,38 @@ def check_validation(validation, data, names):
         raise ValueError(f"validation matrix has shape {matrix.shape}; expected {(data.n_users, data.n_items)} "
                          f"(the data's users x items).")
     return task, matrix
+
+
+def shape_settings(est):
+    """The settings of a :class:`mtl_classic.MultiTaskMF` that shape its fitted parameters (a warm start may not
+    change them)."""
+    private = est.private_factors if isinstance(est.private_factors, str) else int(est.private_factors)
+    return {"factors": int(est.factors), "private_factors": private,
+            "dtype": np.dtype(est.dtype).name, "cross_per_item": bool(est.cross_per_item),
+            "cross_per_user": bool(est.cross_per_user), "fit_heads": bool(est.fit_heads)}
+
+
+def warm_start_params(est, data, tasks):
+    """A copy of ``est``'s fitted parameters to continue from (``warm_start``), or None before the first fit; a
+    ValueError when the data or the settings that shape the parameters changed."""
+    if not hasattr(est, "fitted_params_"):
+        return None
+    old, where = est.fitted_params_, "MultiTaskMF(warm_start=True)"
+    names = [t.name for t in tasks]
+    if [t.name for t in est.tasks_] != names:
+        raise ValueError(f"{where}: the tasks changed from {[t.name for t in est.tasks_]} to {names}; fit a new "
+                         f"model (warm_start=False) for other tasks.")
+    for what, before, now in (("users", est.user_map_, data.user_map), ("items", est.item_map_, data.item_map)):
+        if before != now:
+            raise ValueError(f"{where}: the data's {what} differ from the previous fit's ({len(before)} before, "
+                             f"{len(now)} now, or other ids); warm starts need the same users and items.")
+    before = getattr(est, "_fit_settings", None)  # None: a loaded model (its stored settings are the fit's)
+    now = shape_settings(est)
+    for name in now:
+        if before is not None and before[name] != now[name]:
+            raise ValueError(f"{where}: {name!r} changed since the previous fit ({before[name]!r} -> "
+                             f"{now[name]!r}); the fitted parameters cannot be continued under it.")
+    if old.factors != int(est.factors) or old.user_factors.dtype != np.dtype(est.dtype):
+        raise ValueError(f"{where}: the fitted parameters have {old.factors} factors of {old.user_factors.dtype}; "
+                         f"the settings ask for {est.factors} of {np.dtype(est.dtype)}.")
+    return copy.deepcopy(old)

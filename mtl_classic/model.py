@@ -10,7 +10,8 @@ from sklearn.base import BaseEstimator
 from tqdm.auto import tqdm
 
 from ._errors import ModelFormatError, not_fitted
-from ._validation import check_estimator_settings, check_validation, non_finite_fit_error
+from ._validation import (check_estimator_settings, check_validation, non_finite_fit_error, shape_settings,
+                          warm_start_params)
 from ._sparse import covered_pairs, observation_pattern
 from .base import RecommenderMixin
 from .data import IdMap, MultiTaskData
@@ -280,7 +281,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         covered = covered_pairs(patterns)
         coverage = [covered[n] / max(patterns[n].nnz, 1) for n in names]
         k, mask = int(self.factors), self._head_mask(len(tasks), coverage)
-        params = self._warm_params(data, tasks) if self.warm_start else None
+        params = warm_start_params(self, data, tasks) if self.warm_start else None
         if params is None:
             params = als.init_params(arrays, data.n_users, data.n_items, k, rng, float(self.init_scale),
                                      dtype=np.dtype(self.dtype), cross_per_item=bool(self.cross_per_item),
@@ -362,41 +363,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     def _finish_fit(self, params, history, n_iter):
         """Store a fit's parameters and its record (``fit`` and :func:`mtl_classic.distributed.fit`)."""
         self._store(params)
-        self._fit_settings = self._shape_settings()
+        self._fit_settings = shape_settings(self)
         self.loss_history_ = history
         self.n_iter_ = n_iter
-
-    def _shape_settings(self):
-        """The settings that shape the fitted parameters (a warm start may not change them)."""
-        private = self.private_factors if isinstance(self.private_factors, str) else int(self.private_factors)
-        return {"factors": int(self.factors), "private_factors": private,
-                "dtype": np.dtype(self.dtype).name, "cross_per_item": bool(self.cross_per_item),
-                "cross_per_user": bool(self.cross_per_user), "fit_heads": bool(self.fit_heads)}
-
-    def _warm_params(self, data, tasks):
-        """A copy of the fitted parameters to continue from (``warm_start``), or None before the first fit; a
-        ValueError when the data or the settings that shape the parameters changed."""
-        if not hasattr(self, "fitted_params_"):
-            return None
-        old, where = self.fitted_params_, "MultiTaskMF(warm_start=True)"
-        names = [t.name for t in tasks]
-        if [t.name for t in self.tasks_] != names:
-            raise ValueError(f"{where}: the tasks changed from {[t.name for t in self.tasks_]} to {names}; fit a new "
-                             f"model (warm_start=False) for other tasks.")
-        for what, before, now in (("users", self.user_map_, data.user_map), ("items", self.item_map_, data.item_map)):
-            if before != now:
-                raise ValueError(f"{where}: the data's {what} differ from the previous fit's ({len(before)} before, "
-                                 f"{len(now)} now, or other ids); warm starts need the same users and items.")
-        before = getattr(self, "_fit_settings", None)  # None: a loaded model (its stored settings are the fit's)
-        now = self._shape_settings()
-        for name in now:
-            if before is not None and before[name] != now[name]:
-                raise ValueError(f"{where}: {name!r} changed since the previous fit ({before[name]!r} -> "
-                                 f"{now[name]!r}); the fitted parameters cannot be continued under it.")
-        if old.factors != int(self.factors) or old.user_factors.dtype != np.dtype(self.dtype):
-            raise ValueError(f"{where}: the fitted parameters have {old.factors} factors of {old.user_factors.dtype}; "
-                             f"the settings ask for {self.factors} of {np.dtype(self.dtype)}.")
-        return copy.deepcopy(old)
 
     def _store(self, params):
         self._scorer_cache = None
