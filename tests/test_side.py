@@ -350,3 +350,17 @@ def test_early_stopping_keeps_the_side_factors_of_the_best_sweep():
     again = _model(tasks=tasks, iterations=best).fit(split.train)
     np.testing.assert_allclose(m.side_factors_["genre"], again.side_factors_["genre"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(m.item_factors_, again.item_factors_, rtol=1e-5, atol=1e-6)
+
+
+def test_new_users_fold_in_from_a_user_side_matrix_in_closed_form():
+    buy, _, _ = _planted(seed=12)
+    queries = sp.csr_matrix((np.random.default_rng(2).random((buy.shape[0], 15)) < 0.2).astype(float))
+    m = _model(tasks=[Task("buy"), Task("query", side="user", weight=0.4)], dtype="float64").fit(
+        _data(buy, queries=queries))
+    new = sp.csr_matrix(queries[:3])
+    p, biases, _ = m.fold_in({"query": new})
+    V = m.side_factors_["query"]
+    penalty = m.regularization + m.negative_regularization * 0.4 * V.shape[0]
+    expected = np.linalg.solve(0.4 * V.T @ V + penalty * np.eye(m.factors), 0.4 * (new @ V).T).T
+    np.testing.assert_allclose(p, expected, rtol=1e-8, atol=1e-12)
+    assert p.shape == (3, m.factors) and np.all(biases == 0)
