@@ -8,7 +8,25 @@ import scipy.sparse as sp
 
 from ._ids import IdMap
 
-__all__ = ["rows_from_side", "new_item_factors", "with_items"]
+__all__ = ["side_system", "rows_from_side", "new_item_factors", "with_items"]
+
+
+def side_system(parts, k, negative_regularization):
+    """The part side matrices add to every row's system: ``(sum_s lambda_s V_s^T V_s + negative_regularization *
+    sum_s lambda_s n_columns_s I, sum_s lambda_s a_s V_s)``, the first k x k and the same for every row, the second
+    (n_rows, k) (None without parts). ``parts``: per side matrix (weight lambda_s, the rows' entries a_s as a sparse
+    or dense n_rows x n_columns matrix, the column factors V_s); float64."""
+    A = np.zeros((k, k))
+    rhs = None
+    mass = 0.0
+    for weight, matrix, V in parts:
+        V = np.asarray(V, dtype=np.float64)
+        A += weight * (V.T @ V)
+        part = weight * np.asarray(matrix @ V)
+        rhs = part if rhs is None else rhs + part
+        mass += weight * V.shape[0]
+    A[np.diag_indices(k)] += negative_regularization * mass
+    return A, rhs
 
 
 def rows_from_side(parts, k, regularization, negative_regularization):
@@ -29,16 +47,8 @@ def rows_from_side(parts, k, regularization, negative_regularization):
     ndarray (n_rows, k), float64
         ``(sum_s lambda_s V_s^T V_s + r I)^{-1} sum_s lambda_s V_s^T a_s`` for every row.
     """
-    A = np.zeros((k, k))
-    rhs = None
-    mass = 0.0
-    for weight, matrix, V in parts:
-        V = np.asarray(V, dtype=np.float64)
-        A += weight * (V.T @ V)
-        part = weight * np.asarray(matrix @ V)
-        rhs = part if rhs is None else rhs + part
-        mass += weight * V.shape[0]
-    A[np.diag_indices(k)] += regularization + negative_regularization * mass
+    A, rhs = side_system(parts, k, negative_regularization)
+    A[np.diag_indices(k)] += regularization
     return np.linalg.solve(A, rhs.T).T
 
 

@@ -13,7 +13,7 @@ import scipy.linalg as sla
 
 from ..heads import logistic_bound
 from . import kernels
-from .side import SideTerm, side_dense, side_objective, side_rhs, update_side_factors  # noqa: F401
+from .side import SideTerm, row_terms, side_objective, update_side_factors  # noqa: F401
 from .terms import (  # noqa: F401  (the solver's public names are re-exported here)
     Params, SolverConfig, TaskArrays, _EntryTerms, _bias_column_sums, _bias_head_terms, _bias_reg, _curvature,
     _dense_rhs, _dense_term, _entry_terms, _factor_scores, _gram, _offsets, _stacked_terms, head_mask,
@@ -98,8 +98,8 @@ def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None
     scaled = bool(np.any(diag)) if scaled is None else bool(scaled)
     rhs = _dense_rhs(tasks, params, by_item)
     if side_terms:
-        A0 = A0 + side_dense(side_terms, by_item, A0.shape[0], config.negative_regularization)
-        extra = side_rhs(side_terms, by_item, side.shape[0], A0.shape[0])
+        dense, extra = row_terms(side_terms, by_item, side.shape[0], A0.shape[0], config.negative_regularization)
+        A0 = A0 + dense
         rhs = extra if rhs is None else (rhs if extra is None else rhs + extra)
     # plain CG when asked for, when A0 is too close to singular for its Cholesky factor to change the basis (e.g.
     # no implicit task and no regularization: A0 = 0), or when rows carry their own evidence-scaled penalty (a

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SideTerm", "side_dense", "side_rhs", "update_side_factors", "side_objective", "side_penalty_mass"]
+from .._side_math import side_system
+
+__all__ = ["SideTerm", "row_terms", "update_side_factors", "side_objective"]
 
 
 @dataclass
@@ -35,32 +37,15 @@ def _on(terms, by_item):
     return [s for s in terms if s.by_item == by_item]
 
 
-def side_penalty_mass(terms, by_item):
-    """sum_s lambda_s n_columns_s over the side's matrices: each row's extra mass, scaled by
-    ``negative_regularization`` into its penalty (as the implicit tasks' negative mass is)."""
-    return float(sum(s.weight * s.n_columns for s in _on(terms, by_item)))
-
-
-def side_dense(terms, by_item, k, negative_regularization=0.0):
-    """The shared part every row of the side adds to its system: sum_s lambda_s V_s^T V_s plus the rows' extra
-    penalty (k x k, float64)."""
-    out = np.zeros((k, k))
-    for s in _on(terms, by_item):
-        V = s.factors.astype(np.float64)
-        out += s.weight * (V.T @ V)
-    out[np.diag_indices(k)] += negative_regularization * side_penalty_mass(terms, by_item)
-    return out
-
-
-def side_rhs(terms, by_item, n_rows, k):
-    """Every row's right-hand side from the side matrices, sum_s lambda_s A_s V_s (n_rows x k), or None."""
-    rhs = None
-    for s in _on(terms, by_item):
+def row_terms(terms, by_item, n_rows, k, negative_regularization=0.0):
+    """What the side's matrices add to its rows' systems: the shared k x k part (sum_s lambda_s V_s^T V_s plus the
+    rows' extra penalty, ``negative_regularization`` times sum_s lambda_s n_columns_s) and every row's right-hand
+    side sum_s lambda_s A_s V_s (n_rows x k, None without side matrices on this side); float64."""
+    mine = _on(terms, by_item)
+    for s in mine:
         if s.matrix.shape[0] != n_rows:
             raise ValueError(f"side matrix {s.name!r} has {s.matrix.shape[0]} rows; the side has {n_rows}.")
-        part = s.weight * (s.matrix @ s.factors.astype(np.float64))
-        rhs = part if rhs is None else rhs + part
-    return rhs
+    return side_system([(s.weight, s.matrix, s.factors) for s in mine], k, negative_regularization)
 
 
 def _column_penalty(s, n_rows, regularization, negative_regularization):
