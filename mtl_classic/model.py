@@ -189,11 +189,12 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         check_estimator_settings(self)
 
     def _resolve_tasks(self, data):
-        pairs, self._side_tasks = resolve_side_tasks(self.tasks, data)
+        """(the user x item tasks, alphas resolved; the side tasks)."""
+        pairs, side_tasks = resolve_side_tasks(self.tasks, data)
         tasks = resolve_tasks(pairs, data)
         sums = {t.name: float(np.sum(data.matrices[t.name].data)) for t in tasks
                 if t.kind == "implicit" and isinstance(t.alpha, str)}
-        return resolve_alphas(tasks, sums, data.n_users, data.n_items) if sums else tasks
+        return (resolve_alphas(tasks, sums, data.n_users, data.n_items) if sums else tasks), side_tasks
 
     # ------------------------------------------------------------------ fitting
     def _task_arrays(self, tasks, matrices, patterns, cross_tasks=None):
@@ -265,7 +266,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         self._validate_params()
         if not hasattr(data, "matrices") or not hasattr(data, "user_map"):
             raise ValueError(f"fit expects a MultiTaskData; got {type(data).__name__}.")
-        tasks = self._resolve_tasks(data)
+        tasks, side_tasks = self._resolve_tasks(data)
         names = [t.name for t in tasks]
         val_task, val_matrix = check_validation(validation, data, names)
 
@@ -286,7 +287,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             params = als.init_params(arrays, data.n_users, data.n_items, k, rng, float(self.init_scale),
                                      dtype=np.dtype(self.dtype), cross_per_item=bool(self.cross_per_item),
                                      cross_per_user=bool(self.cross_per_user), mask=mask)
-        side_terms = self._side_terms(data, k, rng, params.user_factors.dtype)
+        side_terms = self._side_terms(side_tasks, data, k, rng, params.user_factors.dtype)
         config = self._config()
         config.head_mask = mask
         # the reference task's head stays at 1, so that no learned head can rescale the factors past their penalty
@@ -335,19 +336,19 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         self._finish_fit(params, history, n_iter)
         return self
 
-    def _side_terms(self, data, k, rng, dtype):
+    def _side_terms(self, side_tasks, data, k, rng, dtype):
         """The side matrices' solver terms (their column factors drawn after the pair tasks' initial factors, so that
         a fit without them is unchanged; a warm start continues ``side_factors_``). Sets ``side_tasks_`` and
         ``side_factors_`` (the solver updates the arrays in place)."""
         before = getattr(self, "side_factors_", {}) if self.warm_start else {}
         terms = []
-        for t in self._side_tasks:
+        for t in side_tasks:
             m = data.side[t.name]
             V = before.get(t.name)
             if V is None or V.shape != (m.n_columns, k):
                 V = (rng.standard_normal((m.n_columns, k)) * float(self.init_scale)).astype(dtype)
             terms.append(als.SideTerm(t.name, m.side == "item", float(t.weight), m.matrix, V))
-        self.side_tasks_, self.side_factors_ = self._side_tasks, {s.name: s.factors for s in terms}
+        self.side_tasks_, self.side_factors_ = side_tasks, {s.name: s.factors for s in terms}
         return terms
 
     def _set_data_state(self, tasks, data, patterns, default_task):
