@@ -7,6 +7,8 @@ observations: explicit zeros (a 0/1 label of 0, a rating of 0) are kept. Nothing
 ``(data, indices, indptr)`` directly.
 """
 
+import copy
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -480,8 +482,9 @@ class MultiTaskData:
         MultiTaskData
             The same matrices and id maps; ``side`` holds the earlier side matrices and the new ones.
         """
-        out = self._keep_side(type(self)(self.matrices, self.user_map, self.item_map, timestamps=self.timestamps,
-                                         report=self.report))
+        out = copy.copy(self)                 # the same, already checked, matrices and id maps
+        out.matrices, out.side, out.report = dict(self.matrices), dict(self.side), dict(self.report)
+        out.timestamps = None if self.timestamps is None else dict(self.timestamps)
         dropped = dict(out.report.get("side_rows_dropped", {}))
         for side, given in zip(SIDES, (user_side, item_side)):
             for name, spec in (given or {}).items():
