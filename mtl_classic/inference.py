@@ -41,7 +41,7 @@ from .base import is_scalar_id
 from .calibration import CALIBRATION_NAME, load_calibrators
 from .heads import sigmoid
 from .params import FittedParams
-from .persistence import array_names, decode_ids, read_arrays, read_manifest
+from .persistence import array_names, decode_ids, load_side, read_arrays, read_manifest
 from .ranking import blend_scores, excluded_items, rank, seen_tasks
 from .tasks import Task
 
@@ -155,13 +155,12 @@ class InferenceModel:
         calibrators = None
         if os.path.exists(os.path.join(os.fspath(path), CALIBRATION_NAME)):
             calibrators = load_calibrators(path)
+        side = {t.name: (t.side, float(t.weight), IdMap.from_list(columns), V)
+                for t, columns, V, _ in load_side(manifest, arrays, path, n_users, n_items, values=False)}
         try:
-            side = {e["task"]["name"]: (e["task"]["side"], float(e["task"]["weight"]),
-                                        IdMap.from_list(e["columns"]), arrays[f"{e['key']}_factors"])
-                    for e in manifest.get("side", [])}
             penalty = (float(manifest["params"]["regularization"]), float(manifest["params"]["negative_regularization"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFormatError(f"{path}: bad side matrix description ({exc!r}).") from None
+            raise ModelFormatError(f"{path}: bad penalty settings in the manifest ({exc!r}).") from None
         return cls(tasks, decode_ids(manifest["user_ids"], "user", arrays),
                    decode_ids(manifest["item_ids"], "item", arrays), FittedParams.from_arrays(arrays, dtype=dtype),
                    patterns, np.asarray(arrays["popularity"], dtype=np.float64),

@@ -317,8 +317,9 @@ def _side_array_names(manifest):
     return names
 
 
-def load_side(manifest, arrays, file, n_users, n_items):
-    """[(Task, column ids, column factors, csr matrix or None)] of a saved model's side matrices."""
+def load_side(manifest, arrays, file, n_users, n_items, values=True):
+    """[(Task, column ids, column factors, csr matrix or None)] of a saved model's side matrices (the matrix None
+    with ``values=False``, as the serving path reads them, or in a slim artifact)."""
     out = []
     for entry in manifest.get("side", []):
         try:
@@ -328,7 +329,7 @@ def load_side(manifest, arrays, file, n_users, n_items):
             if V.shape != (len(columns), manifest["factors"]):
                 raise ValueError(f"column factors of shape {V.shape} for {len(columns)} columns")
             matrix = None
-            if entry.get("values"):
+            if values and entry.get("values"):
                 n_rows = n_items if task.side == "item" else n_users
                 matrix = sp.csr_matrix((arrays[f"{key}_data"], arrays[f"{key}_indices"],
                                         arrays[f"{key}_indptr"].astype(np.int64)), shape=(n_rows, len(columns)))
