@@ -321,7 +321,6 @@ class _Logic:
         out.update(known_user=bool(known), events={t: len(v) for t, v in given.items()})
         return out
 
-
     def new_items(self, snap, body):
         """POST /items/rank: a known user's ranking of new items given by their side matrices' column ids."""
         model = snap.model

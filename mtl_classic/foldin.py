@@ -34,10 +34,9 @@ def solve_new_rows(model, interactions, by_item, n_sweeps, where, cross_item_wei
     fitted, T = model.fitted_params_, len(model.tasks_)
     n_fixed = fitted.n_users if by_item else fitted.n_items
     interactions, side_terms, n_side = _side_rows(model, interactions, by_item, where)
-    cold = not interactions and n_side is not None
-    if cold:  # side rows only: every pair task empty
-        interactions = {model.tasks_[0].name: sp.csr_matrix((n_fixed, n_side) if by_item else (n_side, n_fixed))}
-    matrices, n_new = fold_in_matrices(model.tasks_, interactions, n_fixed, by_item=by_item, where=where)
+    cold = not interactions and n_side is not None   # side rows only: no pair task observed
+    matrices, n_new = ((None, n_side) if cold else
+                       fold_in_matrices(model.tasks_, interactions, n_fixed, by_item=by_item, where=where))
     if n_side is not None and n_side != n_new:
         raise ValueError(f"{where}: the side matrices have {n_side} new rows and the interactions {n_new}.")
     if by_item:
