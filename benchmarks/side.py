@@ -220,10 +220,14 @@ def cold_users(tag_pairs, target="rated", seed=0):
     t = model.task_index_[target]
     relevant = (full.matrices[target][cold_users] > 0).astype(float)
     keep = np.asarray(relevant.sum(axis=1)).ravel() > 0
-    ours = p_new[keep] @ (model.head_weights_[t] * model.item_factors_.astype(np.float64)).T
+    Q = model.item_factors_.astype(np.float64)
+    ours = p_new[keep] @ (model.head_weights_[t] * Q).T
     popularity = np.asarray((train.matrices[target] > 0).sum(axis=0)).ravel().astype(float)
     rows = []
+    average = model.user_factors_.astype(np.float64).mean(axis=0) @ (model.head_weights_[t] * Q).T
     for label, scores in (("MultiTaskMF defaults + tags, cold users folded in from their tags", ours),
+                          ("MultiTaskMF defaults, the average user (mean of the fitted users' factors, no tags)",
+                           np.tile(average, (int(keep.sum()), 1))),
                           ("popularity", np.tile(popularity, (int(keep.sum()), 1)))):
         hr, ndcg = _ranking_metrics(np.asarray(scores), relevant[keep])
         rows.append({"model": label, "hr@10": hr, "ndcg@10": ndcg})

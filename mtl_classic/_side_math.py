@@ -29,8 +29,8 @@ def side_system(parts, k, negative_regularization):
     return A, rhs
 
 
-def rows_from_side(parts, k, regularization, negative_regularization):
-    """Factors of rows known only by their side matrices.
+def rows_from_side(parts, k, regularization, negative_regularization, prior_mean=None):
+    """Factors of rows known only by their side matrices, shrunk towards the fitted rows' mean.
 
     Parameters
     ----------
@@ -41,14 +41,21 @@ def rows_from_side(parts, k, regularization, negative_regularization):
     regularization, negative_regularization : float
         The model's row penalty rule: ``regularization`` plus ``negative_regularization`` times the rows' mass
         sum_s lambda_s n_columns_s.
+    prior_mean : array (k,) or None
+        The centre of the penalty: the mean of the side's fitted rows (None: 0). A row with little side evidence
+        then stays near the average row (the average user ranks items about as popularity does) instead of near
+        the zero row (every score 0: no ranking at all).
 
     Returns
     -------
     ndarray (n_rows, k), float64
-        ``(sum_s lambda_s V_s^T V_s + r I)^{-1} sum_s lambda_s V_s^T a_s`` for every row.
+        ``(sum_s lambda_s V_s^T V_s + r I)^{-1} (sum_s lambda_s V_s^T a_s + r m)`` for every row (m: ``prior_mean``).
     """
     A, rhs = side_system(parts, k, negative_regularization)
     A[np.diag_indices(k)] += regularization
+    if prior_mean is not None:   # the whole diagonal penalty r, pulling towards m instead of 0
+        r = regularization + negative_regularization * sum(weight * np.shape(V)[0] for weight, _, V in parts)
+        rhs = rhs + r * np.asarray(prior_mean, dtype=np.float64)[None, :]
     return np.linalg.solve(A, rhs.T).T
 
 
@@ -76,7 +83,8 @@ def new_item_factors(model, item_ids, side_rows, where):
             raise ValueError(f"{where}: side_rows[{name!r}] must be finite, of shape {(len(ids), len(columns))}; "
                              f"got {rows.shape}.")
         parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V))
-    return rows_from_side(parts, model.factors, *model.side_penalty)
+    return rows_from_side(parts, model.factors, *model.side_penalty,
+                          prior_mean=np.asarray(model.params.item_factors, dtype=np.float64).mean(axis=0))
 
 
 def with_items(model, item_ids, side_rows):

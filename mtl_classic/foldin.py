@@ -67,11 +67,14 @@ def solve_new_rows(model, interactions, by_item, n_sweeps, where, cross_item_wei
 def _solve_from_side_only(model, params, side_terms, by_item):
     """Cold start: rows known by their side matrices only (a new item's genres, a new user's queries). Their pair
     tasks are unobserved, not negative (nobody has been shown the item yet), so their whole-data terms are left out:
-    each row solves ``(sum_s lambda_s V_s^T V_s + r I) f = sum_s lambda_s V_s^T a_s`` with the rows' penalty rule
-    (``regularization`` plus ``negative_regularization`` times the side matrices' mass)."""
+    each row solves ``(sum_s lambda_s V_s^T V_s + r I) f = sum_s lambda_s V_s^T a_s + r m`` with the rows' penalty
+    rule (``regularization`` plus ``negative_regularization`` times the side matrices' mass) centred on the fitted
+    rows' mean m."""
     side = params.item_factors if by_item else params.user_factors
+    fitted = model.item_factors_ if by_item else model.user_factors_
     side[:] = rows_from_side([(s.weight, s.matrix, s.factors) for s in side_terms], side.shape[1],
-                             float(model.regularization), float(model.negative_regularization))
+                             float(model.regularization), float(model.negative_regularization),
+                             prior_mean=np.asarray(fitted, dtype=np.float64).mean(axis=0))
 
 
 def _side_rows(model, interactions, by_item, where):

@@ -209,9 +209,15 @@ def test_cold_rows_fold_in_from_their_side_matrix_alone_in_closed_form():
     q, biases = m.fold_in_items({"genre": new})
     V, k = m.side_factors_["genre"], m.factors
     penalty = m.regularization + m.negative_regularization * 0.6 * attrs.shape[1]
-    expected = np.linalg.solve(0.6 * V.T @ V + penalty * np.eye(k), 0.6 * (new @ V).T).T
+    mean = m.item_factors_.mean(axis=0)   # the penalty's centre: the fitted items' mean
+    expected = np.linalg.solve(0.6 * V.T @ V + penalty * np.eye(k), (0.6 * (new @ V) + penalty * mean).T).T
     np.testing.assert_allclose(q, expected, rtol=1e-8, atol=1e-12)
     assert np.all(biases == 0)
+    # an item whose side row is empty (all its attributes 0: still evidence under the uniform loss) solves the
+    # same system with the prior's pull alone on its right-hand side
+    empty, _ = m.fold_in_items({"genre": sp.csr_matrix((2, attrs.shape[1]))})
+    np.testing.assert_allclose(empty, np.tile(np.linalg.solve(0.6 * V.T @ V + penalty * np.eye(k), penalty * mean),
+                                              (2, 1)), rtol=1e-8)
     # with interactions too, the pair tasks' terms join the solve: the answer differs from the side-only one
     both, _ = m.fold_in_items({"genre": new, "buy": sp.csr_matrix(buy[:, :6])})
     assert not np.allclose(both, q)
@@ -361,6 +367,7 @@ def test_new_users_fold_in_from_a_user_side_matrix_in_closed_form():
     p, biases, _ = m.fold_in({"query": new})
     V = m.side_factors_["query"]
     penalty = m.regularization + m.negative_regularization * 0.4 * V.shape[0]
-    expected = np.linalg.solve(0.4 * V.T @ V + penalty * np.eye(m.factors), 0.4 * (new @ V).T).T
+    mean = m.user_factors_.mean(axis=0)
+    expected = np.linalg.solve(0.4 * V.T @ V + penalty * np.eye(m.factors), (0.4 * (new @ V) + penalty * mean).T).T
     np.testing.assert_allclose(p, expected, rtol=1e-8, atol=1e-12)
     assert p.shape == (3, m.factors) and np.all(biases == 0)
