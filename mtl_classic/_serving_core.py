@@ -289,28 +289,36 @@ class _Logic:
         total = sum(len(v) for v in body.events.values())
         if total > self.max_pairs:
             raise _HTTPError(400, f"at most {self.max_pairs} events per request; got {total}")
-        given = {}
+        given, user_side = {}, sorted(n for n, s in model.side.items() if s[0] == "user")
         for task, items in body.events.items():
+            if task in user_side:
+                given[task] = items                # a user side matrix's column ids (e.g. the queries typed)
+                continue
             if task not in model.task_index:
-                raise _HTTPError(400, f"unknown task {task[:100]!r} in events; tasks are {model.task_names}")
+                raise _HTTPError(400, f"unknown task {task[:100]!r} in events; tasks are {model.task_names}"
+                                 + (f", user side matrices {user_side}" if user_side else ""))
             if isinstance(items, dict):
                 given[task] = {self.coerce(k, snap.int_items, "item"): v for k, v in items.items()}
             else:
                 given[task] = [self.coerce(i, snap.int_items, "item") for i in items]
         if body.unknown_items == "raise":
             try:                                   # the served model's ids name the kind in the message
-                for items in given.values():
-                    model.item_ids.index(list(items))
+                for task, items in given.items():
+                    if task not in user_side:
+                        model.item_ids.index(list(items))
             except KeyError as exc:
                 raise _HTTPError(404, str(exc.args[0]) if exc.args else "unknown item") from None
         filter_seen = self.filter_seen(model, body.filter_seen)
         item_list = lambda v: None if v is None else [self.coerce(x, snap.int_items, "item") for x in v]
         known = user in model.user_ids
+        side_only = not known and given and set(given) <= set(user_side)
         with snap.fold_lock:
-            estimator = snap.estimator()
             try:
-                folded = fold_in_users(estimator, given, user_ids=[user], base_users=[user if known else None],
-                                       unknown_items=body.unknown_items)
+                if side_only:                      # the cold-start solve: the served model alone, no estimator
+                    folded = model.users_from_side([user], {n: [v] for n, v in given.items()})
+                else:
+                    folded = fold_in_users(snap.estimator(), given, user_ids=[user],
+                                           base_users=[user if known else None], unknown_items=body.unknown_items)
             except KeyError as exc:
                 raise _HTTPError(404, str(exc.args[0]) if exc.args else "unknown id") from None
             except (ValueError, TypeError) as exc:

@@ -1,6 +1,6 @@
 """The cold-start solve of side matrices (docs/MATH.md, "cold start from side matrices"), numpy and scipy only: shared
-by the estimator's fold-in and the serving path's :class:`~mtl_classic.inference.InferenceModel` (whose new-item
-methods are implemented here on the instance they are given)."""
+by the estimator's fold-in and the serving path's :class:`~mtl_classic.inference.InferenceModel`, whose methods for
+new items and new users known only by their side matrices live here (:class:`SideColdStart`)."""
 import copy
 
 import numpy as np
@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from ._ids import IdMap
 
-__all__ = ["side_system", "rows_from_side", "new_item_factors", "with_items"]
+__all__ = ["side_system", "rows_from_side", "SideColdStart"]
 
 
 def side_system(parts, k, negative_regularization):
@@ -59,48 +59,132 @@ def rows_from_side(parts, k, regularization, negative_regularization, prior_mean
     return np.linalg.solve(A, rhs.T).T
 
 
-def new_item_factors(model, item_ids, side_rows, where):
-    """:meth:`mtl_classic.inference.InferenceModel.new_item_factors` (``model``: the InferenceModel)."""
-    ids = list(item_ids)
-    known = [i for i in ids if i in model.item_ids]
+def _side_parts(model, kind, ids, known_ids, side_rows, where):
+    """Per side matrix named in ``side_rows`` (all of side ``kind``): (weight, rows as csr, column factors)."""
+    known = [i for i in ids if i in known_ids]
     if not ids or known or len(set(ids)) != len(ids):
-        raise ValueError(f"{where}: item_ids must be new, unique ids; {known[:5] or ids[:5]} are known or repeated.")
+        raise ValueError(f"{where}: {kind}_ids must be new, unique ids; {known[:5] or ids[:5]} are known or repeated.")
     if not isinstance(side_rows, dict) or not side_rows:
         raise ValueError(f"{where}: side_rows must be a non-empty dict {{side matrix: rows}}.")
     parts = []
     for name, rows in side_rows.items():
-        if name not in model.side or model.side[name][0] != "item":
-            raise ValueError(f"{where}: {str(name)[:100]!r} is not an item side matrix of the model "
-                             f"({sorted(n for n, s in model.side.items() if s[0] == 'item')}).")
+        if name not in model.side or model.side[name][0] != kind:
+            raise ValueError(f"{where}: {str(name)[:100]!r} is not {'an' if kind == 'item' else 'a'} {kind} side matrix of the model "
+                             f"({sorted(n for n, s in model.side.items() if s[0] == kind)}).")
         _, weight, columns, V = model.side[name]
         if not sp.issparse(rows) and not isinstance(rows, np.ndarray):
             if len(rows) != len(ids):
-                raise ValueError(f"{where}: side_rows[{name!r}] has {len(rows)} rows for {len(ids)} items.")
+                raise ValueError(f"{where}: side_rows[{name!r}] has {len(rows)} rows for {len(ids)} {kind}s.")
             cols = [columns.index(np.asarray(list(r), dtype=object)) for r in rows]
-            rows = sp.csr_matrix((np.ones(sum(map(len, cols))), np.concatenate(cols or [[]]).astype(np.int64),
+            values = [np.asarray([float(v) for v in r.values()]) if isinstance(r, dict) else np.ones(len(c))
+                      for r, c in zip(rows, cols)]
+            rows = sp.csr_matrix((np.concatenate(values or [[]]), np.concatenate(cols or [[]]).astype(np.int64),
                                   np.cumsum([0] + [len(c) for c in cols])), shape=(len(ids), len(columns)))
+            rows.sum_duplicates()
         if rows.shape != (len(ids), len(columns)) or not np.all(np.isfinite(sp.csr_matrix(rows).data)):
             raise ValueError(f"{where}: side_rows[{name!r}] must be finite, of shape {(len(ids), len(columns))}; "
                              f"got {rows.shape}.")
         parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V))
-    return rows_from_side(parts, model.factors, *model.side_penalty,
-                          prior_mean=np.asarray(model.params.item_factors, dtype=np.float64).mean(axis=0))
+    return parts
 
 
-def with_items(model, item_ids, side_rows):
-    """:meth:`mtl_classic.inference.InferenceModel.with_items` (``model``: the InferenceModel)."""
-    q = new_item_factors(model, item_ids, side_rows, "InferenceModel.with_items")
-    ids = list(item_ids)
-    p, n = model.params, len(ids)
-    params = copy.copy(p)
-    params.item_factors = np.vstack([p.item_factors, q.astype(p.item_factors.dtype)])
-    params.item_biases = np.hstack([p.item_biases, np.zeros((p.item_biases.shape[0], n), p.item_biases.dtype)])
-    if p.cross_item_weights is not None:
-        extra = np.zeros(p.cross_item_weights.shape[:2] + (n,))
-        params.cross_item_weights = np.concatenate([p.cross_item_weights, extra], axis=2)
-    patterns = {k: sp.hstack([m, sp.csr_matrix((m.shape[0], n))], format="csr") for k, m in model.patterns.items()}
-    popularity = np.hstack([model.popularity, np.zeros((model.popularity.shape[0], n))])
-    item_ids = IdMap(model.item_ids.to_list() + ids, kind="item")
-    return type(model)(model.tasks, model.user_ids, item_ids, params, patterns, popularity,
-                       default_task=model.default_task, cold=model.cold, calibrators=model.calibrators,
-                       side=model.side, side_penalty=model.side_penalty)
+class SideColdStart:
+    """The :class:`~mtl_classic.inference.InferenceModel` methods for rows known only by their side matrices (a new
+    movie by its genres, a new user by the tags or queries they wrote): the cold-start solve of
+    :func:`rows_from_side` against the fitted column factors, centred on the fitted rows' mean."""
+
+    def _new_rows(self, kind, ids, side_rows, where):
+        known_ids = self.item_ids if kind == "item" else self.user_ids
+        fitted = self.params.item_factors if kind == "item" else self.params.user_factors
+        parts = _side_parts(self, kind, list(ids), known_ids, side_rows, where)
+        return rows_from_side(parts, self.factors, *self.side_penalty,
+                              prior_mean=np.asarray(fitted, dtype=np.float64).mean(axis=0))
+
+    def new_item_factors(self, item_ids, side_rows, where="InferenceModel.new_item_factors"):
+        """Factors of new items known only by their item side matrices (docs/MATH.md, "cold start from side
+        matrices").
+
+        Parameters
+        ----------
+        item_ids : sequence of hashable
+            External ids of the new items, none of them known.
+        side_rows : dict of str -> sparse matrix (len(item_ids), n_columns) or list of rows
+            Per item side matrix of the fit: the new items' rows, or per item a list of the column ids it has
+            (value 1; a repeated id adds up) or a dict {column id: value}.
+
+        Returns
+        -------
+        ndarray (len(item_ids), k)
+
+        Raises
+        ------
+        ValueError
+            Known or repeated ids, a name that is no item side matrix, rows of the wrong shape.
+        KeyError
+            Column ids the side matrix does not know.
+        """
+        return self._new_rows("item", item_ids, side_rows, where)
+
+    def new_user_factors(self, user_ids, side_rows, where="InferenceModel.new_user_factors"):
+        """Factors of new users known only by their user side matrices (the tags or queries they wrote, their
+        demographics); arguments, result and errors as :meth:`new_item_factors` with users in place of items."""
+        return self._new_rows("user", user_ids, side_rows, where)
+
+    def score_new_items(self, user, item_ids, side_rows, task=None):
+        """Scores of new items known only by their side matrices for one known user (nothing stored): the score
+        formula with the items' cold-start factors, no item bias and no cross-task evidence (nobody has interacted
+        with them). Arguments as :meth:`new_item_factors`; ``user`` an external id.
+
+        Returns
+        -------
+        ndarray (len(item_ids),)
+            Raw scores (logits for logistic heads).
+        """
+        t = self.task_index[self._task(task, "InferenceModel.score_new_items")]
+        u = int(self.user_ids.index([user])[0])
+        q = self.new_item_factors(item_ids, side_rows, "InferenceModel.score_new_items")
+        p = self.params
+        return (q @ (p.head_weights[t] * p.user_factors[u]).astype(np.float64) + float(p.intercepts[t])
+                + float(p.user_biases[t, u]))
+
+    def with_items(self, item_ids, side_rows):
+        """This model with new items known only by their side matrices (a new movie's genres, a new product's brand and
+        category), folded in by the cold-start solve (:meth:`new_item_factors`, same arguments); they can then be
+        recommended, predicted and filtered like the others (no one has interacted with them yet).
+
+        Returns
+        -------
+        InferenceModel
+        """
+        q = self.new_item_factors(item_ids, side_rows, "InferenceModel.with_items")
+        ids = list(item_ids)
+        p, n = self.params, len(ids)
+        params = copy.copy(p)
+        params.item_factors = np.vstack([p.item_factors, q.astype(p.item_factors.dtype)])
+        params.item_biases = np.hstack([p.item_biases, np.zeros((p.item_biases.shape[0], n), p.item_biases.dtype)])
+        if p.cross_item_weights is not None:
+            extra = np.zeros(p.cross_item_weights.shape[:2] + (n,))
+            params.cross_item_weights = np.concatenate([p.cross_item_weights, extra], axis=2)
+        patterns = {k: sp.hstack([m, sp.csr_matrix((m.shape[0], n))], format="csr") for k, m in self.patterns.items()}
+        popularity = np.hstack([self.popularity, np.zeros((self.popularity.shape[0], n))])
+        item_ids = IdMap(self.item_ids.to_list() + ids, kind="item")
+        return type(self)(self.tasks, self.user_ids, item_ids, params, patterns, popularity,
+                          default_task=self.default_task, cold=self.cold, calibrators=self.calibrators,
+                          side=self.side, side_penalty=self.side_penalty)
+
+    def users_from_side(self, user_ids, side_rows):
+        """A model over new users known only by their user side matrices (a visitor's search queries, a new user's
+        declared interests), folded in by the cold-start solve (:meth:`new_user_factors`, same arguments), sharing
+        this model's item side: ``recommend``, ``predict`` and ``recommend_blended`` work on them. They have no
+        interaction, so no item is filtered as seen, and their biases and per-user cross-task deviations are 0.
+        Measure before serving it: on MovieLens, users folded in from their tags alone ranked below popularity
+        (``benchmarks/side.py``, RESULTS.md).
+
+        Returns
+        -------
+        InferenceModel
+        """
+        p = self.new_user_factors(user_ids, side_rows, "InferenceModel.users_from_side")
+        n = p.shape[0]
+        return self.with_users(p.astype(self.params.user_factors.dtype), np.zeros((len(self.tasks), n)), {},
+                               user_ids=list(user_ids), cold=np.zeros(n, dtype=bool))

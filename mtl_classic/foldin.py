@@ -155,17 +155,21 @@ def fold_in_matrices(tasks, interactions, n_fixed, by_item, where):
 
 
 def _interaction_matrices(model, interactions, item_index, where):
-    """{task: csr (n_users, n_items)} from a list of per-user dicts {task: item ids | {item id: value}}."""
+    """{task: csr (n_users, n_items)} from a list of per-user dicts {task: item ids | {item id: value}}; a user side
+    matrix's entry (column ids | {column id: value}) gives a csr (n_users, n_columns)."""
+    side = {t.name: model.data_.side[t.name].columns for t in getattr(model, "side_tasks_", None) or []
+            if t.side == "user"}
     names = [t.name for t in model.tasks_]
     tasks = {t.name: t for t in model.tasks_}
-    rows = {n: ([], [], []) for n in names}
+    rows = {n: ([], [], []) for n in names + list(side)}
     for r, user in enumerate(interactions):
         if not isinstance(user, dict):
             raise ValueError(f"{where}: interactions must be a dict {{task: items}} per user; user {r} has "
                              f"{type(user).__name__}.")
         for task, given in user.items():
-            if task not in tasks:
-                raise ValueError(f"{where}: unknown task {task!r}; the model has tasks {names}.")
+            if task not in rows:
+                raise ValueError(f"{where}: unknown task {task!r}; the model has tasks {names}"
+                                 + (f" and user side matrices {list(side)}." if side else "."))
             if isinstance(given, dict):
                 ids, values = list(given), [float(v) for v in given.values()]
             else:
@@ -173,7 +177,7 @@ def _interaction_matrices(model, interactions, item_index, where):
                 values = [1.0] * len(ids)
             if not ids:
                 continue
-            cols = item_index(ids)
+            cols = side[task].index(as_query(ids)) if task in side else item_index(ids)
             rr, cc, vv = rows[task]
             rr.extend([r] * len(cols))
             cc.extend(cols.tolist())
@@ -182,11 +186,15 @@ def _interaction_matrices(model, interactions, item_index, where):
     out = {}
     for task, (rr, cc, vv) in rows.items():
         vv = np.asarray(vv, dtype=np.float64)
-        tasks[task].check_values(vv, f"{where}: task {task!r}")
+        if task in side:
+            if not np.all(np.isfinite(vv)):
+                raise ValueError(f"{where}: side matrix {task!r} has NaN or infinite values.")
+        else:
+            tasks[task].check_values(vv, f"{where}: task {task!r}")
         m = sp.coo_matrix((vv, (np.asarray(rr, dtype=np.int64), np.asarray(cc, dtype=np.int64))),
-                          shape=(len(interactions), n_items))
-        # repeated items: counts add up for implicit tasks; labels / values keep the last one given
-        m = m.tocsr() if tasks[task].kind == "implicit" else _last_value_csr(m)
+                          shape=(len(interactions), len(side[task]) if task in side else n_items))
+        # repeated items: counts add up for implicit tasks (and side matrices); labels / values keep the last one
+        m = m.tocsr() if task in side or tasks[task].kind == "implicit" else _last_value_csr(m)
         m.sort_indices()
         out[task] = m
     return out
@@ -212,7 +220,10 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
     interactions : dict or list of dict
         Per user, ``{task: item ids}`` (each listed item counts 1; repeats add up) or ``{task: {item id: value}}``
         (counts for implicit tasks, labels for binary tasks, values for regression tasks). A single dict is one
-        user.
+        user. A user side matrix of the fit (``Task(name, side="user")``, e.g. the queries a visitor typed) takes
+        ``{name: column ids}`` (or ``{name: {column id: value}}``) the same way: with no pair event in the whole
+        call, the users are folded in from their side rows alone (the cold-start solve, docs/MATH.md); with events,
+        the side terms join the full solve. A known base user's stored side rows are merged in.
     user_ids : sequence of hashable, optional
         External ids for the returned users (default ``0 .. n - 1``).
     base_users : sequence of hashable or None, optional
@@ -231,7 +242,7 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
     InferenceModel
         Over the new users (with the given ``user_ids``), sharing the model's item side: ``recommend``,
         ``predict``, ``recommend_blended`` work on them, with seen-item filters on their interactions. Users without
-        any interaction are cold (``.cold``) and get the popularity fallback (module notes). Per-user cross-task
+        any interaction or side entry are cold (``.cold``) and get the popularity fallback (module notes). Per-user cross-task
         deviations delta_tb[u] are those ``MultiTaskMF.fold_in`` returns (none: shared and per-item weights only).
     """
     where = "fold_in_users"
@@ -248,12 +259,15 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
         idx = item_map.index(as_query(ids), unknown=unknown_items)
         return idx[idx >= 0] if unknown_items == "ignore" else idx
 
+    user_side = {t.name for t in getattr(model, "side_tasks_", None) or [] if t.side == "user"}
     if unknown_items == "ignore":
         cleaned = []
         for user in interactions:
             clean = {}
             for task, given in user.items():
-                if isinstance(given, dict):
+                if task in user_side:
+                    clean[task] = given          # column ids of a side matrix: not items
+                elif isinstance(given, dict):
                     keep = item_map.index(as_query(list(given)), unknown="ignore") >= 0
                     clean[task] = {k: v for k, v, ok in zip(given, given.values(), keep) if ok}
                 else:
@@ -262,6 +276,7 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
             cleaned.append(clean)
         interactions = cleaned
     matrices = _interaction_matrices(model, interactions, item_index, where)
+    side = {n: matrices.pop(n) for n in user_side & set(matrices)}
     if base_users is not None:
         base_users = list(base_users)
         if len(base_users) != len(interactions):
@@ -273,9 +288,17 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
             old = sp.coo_matrix((old.data, (known[old.row], old.col)), shape=matrices[t.name].shape)
             # implicit counts add up; fresh labels / values replace the stored ones
             matrices[t.name] = _merge(old, matrices[t.name], add=t.kind == "implicit")
+        for name in user_side:            # the known users' own side rows join the solve too
+            stored = sp.coo_matrix(model.data_.side[name].matrix[rows])
+            fresh = side.get(name, sp.csr_matrix((len(interactions), stored.shape[1])))
+            side[name] = _merge(sp.coo_matrix((stored.data, (known[stored.row], stored.col)), shape=fresh.shape),
+                                fresh, add=True)
     counts = sum(np.diff(m.indptr) for m in matrices.values())
-    cold = counts == 0
-    solved = model.fold_in(matrices, n_sweeps=n_sweeps)      # (factors, biases[, per-user cross deviations])
+    side_counts = sum((np.diff(m.indptr) for m in side.values()), np.zeros(len(counts), dtype=np.int64))
+    cold = (counts == 0) & (side_counts == 0)
+    # side rows alone (no pair event in the batch): the cold-start solve; else the full one with the side terms
+    given = side if side and not counts.any() else {**matrices, **side}
+    solved = model.fold_in(given, n_sweeps=n_sweeps)      # (factors, biases[, per-user cross deviations])
     factors, biases = np.array(solved[0]), np.array(solved[1])
     deltas = np.array(solved[2]) if len(solved) > 2 and solved[2] is not None else None
     factors[cold] = 0.0

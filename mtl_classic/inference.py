@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from ._errors import ModelFormatError, not_fitted
 from ._validation import check_number
 from ._ids import IdMap, as_query
-from ._side_math import new_item_factors, with_items
+from ._side_math import SideColdStart
 from ._sparse import observation_pattern
 from .base import is_scalar_id
 from .calibration import CALIBRATION_NAME, load_calibrators
@@ -53,7 +53,7 @@ def _check_int(where, name, value, low, high=None):
 
 
 # --------------------------------------------------------------------------------------------------------------------
-class InferenceModel:
+class InferenceModel(SideColdStart):
     """A fitted multi-task model reduced to what answering needs; numpy and scipy only.
 
     Build it with :meth:`load` (a saved directory), :meth:`from_model` (a fitted ``MultiTaskMF``, sharing its
@@ -225,58 +225,6 @@ class InferenceModel:
                               self.params.with_users(user_factors, user_biases, cross_user_weights), pats,
                               self.popularity, default_task=self.default_task, cold=cold, calibrators=self.calibrators,
                               side=self.side, side_penalty=self.side_penalty)
-
-    def new_item_factors(self, item_ids, side_rows, where="InferenceModel.new_item_factors"):
-        """Factors of new items known only by their item side matrices (docs/MATH.md, "cold start from side
-        matrices").
-
-        Parameters
-        ----------
-        item_ids : sequence of hashable
-            External ids of the new items, none of them known.
-        side_rows : dict of str -> sparse matrix (len(item_ids), n_columns) or list of lists of column ids
-            Per item side matrix of the fit: each new item's row, or the column ids it has (value 1).
-
-        Returns
-        -------
-        ndarray (len(item_ids), k)
-
-        Raises
-        ------
-        ValueError
-            Known or repeated ids, a name that is no item side matrix, rows of the wrong shape.
-        KeyError
-            Column ids the side matrix does not know.
-        """
-        return new_item_factors(self, item_ids, side_rows, where)
-
-    def score_new_items(self, user, item_ids, side_rows, task=None):
-        """Scores of new items known only by their side matrices for one known user (nothing stored): the score
-        formula with the items' cold-start factors, no item bias and no cross-task evidence (nobody has interacted
-        with them). Arguments as :meth:`new_item_factors`; ``user`` an external id.
-
-        Returns
-        -------
-        ndarray (len(item_ids),)
-            Raw scores (logits for logistic heads).
-        """
-        t = self.task_index[self._task(task, "InferenceModel.score_new_items")]
-        u = int(self.user_ids.index([user])[0])
-        q = self.new_item_factors(item_ids, side_rows, "InferenceModel.score_new_items")
-        p = self.params
-        return (q @ (p.head_weights[t] * p.user_factors[u]).astype(np.float64) + float(p.intercepts[t])
-                + float(p.user_biases[t, u]))
-
-    def with_items(self, item_ids, side_rows):
-        """This model with new items known only by their side matrices (a new movie's genres, a new product's brand and
-        category), folded in by the cold-start solve (:meth:`new_item_factors`, same arguments); they can then be
-        recommended, predicted and filtered like the others (no one has interacted with them yet).
-
-        Returns
-        -------
-        InferenceModel
-        """
-        return with_items(self, item_ids, side_rows)
 
     # ---------------------------------------------------------------- helpers
     def _task(self, task, where="InferenceModel"):

@@ -371,3 +371,109 @@ def test_new_users_fold_in_from_a_user_side_matrix_in_closed_form():
     expected = np.linalg.solve(0.4 * V.T @ V + penalty * np.eye(m.factors), (0.4 * (new @ V) + penalty * mean).T).T
     np.testing.assert_allclose(p, expected, rtol=1e-8, atol=1e-12)
     assert p.shape == (3, m.factors) and np.all(biases == 0)
+
+
+def test_the_serving_model_takes_new_users_by_their_side_rows(tmp_path):
+    from mtl_classic.inference import InferenceModel
+    buy, _, _ = _planted(seed=13)
+    queries = sp.csr_matrix((np.random.default_rng(3).random((buy.shape[0], 12)) < 0.2).astype(float))
+    m = _model(tasks=[Task("buy"), Task("query", side="user", weight=0.5)], dtype="float64").fit(
+        _data(buy, queries=queries))
+    rows = [["q1", "q4"], ["q2"], []]
+    dense = sp.csr_matrix(([1.0, 1.0, 1.0], ([0, 0, 1], [1, 4, 2])), shape=(3, 12))
+    expected, _, _ = m.fold_in({"query": dense})
+    m.save(tmp_path / "m")
+    for served in (InferenceModel.from_model(m), InferenceModel.load(tmp_path / "m")):
+        np.testing.assert_allclose(served.new_user_factors(["v1", "v2", "v3"], {"query": rows}), expected,
+                                   rtol=1e-8, atol=1e-12)
+        visitors = served.users_from_side(["v1", "v2", "v3"], {"query": rows})
+        assert visitors.n_users == 3 and not np.any(visitors.cold)
+        np.testing.assert_allclose(visitors.score_items("buy", [0, 1, 2]),
+                                   expected @ (m.head_weights_[0] * m.item_factors_).T + m.intercepts_[0],
+                                   rtol=1e-8, atol=1e-10)
+        ids, _ = visitors.recommend(["v1"], n=5, task="buy")
+        assert len(np.ravel(ids)) == 5
+        with pytest.raises(ValueError, match="new, unique"):
+            served.users_from_side([m.data_.user_map.ids[0]], {"query": [["q1"]]})
+        with pytest.raises(ValueError, match="not a user side matrix"):
+            served.users_from_side(["v9"], {"buy": [["q1"]]})
+        with pytest.raises(ValueError, match="has 1 rows for 2 users"):
+            served.users_from_side(["v8", "v9"], {"query": [["q1"]]})
+        with pytest.raises(KeyError):
+            served.users_from_side(["v9"], {"query": [["no-such-query"]]})
+
+
+def test_fold_in_users_takes_user_side_rows_alone_or_with_events():
+    from mtl_classic.foldin import fold_in_users
+    from mtl_classic.inference import InferenceModel
+    buy, _, _ = _planted(seed=14)
+    queries = sp.csr_matrix((np.random.default_rng(4).random((buy.shape[0], 12)) < 0.2).astype(float))
+    m = _model(tasks=[Task("buy"), Task("query", side="user", weight=0.5)], dtype="float64").fit(
+        _data(buy, queries=queries))
+    # side rows alone: the serving model's cold-start solve, nobody cold
+    folded = fold_in_users(m, [{"query": ["q1", "q4"]}, {"query": {"q2": 2.0}}], user_ids=["a", "b"])
+    direct = InferenceModel.from_model(m).new_user_factors(["a", "b"], {"query": sp.csr_matrix(
+        ([1.0, 1.0, 2.0], ([0, 0, 1], [1, 4, 2])), shape=(2, 12))})
+    np.testing.assert_allclose(folded.params.user_factors, direct, rtol=1e-8, atol=1e-12)
+    assert not np.any(folded.cold)
+    # side rows with events: the estimator's full solve with the side matrix in it
+    items = m.data_.item_map.ids[:3].tolist()
+    both = fold_in_users(m, {"buy": items, "query": ["q1"]}, user_ids=["c"])
+    rows = {"buy": sp.csr_matrix((np.ones(3), ([0, 0, 0], [0, 1, 2])), shape=(1, buy.shape[1])),
+            "query": sp.csr_matrix(([1.0], ([0], [1])), shape=(1, 12))}
+    np.testing.assert_allclose(both.params.user_factors, m.fold_in(rows)[0], rtol=1e-8, atol=1e-12)
+    # a known user refolded with nothing new gets back their fitted side row too: close to the fitted factors
+    u = m.data_.user_map.ids[5]
+    again = fold_in_users(m, {"buy": []}, user_ids=[u], base_users=[u])
+    alone = fold_in_users(m, {"buy": []}, user_ids=[u], base_users=[u], n_sweeps=1)
+    assert np.allclose(again.params.user_factors, alone.params.user_factors)
+    assert (np.linalg.norm(again.params.user_factors[0] - m.user_factors_[5])
+            < 0.1 * np.linalg.norm(m.user_factors_[5]))
+    with pytest.raises(KeyError):
+        fold_in_users(m, {"query": ["no-such-query"]})
+    with pytest.raises(ValueError, match="user side matrices"):
+        fold_in_users(m, {"nope": ["q1"]})
+    with pytest.raises(ValueError, match="NaN"):
+        fold_in_users(m, {"query": {"q1": float("nan")}})
+
+
+def test_the_server_folds_in_a_visitor_from_the_queries_they_typed(tmp_path):
+    pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
+    import httpx
+    from test_serving import running   # the serving tests' real uvicorn server on 127.0.0.1
+    from mtl_classic.foldin import fold_in_users
+    from mtl_classic.inference import InferenceModel
+    from mtl_classic.serving import create_app
+    buy, _, _ = _planted(seed=15)
+    queries = sp.csr_matrix((np.random.default_rng(5).random((buy.shape[0], 12)) < 0.2).astype(float))
+    m = _model(tasks=[Task("buy"), Task("query", side="user", weight=0.5)]).fit(_data(buy, queries=queries))
+    m.save(tmp_path / "full")
+    m.save(tmp_path / "slim", slim=True)
+    visitor = InferenceModel.load(tmp_path / "slim").users_from_side(["v"], {"query": [["q1", "q3"]]})
+    expected = visitor.recommend(["v"], n=5, task="buy")[0][0].tolist()
+    with_events = fold_in_users(m, {"buy": [0, 1], "query": ["q1"]}, user_ids=["w"])
+    expected_events = with_events.recommend(["w"], n=5, task="buy")[0][0].tolist()
+    for artifact in ("slim", "full"):
+        app = create_app(path=str(tmp_path / artifact), max_n=10, max_pairs=20, blas_threads=None)
+        with running(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+            deadline = time.monotonic() + 20
+            while client.get("/ready").status_code != 200:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            r = client.post("/users/v/events", json={"events": {"query": ["q1", "q3"]}, "task": "buy", "n": 5})
+            assert r.status_code == 200, r.text
+            assert r.json()["items"] == expected and r.json()["fallback"] is False
+            r = client.post("/users/w/events", json={"events": {"buy": [0, 1], "query": ["q1"]}, "task": "buy",
+                                                     "n": 5})
+            if artifact == "slim":      # events need the estimator: a slim artifact has no training data
+                assert r.status_code == 409, r.text
+            else:
+                assert r.status_code == 200, r.text
+                assert r.json()["items"] == expected_events
+            for bad, status, says in (({"events": {"query": ["no-such"]}}, 404, "no-such"),
+                                      ({"events": {"nope": ["q1"]}}, 400, "user side matrices ['query']"),
+                                      ({"events": {"query": {"q1": "x"}}}, 400, "events.query")):
+                r = client.post("/users/v/events", json=dict(bad, task="buy"))
+                assert r.status_code == status, (bad, r.text)
+                assert says in r.json()["error"], r.text
+            assert client.get("/health").json()["n_users"] == buy.shape[0]   # nothing stored
