@@ -150,6 +150,10 @@ def build_parser():
                    help="new items known only by their attributes, ranked with the others: a CSV with the header "
                         "item,side,column (one row per attribute, e.g. m9001,genre,Comedy) naming the model's item "
                         "side matrices")
+    p.add_argument("--new-users", default=None, metavar="CSV",
+                   help="new users known only by their side rows (e.g. the queries they typed), recommended for "
+                        "instead of the model's users: a CSV with the header user,side,column naming the model's "
+                        "user side matrices; --user then names users of the CSV")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_recommend)
 
@@ -369,41 +373,47 @@ def _cmd_evaluate(args):
     return 0
 
 
-def _read_new_items(path, model):
-    """(item ids, {side matrix: [column ids per item]}) from a CSV with the header item,side,column."""
+def _read_side_rows(path, model, kind):
+    """(new item or user ids, {side matrix: [column ids per row]}) from a CSV with the header item,side,column
+    (``kind="item"``) or user,side,column."""
+    flag = f"--new-{kind}s"
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
     except OSError as exc:
-        raise _CommandError(f"--new-items: cannot read {path} ({exc.strerror or exc}).") from None
-    if not rows or [c.strip() for c in rows[0]] != ["item", "side", "column"]:
-        raise _CommandError(f"--new-items: {path} must start with the header item,side,column.")
-    items, side = [], {}
+        raise _CommandError(f"{flag}: cannot read {path} ({exc.strerror or exc}).") from None
+    if not rows or [c.strip() for c in rows[0]] != [kind, "side", "column"]:
+        raise _CommandError(f"{flag}: {path} must start with the header {kind},side,column.")
+    names = sorted(n for n, s in model.side.items() if s[0] == kind)
+    ids, side = [], {}
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != 3 or not all(c.strip() for c in row):
-            raise _CommandError(f"--new-items: {path} line {line} needs three non-empty fields, got {row!r}.")
-        item, name, column = (c.strip() for c in row)
-        if name not in model.side:
-            raise _CommandError(f"--new-items: {path} line {line} names {name!r}, not a side matrix of the model "
-                                f"({sorted(model.side)}).")
-        if item not in items:
-            items.append(item)
-        side.setdefault(name, {}).setdefault(item, []).append(column)
-    if not items:
-        raise _CommandError(f"--new-items: {path} has no rows.")
-    rows_by_side = {name: [_coerce_ids(per_item.get(i, []), model.side[name][2].ids) for i in items]
-                    for name, per_item in side.items()}
-    return _coerce_ids(items, model.item_ids.ids), rows_by_side
+            raise _CommandError(f"{flag}: {path} line {line} needs three non-empty fields, got {row!r}.")
+        new_id, name, column = (c.strip() for c in row)
+        if name not in names:
+            raise _CommandError(f"{flag}: {path} line {line} names {name!r}, not {'an' if kind == 'item' else 'a'} {kind} side matrix of the model "
+                                f"({names}).")
+        if new_id not in ids:
+            ids.append(new_id)
+        side.setdefault(name, {}).setdefault(new_id, []).append(column)
+    if not ids:
+        raise _CommandError(f"{flag}: {path} has no rows.")
+    rows_by_side = {name: [_coerce_ids(per_row.get(i, []), model.side[name][2].ids) for i in ids]
+                    for name, per_row in side.items()}
+    known = model.item_ids if kind == "item" else model.user_ids
+    return _coerce_ids(ids, known.ids), rows_by_side
 
 
 def _cmd_recommend(args):
     model = InferenceModel.load(args.model, mmap_mode="r" if args.mmap else None)
-    if args.new_items is not None:
-        new_ids, side_rows = _read_new_items(args.new_items, model)
+    for kind, path in (("item", args.new_items), ("user", args.new_users)):
+        if path is None:
+            continue
+        new_ids, side_rows = _read_side_rows(path, model, kind)
         try:
-            model = model.with_items(new_ids, side_rows)
+            model = (model.with_items if kind == "item" else model.users_from_side)(new_ids, side_rows)
         except (KeyError, ValueError) as exc:
-            raise _CommandError(f"--new-items: {exc}") from None
+            raise _CommandError(f"--new-{kind}s: {exc}") from None
     users = _coerce_ids(args.user, model.user_ids.ids)
     exclude = None if args.exclude is None else _coerce_ids(args.exclude, model.item_ids.ids)
     allow = None if args.items is None else _coerce_ids(args.items, model.item_ids.ids)

@@ -11,7 +11,9 @@ Endpoints (loopback ``127.0.0.1`` by default; the schema is at ``GET /openapi.js
                    weights=buy:1,click:0.3 (a blended ranking across tasks instead of task=; adds "breakdown")
     POST /predict  {"task": T, "pairs": [[user, item], ...], "fallback": "popular"?} -> {"task": T, "predictions": [..]}
     POST /users/{user}/events  {"events": {task: [item, ...] | {item: value}}, "task"|"weights", "n", ...}
-                                       -> fresh recommendations after folding in the events (no refit, not stored)
+                                       -> fresh recommendations after folding in the events (no refit, not stored);
+                                          a user side matrix's column ids count as events ({"query": ["red shoes"]}):
+                                          an unknown user with those alone is folded in from them (no estimator)
     POST /items/rank  {"user": U, "items": [{"item": id, "side": {name: [column, ...]}}], "task"?, "n"?}
                                        -> a known user's ranking of new items known only by their item side matrices
     POST /admin/reload {"path": DIR?}  -> hot-swap to a newly saved model (loopback clients only)
@@ -192,7 +194,8 @@ def create_app(model=None, path=None, max_n=DEFAULT_MAX_N, max_pairs=DEFAULT_MAX
     class EventsRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
         events: Dict[str, Union[List[Id], Dict[str, Finite]]] = Field(
-            description="per task: item ids (each counts 1) or {item id: value} (counts, labels or ratings)")
+            description="per task: item ids (each counts 1) or {item id: value} (counts, labels or ratings); per "
+                        "user side matrix of the model: its column ids (e.g. the queries typed)")
         task: Optional[str] = None
         weights: Optional[Dict[str, Finite]] = Field(None, description="a blended ranking instead of task")
         n: int = Field(10, ge=1, le=logic.max_n)

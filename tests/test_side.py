@@ -266,7 +266,7 @@ def test_the_command_line_ranks_new_items_given_by_their_attributes(tmp_path, ca
     bad = tmp_path / "bad.csv"
     bad.write_text("item,side,column\n9001,colour,red\n")
     assert main(["recommend", "--model", str(tmp_path / "m"), "--user", "0", "--new-items", str(bad)]) != 0
-    assert "not a side matrix" in capsys.readouterr().err
+    assert "not an item side matrix" in capsys.readouterr().err
 
 
 def test_new_items_are_scored_for_a_user_without_changing_the_served_model():
@@ -477,3 +477,27 @@ def test_the_server_folds_in_a_visitor_from_the_queries_they_typed(tmp_path):
                 assert r.status_code == status, (bad, r.text)
                 assert says in r.json()["error"], r.text
             assert client.get("/health").json()["n_users"] == buy.shape[0]   # nothing stored
+
+
+def test_the_command_line_recommends_for_new_users_given_by_their_side_rows(tmp_path, capsys):
+    import json
+    from mtl_classic.cli import main
+    from mtl_classic.inference import InferenceModel
+    buy, _, _ = _planted(seed=16)
+    queries = sp.csr_matrix((np.random.default_rng(6).random((buy.shape[0], 12)) < 0.2).astype(float))
+    m = _model(tasks=[Task("buy"), Task("query", side="user")]).fit(_data(buy, queries=queries))
+    m.save(tmp_path / "m")
+    csv_path = tmp_path / "visitors.csv"
+    csv_path.write_text("user,side,column\nv1,query,q1\nv1,query,q3\nv2,query,q2\n")
+    assert main(["recommend", "--model", str(tmp_path / "m"), "--user", "v1", "-n", "4", "--new-users",
+                 str(csv_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = InferenceModel.load(tmp_path / "m").users_from_side(["v1", "v2"], {"query": [["q1", "q3"], ["q2"]]})
+    assert out["items"] == expected.recommend(["v1"], n=4, task="buy")[0][0].tolist()
+    for text, says in (("item,side,column\nv1,query,q1\n", "header user,side,column"),
+                       ("user,side,column\nv1,genre,g1\n", "not a user side matrix"),
+                       ("user,side,column\nv1,query,no-such\n", "no-such")):
+        bad = tmp_path / "bad.csv"
+        bad.write_text(text)
+        assert main(["recommend", "--model", str(tmp_path / "m"), "--user", "v1", "--new-users", str(bad)]) != 0
+        assert says in capsys.readouterr().err
