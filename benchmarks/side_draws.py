@@ -1,4 +1,4 @@
-"""The cold-movie part of ``side.py`` over several draws: one row per results file, and the means.
+"""The cold-movie and cold-user parts of ``side.py`` over several draws: one row per results file, and the means.
 
 Reads ``results/side.json`` (draw 0) and ``results/side-seed<N>/side.json``; runs nothing. Run the draws first::
 
@@ -23,7 +23,7 @@ def main(argv=None):
     p.add_argument("--out", default=C.DEFAULT_OUT)
     args = p.parse_args(argv)
     files = [os.path.join(args.out, "side.json")] + sorted(glob.glob(os.path.join(args.out, "side-seed*", "side.json")))
-    rows = []
+    rows, user_rows = [], []
     for path in files:
         with open(path) as fh:
             doc = json.load(fh)
@@ -33,13 +33,23 @@ def main(argv=None):
                      "ours / genre popularity": cold[OURS]["ndcg@10"] / cold[POPULARITY]["ndcg@10"],
                      "ours / cmfrec": cold[OURS]["ndcg@10"] / cold[PEER]["ndcg@10"],
                      "file": os.path.relpath(path, args.out), "library": doc["environment"]["library_commit"]})
+        users = doc["cold_users"]
+        if len(users) == 3:     # ours from tags, the average user, popularity (files before 422b191 lack the middle)
+            user_rows.append({"draw": doc["args"]["seed"], "ours, from tags": users[0]["ndcg@10"],
+                              "the average user": users[1]["ndcg@10"], "popularity": users[2]["ndcg@10"],
+                              "file": os.path.relpath(path, args.out), "library": rows[-1]["library"]})
     rows.sort(key=lambda r: r["draw"])
+    user_rows.sort(key=lambda r: r["draw"])
+    user_cols = ["ours, from tags", "the average user", "popularity"]
+    user_means = {k: sum(r[k] for r in user_rows) / len(user_rows) for k in user_cols} if user_rows else {}
     means = {k: sum(r[k] for r in rows) / len(rows) for k in ("ours", "genre popularity", "cmfrec")}
     summary = {"draws": len(rows), **{f"mean {k}": v for k, v in means.items()},
                "ours / genre popularity, of the means": means["ours"] / means["genre popularity"],
                "ours / cmfrec, of the means": means["ours"] / means["cmfrec"],
                "draws where genre popularity wins": sum(r["ours"] < r["genre popularity"] for r in rows),
-               "draws where cmfrec wins": sum(r["ours"] < r["cmfrec"] for r in rows)}
+               "draws where cmfrec wins": sum(r["ours"] < r["cmfrec"] for r in rows),
+               "cold user draws": len(user_rows), **{f"cold users mean {k}": v for k, v in user_means.items()},
+               "cold user draws where popularity wins": sum(r["ours, from tags"] < r["popularity"] for r in user_rows)}
     cols = ["draw", "ours", "genre popularity", "cmfrec", "ours / genre popularity", "ours / cmfrec", "file",
             "library"]
     md = ["# Cold movies over several draws (side.py)", "", C.environment_markdown(C.environment()), "",
@@ -50,7 +60,13 @@ def main(argv=None):
                                     "ours / genre popularity": summary["ours / genre popularity, of the means"],
                                     "ours / cmfrec": summary["ours / cmfrec, of the means"], "file": "-",
                                     "library": "-"}], cols)]
-    C.write_outputs(args.out, "side_draws", "\n".join(md), {"rows": rows, "summary": summary})
+    if user_rows:
+        md += ["", "Cold users (half of the taggers held out, folded in from their tags alone; every movie ranked): "
+               "NDCG@10 per draw; the last row holds the means.", "",
+               C.markdown_table(user_rows + [{"draw": "mean", **user_means, "file": "-", "library": "-"}],
+                                ["draw"] + user_cols + ["file", "library"])]
+    C.write_outputs(args.out, "side_draws", "\n".join(md), {"rows": rows, "user_rows": user_rows,
+                                                            "summary": summary})
 
 
 if __name__ == "__main__":
