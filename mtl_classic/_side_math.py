@@ -13,16 +13,18 @@ __all__ = ["side_system", "rows_from_side", "SideColdStart"]
 
 def side_system(parts, k, negative_regularization):
     """The part side matrices add to every row's system: ``(sum_s lambda_s V_s^T V_s + negative_regularization *
-    sum_s lambda_s n_columns_s I, sum_s lambda_s a_s V_s)``, the first k x k and the same for every row, the second
-    (n_rows, k) (None without parts). ``parts``: per side matrix (weight lambda_s, the rows' entries a_s as a sparse
-    or dense n_rows x n_columns matrix, the column factors V_s); float64."""
+    sum_s lambda_s n_columns_s I, sum_s lambda_s (a_s - c_s) V_s)``, the first k x k and the same for every row, the
+    second (n_rows, k) (None without parts). ``parts``: per side matrix (weight lambda_s, the rows' entries a_s as a
+    sparse or dense n_rows x n_columns matrix, the column factors V_s, the column intercepts c_s or None); float64."""
     A = np.zeros((k, k))
     rhs = None
     mass = 0.0
-    for weight, matrix, V in parts:
+    for weight, matrix, V, c in parts:
         V = np.asarray(V, dtype=np.float64)
         A += weight * (V.T @ V)
         part = weight * np.asarray(matrix @ V)
+        if c is not None and np.any(c):
+            part = part - weight * (np.asarray(c, dtype=np.float64) @ V)[None, :]
         rhs = part if rhs is None else rhs + part
         mass += weight * V.shape[0]
     A[np.diag_indices(k)] += negative_regularization * mass
@@ -34,9 +36,9 @@ def rows_from_side(parts, k, regularization, negative_regularization, prior_mean
 
     Parameters
     ----------
-    parts : list of (weight, matrix, column_factors)
-        Per side matrix: its weight lambda_s, the rows' entries (sparse or dense, n_rows x n_columns) and the fitted
-        column factors V_s (n_columns x k).
+    parts : list of (weight, matrix, column_factors, column_intercepts)
+        Per side matrix: its weight lambda_s, the rows' entries (sparse or dense, n_rows x n_columns), the fitted
+        column factors V_s (n_columns x k) and column intercepts c_s (n_columns,; None: 0).
     k : int
     regularization, negative_regularization : float
         The model's row penalty rule: ``regularization`` plus ``negative_regularization`` times the rows' mass
@@ -49,18 +51,20 @@ def rows_from_side(parts, k, regularization, negative_regularization, prior_mean
     Returns
     -------
     ndarray (n_rows, k), float64
-        ``(sum_s lambda_s V_s^T V_s + r I)^{-1} (sum_s lambda_s V_s^T a_s + r m)`` for every row (m: ``prior_mean``).
+        ``(sum_s lambda_s V_s^T V_s + r I)^{-1} (sum_s lambda_s V_s^T (a_s - c_s) + r m)`` for every row (m:
+        ``prior_mean``).
     """
     A, rhs = side_system(parts, k, negative_regularization)
     A[np.diag_indices(k)] += regularization
     if prior_mean is not None:   # the whole diagonal penalty r, pulling towards m instead of 0
-        r = regularization + negative_regularization * sum(weight * np.shape(V)[0] for weight, _, V in parts)
+        r = regularization + negative_regularization * sum(weight * np.shape(V)[0] for weight, _, V, _ in parts)
         rhs = rhs + r * np.asarray(prior_mean, dtype=np.float64)[None, :]
     return np.linalg.solve(A, rhs.T).T
 
 
 def _side_parts(model, kind, ids, known_ids, side_rows, where):
-    """Per side matrix named in ``side_rows`` (all of side ``kind``): (weight, rows as csr, column factors)."""
+    """Per side matrix named in ``side_rows`` (all of side ``kind``): (weight, rows as csr, column factors,
+    column intercepts)."""
     known = [i for i in ids if i in known_ids]
     if not ids or known or len(set(ids)) != len(ids):
         raise ValueError(f"{where}: {kind}_ids must be new, unique ids; {known[:5] or ids[:5]} are known or repeated.")
@@ -71,7 +75,7 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where):
         if name not in model.side or model.side[name][0] != kind:
             raise ValueError(f"{where}: {str(name)[:100]!r} is not {'an' if kind == 'item' else 'a'} {kind} side matrix of the model "
                              f"({sorted(n for n, s in model.side.items() if s[0] == kind)}).")
-        _, weight, columns, V = model.side[name]
+        _, weight, columns, V, c = model.side[name]
         if not sp.issparse(rows) and not isinstance(rows, np.ndarray):
             if len(rows) != len(ids):
                 raise ValueError(f"{where}: side_rows[{name!r}] has {len(rows)} rows for {len(ids)} {kind}s.")
@@ -84,7 +88,7 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where):
         if rows.shape != (len(ids), len(columns)) or not np.all(np.isfinite(sp.csr_matrix(rows).data)):
             raise ValueError(f"{where}: side_rows[{name!r}] must be finite, of shape {(len(ids), len(columns))}; "
                              f"got {rows.shape}.")
-        parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V))
+        parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V, c))
     return parts
 
 

@@ -78,7 +78,7 @@ class InferenceModel(SideColdStart):
     calibrators : dict of str -> calibrator, optional
         Objects with ``transform(scores) -> probabilities`` (e.g. :class:`mtl_classic.calibration.TaskCalibrator`),
         used by :meth:`probabilities` and expected-value blending.
-    side : dict of str -> (side, weight, columns IdMap, column factors), optional
+    side : dict of str -> (side, weight, columns IdMap, column factors, column intercepts), optional
         The side matrices of the fit (docs/MATH.md, "side matrices"): new items known by their attributes join
         through :meth:`with_items`.
     side_penalty : (float, float), default=(0.0, 0.0)
@@ -155,8 +155,8 @@ class InferenceModel(SideColdStart):
         calibrators = None
         if os.path.exists(os.path.join(os.fspath(path), CALIBRATION_NAME)):
             calibrators = load_calibrators(path)
-        side = {t.name: (t.side, float(t.weight), IdMap.from_list(columns), V)
-                for t, columns, V, _ in load_side(manifest, arrays, path, n_users, n_items, values=False)}
+        side = {t.name: (t.side, float(t.weight), IdMap.from_list(columns), V, c)
+                for t, columns, V, c, _ in load_side(manifest, arrays, path, n_users, n_items, values=False)}
         try:
             penalty = (float(manifest["params"]["regularization"]), float(manifest["params"]["negative_regularization"]))
         except (KeyError, TypeError, ValueError) as exc:
@@ -189,7 +189,8 @@ class InferenceModel(SideColdStart):
         popularity = np.vstack([np.bincount(patterns[n].indices, minlength=data.n_items) for n in names]) / max(
             data.n_users, 1)
         params = model.fitted_params_ if dtype is None else model.fitted_params_.astype(dtype)
-        side = {t.name: (t.side, float(t.weight), data.side[t.name].columns, model.side_factors_[t.name])
+        side = {t.name: (t.side, float(t.weight), data.side[t.name].columns, model.side_factors_[t.name],
+                         model.side_intercepts_[t.name])
                 for t in getattr(model, "side_tasks_", None) or []}
         return cls(model.tasks_, data.user_map.ids, data.item_map.ids, params, patterns, popularity,
                    default_task=getattr(model, "default_task_", None), calibrators=calibrators, side=side,

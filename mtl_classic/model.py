@@ -315,7 +315,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 line += f" val NDCG@10 {score:.4f}"
                 if score > best["score"]:
                     best.update(score=score, params=copy.deepcopy(params), iter=it,
-                                side={n: V.copy() for n, V in self.side_factors_.items()})
+                                side={n: V.copy() for n, V in self.side_factors_.items()},
+                                side_c={n: c.copy() for n, c in self.side_intercepts_.items()})
             log.log(logging.INFO if self.verbose else logging.DEBUG, "%s %.1fs", line, elapsed)
             bar.set_postfix_str(f"objective {total:.6g}", refresh=False)
             bar.update(1)
@@ -331,7 +332,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         if not np.isfinite(history[0]):
             raise non_finite_fit_error(tasks, data, self.dtype, 0)
         if best["params"] is not None and self.early_stopping_rounds is not None:
-            params, self.side_factors_ = best["params"], best["side"]
+            params, self.side_factors_, self.side_intercepts_ = best["params"], best["side"], best["side_c"]
             self.best_iteration_ = best["iter"]
         self._finish_fit(params, history, n_iter)
         return self
@@ -341,14 +342,17 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         a fit without them is unchanged; a warm start continues ``side_factors_``). Sets ``side_tasks_`` and
         ``side_factors_`` (the solver updates the arrays in place)."""
         before = getattr(self, "side_factors_", {}) if self.warm_start else {}
+        before_c = getattr(self, "side_intercepts_", {}) if self.warm_start else {}
         terms = []
         for t in side_tasks:
             m = data.side[t.name]
-            V = before.get(t.name)
+            V, c = before.get(t.name), before_c.get(t.name)
             if V is None or V.shape != (m.n_columns, k):
                 V = (rng.standard_normal((m.n_columns, k)) * float(self.init_scale)).astype(dtype)
-            terms.append(als.SideTerm(t.name, m.side == "item", float(t.weight), m.matrix, V))
+            c = np.zeros(m.n_columns) if c is None or c.shape != (m.n_columns,) or not t.biases else c.copy()
+            terms.append(als.SideTerm(t.name, m.side == "item", float(t.weight), m.matrix, V, c, bool(t.biases)))
         self.side_tasks_, self.side_factors_ = side_tasks, {s.name: s.factors for s in terms}
+        self.side_intercepts_ = {s.name: s.intercepts for s in terms}
         return terms
 
     def _set_data_state(self, tasks, data, patterns, default_task):
@@ -424,8 +428,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         ----------
         task : str
             A pair task, or a side task: then ``users`` are the side's rows (item ids for an item side matrix) and
-            ``items`` its column ids, and the prediction is ``f . v`` (an item-level target is a 1-column side
-            matrix: ``predict("sales", items, ["sales"] * len(items))``).
+            ``items`` its column ids, and the prediction is ``f . v + c`` (an item-level target is a 1-column side
+            matrix, ``Task("sales", side="item", biases=True)`` for its intercept c:
+            ``predict("sales", items, ["sales"] * len(items))``).
         users, items : array-like of external ids, same length
 
         Returns
@@ -444,7 +449,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 np.atleast_1d(np.asarray(users, dtype=object)))
             cols = self.data_.side[task].columns.index(np.atleast_1d(np.asarray(items, dtype=object)))
             F = self.item_factors_ if side[task].side == "item" else self.user_factors_
-            return np.einsum("ij,ij->i", F[rows].astype(np.float64), self.side_factors_[task][cols])
+            return (np.einsum("ij,ij->i", F[rows].astype(np.float64), self.side_factors_[task][cols])
+                    + self.side_intercepts_[task][cols])
         u = self.user_map_.index(np.atleast_1d(np.asarray(users, dtype=object)))
         i = self.item_map_.index(np.atleast_1d(np.asarray(items, dtype=object)))
         return self.predict_indices(task, u, i)
@@ -484,11 +490,12 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                                  timestamps=parts.timestamps or None, report={"source": f"loaded from {path}"})
         except (TypeError, ValueError) as exc:
             raise ModelFormatError(f"{parts.file}: the stored training data are invalid ({exc}).") from None
-        data.side = {t.name: SideMatrix(t.name, t.side, m, IdMap.from_list(c)) for t, c, _, m in parts.side}
+        data.side = {t.name: SideMatrix(t.name, t.side, m, IdMap.from_list(c)) for t, c, _, _, m in parts.side}
         model = cls(**parts.params)
         model._set_data_state(parts.tasks, data, parts.patterns, parts.default_task)
-        model.side_tasks_ = [t for t, _, _, _ in parts.side]
-        model.side_factors_ = {t.name: V for t, _, V, _ in parts.side}
+        model.side_tasks_ = [t for t, _, _, _, _ in parts.side]
+        model.side_factors_ = {t.name: V for t, _, V, _, _ in parts.side}
+        model.side_intercepts_ = {t.name: c for t, _, _, c, _ in parts.side}
         model._store(parts.fitted)
         for attr, value in parts.attributes.items():     # plain JSON data only: restoring them runs no code
             setattr(model, attr, value)

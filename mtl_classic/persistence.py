@@ -57,7 +57,7 @@ _MANIFEST_KEYS = {"format", "format_version", "library_version", "artifact", "pa
 _HISTORY = ("loss_history_", "validation_history_", "n_iter_", "fit_time_", "best_iteration_")
 # learned attributes written in their own form (the arrays of FittedParams, the data, the id maps)
 _KNOWN_LEARNED = {"tasks_", "task_index_", "fitted_params_", "cross_features_", "user_map_", "item_map_", "data_",
-                  "default_task_", "side_tasks_", "side_factors_", *_HISTORY}
+                  "default_task_", "side_tasks_", "side_factors_", "side_intercepts_", *_HISTORY}
 
 
 #: parameters added after format version 1 was first written, with the value that reproduces the older fit (a
@@ -300,26 +300,29 @@ def _side_entries(model, arrays, slim, float_dtype):
         key, m = f"s{j}", model.data_.side[task.name]
         V = np.asarray(model.side_factors_[task.name])
         arrays[f"{key}_factors"] = V.astype(float_dtype) if float_dtype is not None else V
+        arrays[f"{key}_intercepts"] = np.asarray(model.side_intercepts_[task.name], dtype=np.float64)
         if not slim:
             indptr, indices = _pattern_components(m.matrix)
             arrays[f"{key}_indptr"], arrays[f"{key}_indices"] = indptr, indices
             arrays[f"{key}_data"] = np.asarray(m.matrix.data, dtype=np.float64)
-        out.append({"task": task.to_dict(), "columns": m.columns.to_list(), "key": key, "values": not slim})
+        out.append({"task": task.to_dict(), "columns": m.columns.to_list(), "key": key, "values": not slim,
+                    "intercepts": True})
     return out
 
 
 def _side_array_names(manifest):
     names = []
     for entry in manifest.get("side", []):
-        names.append(f"{entry['key']}_factors")
+        names += [f"{entry['key']}_factors"] + ([f"{entry['key']}_intercepts"] if entry.get("intercepts") else [])
         if entry.get("values"):
             names += [f"{entry['key']}_{part}" for part in ("indptr", "indices", "data")]
     return names
 
 
 def load_side(manifest, arrays, file, n_users, n_items, values=True):
-    """[(Task, column ids, column factors, csr matrix or None)] of a saved model's side matrices (the matrix None
-    with ``values=False``, as the serving path reads them, or in a slim artifact)."""
+    """[(Task, column ids, column factors, column intercepts, csr matrix or None)] of a saved model's side matrices
+    (the matrix None with ``values=False``, as the serving path reads them, or in a slim artifact; the intercepts 0
+    in artifacts written before side matrices had them)."""
     out = []
     for entry in manifest.get("side", []):
         try:
@@ -328,6 +331,10 @@ def load_side(manifest, arrays, file, n_users, n_items, values=True):
             V = np.array(arrays[f"{key}_factors"])
             if V.shape != (len(columns), manifest["factors"]):
                 raise ValueError(f"column factors of shape {V.shape} for {len(columns)} columns")
+            c = (np.array(arrays[f"{key}_intercepts"], dtype=np.float64) if entry.get("intercepts")
+                 else np.zeros(len(columns)))
+            if c.shape != (len(columns),) or not np.all(np.isfinite(c)):
+                raise ValueError(f"column intercepts of shape {c.shape} (or not finite) for {len(columns)} columns")
             matrix = None
             if values and entry.get("values"):
                 n_rows = n_items if task.side == "item" else n_users
@@ -335,7 +342,7 @@ def load_side(manifest, arrays, file, n_users, n_items, values=True):
                                         arrays[f"{key}_indptr"].astype(np.int64)), shape=(n_rows, len(columns)))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFormatError(f"{file}: a side matrix is corrupt ({exc}).") from None
-        out.append((task, columns, V, matrix))
+        out.append((task, columns, V, c, matrix))
     return out
 
 
@@ -429,7 +436,7 @@ def array_names(manifest, values=True):
             names.append(f"{key}_data")
         if values and entry.get("timestamps"):
             names.append(f"{key}_timestamps")
-    return names + [n for n in _side_array_names(manifest) if values or n.endswith("_factors")]
+    return names + [n for n in _side_array_names(manifest) if values or n.endswith(("_factors", "_intercepts"))]
 
 
 def read_arrays(path, manifest, mmap_mode=None, names=None):
@@ -511,7 +518,7 @@ class SavedModel:
     item_ids: object
     default_task: object
     attributes: dict          # plain JSON learned attributes (histories, cross_tasks_, ...)
-    side: list = ()           # [(Task, column ids, column factors, csr matrix)] of the side matrices
+    side: list = ()           # [(Task, column ids, column factors, intercepts, csr matrix)] of the side matrices
 
 
 def load_parts(path, known_params, check_version=True):

@@ -73,8 +73,9 @@ class Task:
         (``MultiTaskData.with_side``), a user x query or item x attribute matrix that shares the user or item factors
         and has column factors of its own (docs/MATH.md, "side matrices"). Its loss is the squared error on every pair
         with weight ``weight`` (the matrix's values as targets, 0 where it has no entry), so kind must be
-        "implicit" and alpha, negative_weight, biases, item_bias and cross features keep their defaults (they do
-        not apply); it feeds no other task's cross features.
+        "implicit" and alpha, negative_weight, item_bias and cross features keep their defaults (they do not
+        apply); it feeds no other task's cross features. ``biases=True`` gives its columns intercepts c (an
+        item-level target "sales of item i" is then ``q_i . v + c``, a 1-column side matrix).
     """
 
     name: str
@@ -167,7 +168,7 @@ class Task:
             raise ValueError(f"{label}: item_bias must be True, False or None. Got {self.item_bias!r}.")
         if self.item_bias and self.kind != "implicit":
             raise ValueError(f"{label}: item_bias is for implicit tasks; {self.kind} tasks have biases=True.")
-        if self.kind == "implicit" and self.biases:
+        if self.kind == "implicit" and self.biases and self.side is None:
             raise ValueError(f"{label}: implicit tasks do not support biases; got biases=True (item_bias=True gives "
                              f"them a whole-data item bias).")
         if self.side is not None:
@@ -181,7 +182,9 @@ class Task:
         if self.side not in ("user", "item"):
             raise ValueError(f"{label}: side must be None, 'user' or 'item'. Got {self.side!r}.")
         fixed = {"kind": "implicit", "head": None, "alpha": "auto", "negative_weight": 1.0,
-                 "evidence_negative_weight": None, "biases": None, "item_bias": None}
+                 "evidence_negative_weight": None, "item_bias": None}
+        if self.biases not in (None, False, True):
+            raise ValueError(f"{label}: biases must be None, False or True (column intercepts). Got {self.biases!r}.")
         changed = [name for name, value in fixed.items() if getattr(self, name) != value]
         if changed:
             raise ValueError(f"{label}: a side task ({self.side} side) has a squared loss on every pair with weight "

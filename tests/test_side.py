@@ -501,3 +501,64 @@ def test_the_command_line_recommends_for_new_users_given_by_their_side_rows(tmp_
         bad.write_text(text)
         assert main(["recommend", "--model", str(tmp_path / "m"), "--user", "v1", "--new-users", str(bad)]) != 0
         assert says in capsys.readouterr().err
+
+
+def test_column_intercepts_join_the_objective_and_their_update_is_optimal():
+    buy, attrs, _ = _planted(seed=17)
+    popularity = np.log1p(np.asarray(buy.sum(axis=0)).ravel())
+    noise = np.random.default_rng(7).normal(0, 0.05, buy.shape[1])
+    sales = sp.csr_matrix((3.0 + popularity - popularity.mean() + noise)[:, None])   # mean 3: not centred
+    data = MultiTaskData.from_matrices({"buy": buy}).with_side(item_side={"sales": (sales, ["s"]),
+                                                                          "genre": (attrs, list(range(16)))})
+    tasks = [Task("buy"), Task("sales", side="item", biases=True, weight=0.5), Task("genre", side="item")]
+    for solver in ("cholesky", "cg"):
+        m = _model(tasks=tasks, solver=solver, dtype="float64", iterations=12).fit(data)
+        steps = np.diff(m.loss_history_)
+        assert np.all(steps <= 1e-9 * abs(m.loss_history_[0])), steps
+    assert m.side_intercepts_["sales"][0] > 0.5      # (the factor part can carry some of the mean too)
+    assert np.all(m.side_intercepts_["genre"] == 0)        # biases off: no intercepts
+    Q, V, c = m.item_factors_, m.side_factors_["sales"], m.side_intercepts_["sales"]
+    reg, nreg = m.regularization, m.negative_regularization
+
+    def value(V_, c_):
+        term = SideTerm("sales", True, 0.5, sales, V_, c_)
+        return side_objective([term], m.user_factors_, Q, reg, nreg)[0]
+
+    direct = (0.5 * np.sum((sales.toarray() - Q @ V.T - c[None, :]) ** 2)
+              + (reg + nreg * 0.5 * Q.shape[0]) * np.sum(V ** 2) + nreg * 0.5 * 1 * np.sum(Q ** 2))
+    assert value(V, c) == pytest.approx(direct, rel=1e-10)
+    eps = 1e-5       # V and c are updated last for the final Q: the side loss is flat in both
+    for D, d in ((np.ones_like(V), 0.0), (np.zeros_like(V), 1.0), (np.random.default_rng(1).normal(size=V.shape), 0.3)):
+        slope = (value(V + eps * D, c + eps * d) - value(V - eps * D, c - eps * d)) / (2 * eps)
+        assert abs(slope) < 1e-5 * (1 + abs(value(V, c))), slope
+    # the item-level target is predicted with its intercept: q_i . v + c
+    items = m.data_.item_map.ids
+    predicted = m.predict("sales", items, ["s"] * len(items))
+    np.testing.assert_allclose(predicted, Q @ V[0] + c[0], rtol=1e-10)
+    truth = sales.toarray().ravel()
+    assert abs(predicted.mean() - truth.mean()) < 0.05 and np.corrcoef(predicted, truth)[0, 1] > 0.8
+
+
+def test_column_intercepts_round_trip_and_enter_the_cold_start_solve(tmp_path):
+    from mtl_classic.inference import InferenceModel
+    buy, attrs, _ = _planted(seed=18)
+    dense = attrs.toarray() * 2.0 + 1.0              # every entry present, mean far from 0
+    data = MultiTaskData.from_matrices({"buy": buy}).with_side(
+        item_side={"genre": (sp.csr_matrix(dense), [f"g{j}" for j in range(dense.shape[1])])})
+    m = _model(tasks=[Task("buy"), Task("genre", side="item", biases=True, weight=0.6)], dtype="float64").fit(data)
+    c, V = m.side_intercepts_["genre"], m.side_factors_["genre"]
+    assert np.all(c > 0.5)
+    new = sp.csr_matrix(dense[:4])
+    q, _ = m.fold_in_items({"genre": new})
+    penalty = m.regularization + m.negative_regularization * 0.6 * dense.shape[1]
+    expected = np.linalg.solve(0.6 * V.T @ V + penalty * np.eye(m.factors),
+                               (0.6 * (new.toarray() - c[None, :]) @ V + penalty * m.item_factors_.mean(axis=0)).T).T
+    np.testing.assert_allclose(q, expected, rtol=1e-8, atol=1e-12)
+    m.save(tmp_path / "m")
+    loaded = MultiTaskMF.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.side_intercepts_["genre"], c)
+    for served in (InferenceModel.load(tmp_path / "m"), InferenceModel.from_model(m)):
+        np.testing.assert_allclose(served.new_item_factors(["n0", "n1", "n2", "n3"], {"genre": new}), expected,
+                                   rtol=1e-8, atol=1e-12)
+    more = loaded.set_params(warm_start=True, iterations=1).fit(loaded.data_)   # continues from the intercepts
+    assert more.loss_history_[-1] <= more.loss_history_[0] * (1 + 1e-9)
