@@ -252,17 +252,23 @@ def _sizeof_state(state):
     return state.nbytes
 
 
-def solve_block(block, params, own, gram, config, scaled, n_jobs=None):
+def side_rows(side_terms, by_item, lo, hi):
+    """The side matrices of the solved side restricted to rows lo:hi (what one block's row solve needs of them)."""
+    return [dataclasses.replace(s, matrix=s.matrix[lo:hi]) for s in side_terms if s.by_item == by_item]
+
+
+def solve_block(block, params, own, gram, config, scaled, n_jobs=None, side_terms=()):
     """One half-sweep on one block: the offsets and entry terms at ``params`` (without the block's side, whose
     rows ``own`` are the block's) and the block's rows solved with the other side fixed (``gram``: its Gram
-    matrix; ``scaled``: the whole side's evidence-penalty flag). Returns the block's new rows, and for a user
-    block its state for the rest of the sweep."""
+    matrix; ``scaled``: the whole side's evidence-penalty flag; ``side_terms``: the side matrices' rows of the
+    block, :func:`side_rows`). Returns the block's new rows, and for a user block its state for the rest of the
+    sweep."""
     view = dataclasses.replace(params, **own)
     with _Kernels(n_jobs):
         offsets = [entry_offsets(task, t, view) for t, task in enumerate(block.tasks)]
         terms = EntryTerms(block.tasks).refresh(view, offsets)
         als.solve_rows(block.tasks, view, block.layout, block.by_item, config, offsets, terms, gram=gram,
-                       scaled=scaled)
+                       scaled=scaled, side_terms=side_terms)
     rows = view.item_factors if block.by_item else view.user_factors
     return rows if block.by_item else (rows, UserState(block, offsets, terms, view))
 

@@ -13,6 +13,7 @@ from dask.sizeof import sizeof
 
 from . import _distributed_blocks as blocks
 from .solver import als
+from .solver.side import side_objective, update_side_factors
 from .solver.terms import gram, objective_from_entry_sums
 
 log = logging.getLogger("mtl_classic.distributed")
@@ -42,9 +43,12 @@ def _slice(kind, values, lo, hi):
 class Driver:
     """Runs the sweeps of one distributed fit (see the module docstring)."""
 
-    def __init__(self, client, build, built, summaries, config, evidence, n_jobs, n_workers, lost):
-        """``build()`` returns new (user block, item block) futures from the events; ``built``: the first ones."""
+    def __init__(self, client, build, built, summaries, config, evidence, n_jobs, n_workers, lost, side_terms=()):
+        """``build()`` returns new (user block, item block) futures from the events; ``built``: the first ones;
+        ``side_terms``: the side matrices (:class:`mtl_classic.solver.side.SideTerm`, held here, column factors
+        updated in place)."""
         self.client, self.build, self.summaries, self.config = client, build, summaries, config
+        self.side_terms = list(side_terms)
         self.evidence, self.n_jobs, self.n_workers, self.lost = evidence, n_jobs, n_workers, lost
         self.n_observed = [s.n_observed for s in summaries]
         reg = config.row_regularization
@@ -113,11 +117,16 @@ class Driver:
         """``step`` on a copy of ``params`` (the checkpoint stays intact), again from the checkpoint after a loss."""
         for attempt in range(max_retries + 1):
             work, gram_q = copy.deepcopy(params), getattr(self, "gram_q", None)
+            side = [(s.factors.copy(), None if s.intercepts is None else s.intercepts.copy()) for s in self.side_terms]
             try:
                 return step(work), work
             except self.lost as exc:
                 if attempt == max_retries:
                     raise
+                for s, (V, c) in zip(self.side_terms, side):    # the side matrices' part of the checkpoint
+                    s.factors[:] = V
+                    if c is not None:
+                        s.intercepts[:] = c
                 self.retries += 1
                 log.warning("distributed.fit: lost data during a sweep (%s: %s); running it again from the last "
                             "completed sweep", type(exc).__name__, exc)
@@ -140,7 +149,8 @@ class Driver:
         pf = self._scatter(blocks.without_rows(params, by_item), what)
         side = self.item_blocks if by_item else self.user_blocks
         return [self._submit(what, blocks.solve_block, b, pf, self._own(what, b, params, by_item, lo, hi), gram_,
-                             self.config, self.scaled[int(by_item)], self.n_jobs)
+                             self.config, self.scaled[int(by_item)], self.n_jobs,
+                             blocks.side_rows(self.side_terms, by_item, lo, hi))
                 for b, (lo, hi) in zip(side, self.ranges[int(by_item)])]
 
     def _own(self, what, block, params, by_item, lo, hi):
@@ -158,8 +168,16 @@ class Driver:
     def _objective(self, params, block_sums, grams):
         T = len(self.summaries)
         sums = [(sum(s[t][0] for s in block_sums), sum(s[t][1] for s in block_sums)) for t in range(T)]
-        return objective_from_entry_sums(self.summaries, params, self.config, sums, grams=grams,
-                                         evidence=self.evidence, n_observed=self.n_observed)
+        total, per_task = objective_from_entry_sums(self.summaries, params, self.config, sums, grams=grams,
+                                                    evidence=self.evidence, n_observed=self.n_observed)
+        if not self.side_terms:
+            return total, per_task
+        extra = side_objective(self.side_terms, params.user_factors, params.item_factors, *self._side_penalty)
+        return total + sum(extra), list(per_task) + extra
+
+    @property
+    def _side_penalty(self):
+        return self.config.regularization, self.config.negative_regularization
 
     def _sweep(self, params):
         """One sweep on ``params`` (in place): users, items, heads, offsets; returns the objective."""
@@ -170,10 +188,12 @@ class Driver:
         states = [self.client.submit(blocks.state_of, s, pure=False) for s in solved]
         del solved
         params.user_factors = np.concatenate(rows)
+        update_side_factors(self.side_terms, params.user_factors, False, *self._side_penalty)
         gram_p = gram(params.user_factors)
         clock = self._time("user half-sweep", clock)
         rows = self._gather("item half-sweep", self._solve_side(params, True, gram_p, "item half-sweep"))
         params.item_factors = np.concatenate(rows)
+        update_side_factors(self.side_terms, params.item_factors, True, *self._side_penalty)
         gram_q = gram(params.item_factors)
         grams = (gram_p, gram_q)
         clock = self._time("item half-sweep", clock)

@@ -45,9 +45,10 @@ from . import _distributed_blocks as blocks
 from ._distributed_driver import Driver
 from ._sparse import observation_pattern
 from .data import IdMap, MultiTaskData
+from .data.side import build_side
 from .model import MultiTaskMF
 from .solver import als
-from .tasks import resolve_alphas, resolve_tasks
+from .tasks import resolve_alphas, resolve_side_tasks, resolve_tasks
 
 __all__ = ["fit"]
 
@@ -76,9 +77,10 @@ class TaskSummary:
 class _DataStub:
     """The facts of the events that ``tasks.resolve_tasks`` reads (task names, observations per task)."""
 
-    def __init__(self, counts):
+    def __init__(self, counts, side=None):
         self.task_names = list(counts)
         self.matrices = {n: _Counted(c) for n, c in counts.items()}
+        self.side = dict(side or {})
 
 
 class _Counted:
@@ -87,7 +89,7 @@ class _Counted:
 
 
 def fit(estimator, events, client, user_col="user", item_col="item", task_col="task", value_col=None,
-        aggregate="auto", n_blocks=None, n_jobs=None, max_retries=3, callback=None):
+        aggregate="auto", n_blocks=None, n_jobs=None, max_retries=3, callback=None, user_side=None, item_side=None):
     """Fit ``estimator`` on a Dask cluster: the same sweeps as ``estimator.fit(MultiTaskData.from_events(...))``.
 
     Parameters
@@ -111,6 +113,12 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
         Times a sweep is run again from the last completed sweep after losing data Dask cannot rebuild.
     callback : callable(iteration, objective) -> bool, optional
         Called after every sweep; True stops the fit.
+    user_side, item_side : dict of str -> pandas.DataFrame or (matrix, column_ids), optional
+        Side matrices (user x query, item x attribute), as :meth:`MultiTaskData.with_side` takes them: a DataFrame
+        of (user or item id, column id[, value]) pairs (ids the events do not have are dropped and counted in
+        ``data_.report["side_rows_dropped"]``), or a matrix whose rows follow the sorted ids of the events. They
+        are held by the driver (a side matrix is small next to the events): every half-sweep sends each block its
+        rows' part, and the driver updates the column factors, as the local fit does.
 
     Returns
     -------
@@ -133,7 +141,17 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
                          "estimator's random_state, as a first local fit does).")
     cols = _check_columns(events, user_col, item_col, task_col, value_col)
     facts = _scan(events, cols, client)
-    tasks = resolve_tasks(estimator.tasks, _DataStub(facts["rows_per_task"]))
+    side, dropped_side = {}, {}
+    for kind, given in (("user", user_side), ("item", item_side)):
+        for name, spec in (given or {}).items():
+            if name in facts["rows_per_task"] or name in side:
+                raise ValueError(f"distributed.fit: the side matrix name {name!r} is already a task or a side "
+                                 f"matrix.")
+            side[name], dropped_side[name] = build_side(name, kind, spec, IdMap(facts[kind + "s"]),
+                                                        where="distributed.fit")
+    stub = _DataStub(facts["rows_per_task"], side)
+    pair_tasks, side_tasks = resolve_side_tasks(estimator.tasks, stub)
+    tasks = resolve_tasks(pair_tasks, stub)
     names = [t.name for t in tasks]
     rules = _rules(aggregate, names, value_col)
     workers = client.scheduler_info()["workers"]
@@ -193,6 +211,7 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     params = als.init_params(summaries, n_users, n_items, k, rng, float(estimator.init_scale),
                              dtype=np.dtype(estimator.dtype), cross_per_item=bool(estimator.cross_per_item),
                              cross_per_user=bool(estimator.cross_per_user), mask=mask, observed_means=means)
+    side_terms = estimator._side_terms(side_tasks, stub, k, rng, params.user_factors.dtype)  # as the local fit
     config = estimator._config()
     config.head_mask = mask
     reference = int(np.argmax([t.weight * nnz[t.name] for t in tasks]))
@@ -200,14 +219,15 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     if estimator.fit_heads:
         config.fixed_heads = (reference,)
 
-    driver = Driver(client, build, built, summaries, config, evidence, n_jobs, n_workers, LOST)
+    driver = Driver(client, build, built, summaries, config, evidence, n_jobs, n_workers, LOST, side_terms)
     del built, user_facts, item_facts
     history, n_iter = driver.run(params, max_retries, callback, estimator.verbose)
     fit_time = time.perf_counter() - start
     matrices = _assemble(client, driver.user_blocks, names, n_users, n_items)
     data = MultiTaskData(matrices, IdMap(facts["users"]), IdMap(facts["items"]),
                          report={"source": "distributed events", "n_events": facts["n_events"],
-                                 "aggregate": rules, "nnz": nnz})
+                                 "aggregate": rules, "nnz": nnz, "side_rows_dropped": dropped_side})
+    data.side = side
     estimator._set_data_state(tasks, data, {n: observation_pattern(m) for n, m in matrices.items()},
                               default_task=names[-1] if len(names) == 1 else None)
     estimator.validation_history_ = []

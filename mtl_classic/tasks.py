@@ -277,8 +277,9 @@ def resolve_tasks(tasks_param, data):
     for t in tasks:
         t.validate()
         if t.side is not None:
-            raise ValueError(f"tasks: side task {t.name!r} ({t.side} side): this fit models user x item tasks only "
-                             f"(MultiTaskMF.fit models side matrices; distributed.fit does not yet).")
+            raise ValueError(f"tasks: side task {t.name!r} ({t.side} side): this step resolves user x item tasks "
+                             f"only; MultiTaskMF.fit and distributed.fit split the side tasks off first "
+                             f"(resolve_side_tasks).")
     missing = [n for n in names if n not in data.task_names]
     if missing:
         raise ValueError(f"tasks {missing} are named in tasks= but absent from the data, which has tasks "

@@ -157,3 +157,66 @@ def test_bad_input_is_named(client, events):
     with pytest.raises(ValueError, match="'view'"):
         mdist.fit(MultiTaskMF(tasks=TASKS, **KW), dd.from_pandas(negative, npartitions=2), client,
                   value_col="value")
+
+
+def _side_frames(data, seed=0):
+    """Item x genre and user x query pairs for ``data``'s ids, with a few ids the events do not have (dropped)."""
+    rng = np.random.default_rng(seed)
+    items, users = list(data.item_map.ids), list(data.user_map.ids)
+    genres = pd.DataFrame({"item": items + ["no-such-item"], "genre": [f"g{j % 5}" for j in range(len(items) + 1)]})
+    genres = pd.concat([genres, pd.DataFrame({"item": items[::3], "genre": "g9"})], ignore_index=True)
+    queries = pd.DataFrame({"user": rng.choice(users, 80), "query": rng.choice([f"q{j}" for j in range(7)], 80),
+                            "value": rng.integers(1, 3, 80).astype(float)})
+    return {"genre": genres}, {"query": queries}
+
+
+SIDE_TASKS = [Task("genre", side="item", biases=True), Task("query", side="user", weight=0.5)]
+
+
+def test_side_matrices_in_the_distributed_fit_are_the_local_fit(client, events):
+    data = MultiTaskData.from_events(events, value_col="value")
+    item_side, user_side = _side_frames(data)
+    cfg = dict(tasks=TASKS + SIDE_TASKS, factors=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        local = MultiTaskMF(**{**KW, **cfg}).fit(data.with_side(user_side=user_side, item_side=item_side))
+    dist = _fit(client, events, cfg, user_side=user_side, item_side=item_side)
+    _assert_same_fit(local, dist)
+    for name in ("genre", "query"):
+        np.testing.assert_allclose(dist.side_factors_[name], local.side_factors_[name], rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(dist.side_intercepts_[name], local.side_intercepts_[name], rtol=1e-8, atol=1e-12)
+        assert dist.data_.side[name].columns.to_list() == local.data_.side[name].columns.to_list()
+    assert dist.data_.report["side_rows_dropped"] == {"query": 0, "genre": 1}
+    assert np.any(dist.side_intercepts_["genre"] != 0) and not np.any(dist.side_intercepts_["query"])
+    # a fold-in from the side rows alone works on the distributed model as on the local one
+    rows = {"genre": local.data_.side["genre"].matrix[:3]}
+    np.testing.assert_allclose(dist.fold_in_items(rows)[0], local.fold_in_items(rows)[0], rtol=1e-7, atol=1e-10)
+    with pytest.raises(ValueError, match="already a task"):
+        _fit(client, events, cfg, item_side={"view": item_side["genre"]})
+    with pytest.raises(ValueError, match="does not name"):
+        _fit(client, events, dict(tasks=TASKS, factors=16), item_side=item_side)
+
+
+def test_a_sweep_run_again_restores_the_side_matrices_column_factors(client, events, monkeypatch):
+    """A sweep that loses data is run again from the checkpoint, the side matrices' column factors included (the
+    driver updates them in place): the result is the undisturbed fit's."""
+    from mtl_classic import _distributed_driver
+    data = MultiTaskData.from_events(events, value_col="value")
+    item_side, user_side = _side_frames(data, seed=1)
+    cfg = dict(tasks=TASKS + SIDE_TASKS, factors=16)
+    undisturbed = _fit(client, events, cfg, user_side=user_side, item_side=item_side)
+    original, calls = _distributed_driver.Driver._sweep, []
+
+    def sweep_then_lose(self, params):
+        total = original(self, params)           # the side factors have moved; then the sweep "loses" a worker
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("simulated loss after the side factors moved")
+        return total
+
+    monkeypatch.setattr(_distributed_driver.Driver, "_sweep", sweep_then_lose)
+    dist = _fit(client, events, cfg, user_side=user_side, item_side=item_side)
+    assert dist.distributed_stats_["retries"] == 1
+    _assert_same_fit(undisturbed, dist, rtol=1e-12)
+    for name in ("genre", "query"):
+        np.testing.assert_array_equal(dist.side_factors_[name], undisturbed.side_factors_[name])

@@ -198,7 +198,7 @@ def test_side_models_round_trip_and_refuse_what_they_cannot_do(tmp_path):
     with pytest.raises(ValueError, match="columns"):
         m.fold_in_items({"genre": sp.csr_matrix((1, attrs.shape[1] + 1))})
     from mtl_classic.tasks import resolve_tasks
-    with pytest.raises(ValueError, match="distributed.fit does not yet"):
+    with pytest.raises(ValueError, match="split the side tasks off first"):
         resolve_tasks([Task("buy"), Task("genre", side="item")], MultiTaskData.from_matrices({"buy": buy}))
 
 
