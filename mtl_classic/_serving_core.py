@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from ._ids import as_query
 from .foldin import fold_in_users
 from .inference import InferenceModel
 from .persistence import MANIFEST_NAME, read_manifest
@@ -291,8 +292,13 @@ class _Logic:
             raise _HTTPError(400, f"at most {self.max_pairs} events per request; got {total}")
         given, user_side = {}, sorted(n for n, s in model.side.items() if s[0] == "user")
         for task, items in body.events.items():
-            if task in user_side:
-                given[task] = items                # a user side matrix's column ids (e.g. the queries typed)
+            if task in user_side:                  # a user side matrix's column ids (e.g. the queries typed)
+                if body.unknown_items == "ignore":
+                    ids = list(items)
+                    keep = model.side[task][2].index(as_query(ids), unknown="ignore") >= 0
+                    items = ({k: items[k] for k, ok in zip(ids, keep) if ok} if isinstance(items, dict)
+                             else [k for k, ok in zip(ids, keep) if ok])
+                given[task] = items
                 continue
             if task not in model.task_index:
                 raise _HTTPError(400, f"unknown task {task[:100]!r} in events; tasks are {model.task_names}"

@@ -235,7 +235,7 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
         coordinate descent that needs about 10 sweeps to settle (measured on synthetic data: the median relative
         change of the factors is 5e-2 after 3 sweeps, 1.4e-2 after 10, 1.3e-2 after 30).
     unknown_items : {"raise", "ignore"}, default="raise"
-        Items unknown to the model raise ``KeyError`` or are dropped.
+        Items (and user side matrices' column ids) unknown to the model raise ``KeyError`` or are dropped.
 
     Returns
     -------
@@ -265,14 +265,14 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
         for user in interactions:
             clean = {}
             for task, given in user.items():
-                if task in user_side:
-                    clean[task] = given          # column ids of a side matrix: not items
-                elif isinstance(given, dict):
-                    keep = item_map.index(as_query(list(given)), unknown="ignore") >= 0
+                # a side matrix's unknown column ids (a query nobody typed in training) are dropped alike
+                ids = model.data_.side[task].columns if task in user_side else item_map
+                if isinstance(given, dict):
+                    keep = ids.index(as_query(list(given)), unknown="ignore") >= 0
                     clean[task] = {k: v for k, v, ok in zip(given, given.values(), keep) if ok}
                 else:
                     q = as_query(given)
-                    clean[task] = list(q[item_map.index(q, unknown="ignore") >= 0])
+                    clean[task] = list(q[ids.index(q, unknown="ignore") >= 0])
             cleaned.append(clean)
         interactions = cleaned
     matrices = _interaction_matrices(model, interactions, item_index, where)

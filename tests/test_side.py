@@ -431,6 +431,9 @@ def test_fold_in_users_takes_user_side_rows_alone_or_with_events():
             < 0.1 * np.linalg.norm(m.user_factors_[5]))
     with pytest.raises(KeyError):
         fold_in_users(m, {"query": ["no-such-query"]})
+    ignored = fold_in_users(m, [{"query": ["q1", "q4", "no-such-query"]}, {"query": {"q2": 2.0, "nope": 1.0}}],
+                            user_ids=["a", "b"], unknown_items="ignore")
+    np.testing.assert_allclose(ignored.params.user_factors, direct, rtol=1e-8, atol=1e-12)
     with pytest.raises(ValueError, match="user side matrices"):
         fold_in_users(m, {"nope": ["q1"]})
     with pytest.raises(ValueError, match="NaN"):
@@ -463,6 +466,10 @@ def test_the_server_folds_in_a_visitor_from_the_queries_they_typed(tmp_path):
             r = client.post("/users/v/events", json={"events": {"query": ["q1", "q3"]}, "task": "buy", "n": 5})
             assert r.status_code == 200, r.text
             assert r.json()["items"] == expected and r.json()["fallback"] is False
+            r = client.post("/users/v/events", json={"events": {"query": ["q1", "q3", "never-typed"]}, "task": "buy",
+                                                     "n": 5, "unknown_items": "ignore"})
+            assert r.status_code == 200, r.text
+            assert r.json()["items"] == expected
             r = client.post("/users/w/events", json={"events": {"buy": [0, 1], "query": ["q1"]}, "task": "buy",
                                                      "n": 5})
             if artifact == "slim":      # events need the estimator: a slim artifact has no training data
