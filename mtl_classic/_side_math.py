@@ -7,6 +7,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._ids import IdMap
+from ._validation import check_finite_values
 
 __all__ = ["side_system", "rows_from_side", "SideColdStart"]
 
@@ -85,9 +86,10 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where):
             rows = sp.csr_matrix((np.concatenate(values or [[]]), np.concatenate(cols or [[]]).astype(np.int64),
                                   np.cumsum([0] + [len(c) for c in cols])), shape=(len(ids), len(columns)))
             rows.sum_duplicates()
-        if rows.shape != (len(ids), len(columns)) or not np.all(np.isfinite(sp.csr_matrix(rows).data)):
-            raise ValueError(f"{where}: side_rows[{name!r}] must be finite, of shape {(len(ids), len(columns))}; "
+        if rows.shape != (len(ids), len(columns)):
+            raise ValueError(f"{where}: side_rows[{name!r}] must have shape {(len(ids), len(columns))}; "
                              f"got {rows.shape}.")
+        check_finite_values(sp.csr_matrix(rows).data, f"{where}: side_rows[{name!r}]")
         parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V, c))
     return parts
 

@@ -161,3 +161,21 @@ def warm_start_params(est, data, tasks):
         raise ValueError(f"{where}: the fitted parameters have {old.factors} factors of {old.user_factors.dtype}; "
                          f"the settings ask for {est.factors} of {np.dtype(est.dtype)}.")
     return copy.deepcopy(old)
+
+
+#: largest magnitude a value (count, label, rating, side matrix entry) may have: the squared loss and the
+#: confidences square and sum the values, which overflows float64 (about 1.8e308) long before 1e308 itself
+MAX_VALUE = 1e150
+
+
+def check_finite_values(values, what):
+    """Raise ``ValueError`` naming ``what`` when ``values`` hold NaN, infinite or overflowing (> ``MAX_VALUE`` in
+    magnitude) entries."""
+    values = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ValueError(f"{what} has {int(bad.sum())} NaN or infinite values.")
+    big = np.abs(values) > MAX_VALUE
+    if big.any():
+        raise ValueError(f"{what} has {int(big.sum())} values of magnitude above {MAX_VALUE:g} (largest "
+                         f"{float(np.max(np.abs(values))):.3g}): the squared loss would overflow; rescale them.")

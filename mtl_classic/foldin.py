@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from ._ids import as_query
 from ._side_math import rows_from_side
 from ._sparse import observation_pattern
+from ._validation import check_finite_values
 from .inference import InferenceModel
 
 __all__ = ["fold_in_matrices", "fold_in_users", "solve_new_rows"]
@@ -98,8 +99,7 @@ def _side_rows(model, interactions, by_item, where):
             raise ValueError(f"{where}: interactions[{name!r}] must be a sparse matrix (new rows x {V.shape[0]} "
                              f"columns, the side matrix's fitted column ids); got {getattr(m, 'shape', type(m))}.")
         m = sp.csr_matrix(m, dtype=np.float64)
-        if not np.all(np.isfinite(m.data)):
-            raise ValueError(f"{where}: interactions[{name!r}] has NaN or infinite values.")
+        check_finite_values(m.data, f"{where}: interactions[{name!r}]")
         n_rows = m.shape[0]
         terms.append(SideTerm(name, by_item, float(task.weight), m, V, model.side_intercepts_[name]))
     return pairs, terms, n_rows
@@ -187,8 +187,7 @@ def _interaction_matrices(model, interactions, item_index, where):
     for task, (rr, cc, vv) in rows.items():
         vv = np.asarray(vv, dtype=np.float64)
         if task in side:
-            if not np.all(np.isfinite(vv)):
-                raise ValueError(f"{where}: side matrix {task!r} has NaN or infinite values.")
+            check_finite_values(vv, f"{where}: side matrix {task!r}")
         else:
             tasks[task].check_values(vv, f"{where}: task {task!r}")
         m = sp.coo_matrix((vv, (np.asarray(rr, dtype=np.int64), np.asarray(cc, dtype=np.int64))),

@@ -10,6 +10,7 @@ import numbers
 import numpy as np
 
 from ._sparse import same_pairs
+from ._validation import check_finite_values
 
 KINDS = ("implicit", "binary", "regression")
 HEADS = ("linear", "logistic")
@@ -114,13 +115,12 @@ class Task:
         return self.kind == "implicit" and bool(self.item_bias)
 
     def check_values(self, values, what=None):
-        """Raise ``ValueError`` when observed ``values`` cannot be this task's: NaN or infinite values, negative
+        """Raise ``ValueError`` when observed ``values`` cannot be this task's: NaN, infinite or overflowing values, negative
         counts for an implicit task, labels outside {0, 1} for a binary task. ``what`` names the source in the
         message (default: the task)."""
         what = what or f"task {self.name!r}"
         values = np.asarray(values)
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"{what} has {int(np.sum(~np.isfinite(values)))} NaN or infinite values.")
+        check_finite_values(values, what)
         if self.kind == "implicit" and np.any(values < 0):
             raise ValueError(f"{what} is implicit but has {int(np.sum(values < 0))} negative values; implicit "
                              f"values are counts (confidence 1 + alpha * count) and must be >= 0.")

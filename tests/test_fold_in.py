@@ -174,6 +174,9 @@ def test_fold_in_errors(mixed_model):
     ("view", -2.0, "interactions\\['view'\\] is implicit but has 1 negative values"),
     ("rating", np.inf, "interactions\\['rating'\\] has 1 NaN or infinite values"),
     ("liked", 2.0, "interactions\\['liked'\\] is binary but has 1 labels outside"),
+    # finite but huge: the squared loss overflowed inside the compiled row solve (a SystemError, a 500 on the server)
+    ("view", 1e308, "interactions\\['view'\\] has 1 values of magnitude above 1e\\+150"),
+    ("rating", -1e200, "interactions\\['rating'\\] has 1 values of magnitude above"),
 ])
 def test_fold_in_rejects_bad_values_naming_the_task(mixed_model, task, value, message):
     # a NaN count used to give NaN factors silently; a negative count, a negative confidence
@@ -189,3 +192,17 @@ def test_fold_in_rejects_bad_values_naming_the_task(mixed_model, task, value, me
         m.fold_in({task: new_item})
     with pytest.raises(ValueError, match="unknown task 'click'"):
         m.fold_in({"click": new_user})
+
+
+def test_fit_and_events_reject_values_whose_squares_overflow(mixed_model):
+    data = _data()
+    m = data.matrices["rating"].copy()
+    m.data[0] = 1e200
+    big = MultiTaskData.from_matrices({**data.matrices, "rating": m}, user_ids=data.user_map.ids,
+                                      item_ids=data.item_map.ids)
+    with pytest.raises(ValueError, match="task 'rating' has 1 values of magnitude above"):
+        MultiTaskMF(tasks=[Task("view"), Task("rating", kind="regression")], factors=4, iterations=2,
+                    show_progress=False).fit(big.subset_tasks(["view", "rating"]))
+    item = mixed_model.data_.item_map.ids[0]
+    with pytest.raises(ValueError, match="fold_in_users: task 'view' has 1 values of magnitude above"):
+        fold_in_users(mixed_model, {"view": {item: 1e308}})

@@ -438,6 +438,13 @@ def test_fold_in_users_takes_user_side_rows_alone_or_with_events():
         fold_in_users(m, {"nope": ["q1"]})
     with pytest.raises(ValueError, match="NaN"):
         fold_in_users(m, {"query": {"q1": float("nan")}})
+    with pytest.raises(ValueError, match="magnitude above"):
+        fold_in_users(m, {"query": {"q1": 1e308}})
+    with pytest.raises(ValueError, match="magnitude above"):
+        InferenceModel.from_model(m).users_from_side(["z"], {"query": [{"q1": 1e308}]})
+    with pytest.raises(ValueError, match="magnitude above"):
+        MultiTaskData.from_matrices({"buy": buy}).with_side(
+            user_side={"query": (queries.multiply(1e300), [f"q{j}" for j in range(12)])})
 
 
 def test_the_server_folds_in_a_visitor_from_the_queries_they_typed(tmp_path):
@@ -478,6 +485,7 @@ def test_the_server_folds_in_a_visitor_from_the_queries_they_typed(tmp_path):
                 assert r.status_code == 200, r.text
                 assert r.json()["items"] == expected_events
             for bad, status, says in (({"events": {"query": ["no-such"]}}, 404, "no-such"),
+                                      ({"events": {"query": {"q1": 1e308}}}, 400, "magnitude above"),
                                       ({"events": {"nope": ["q1"]}}, 400, "user side matrices ['query']"),
                                       ({"events": {"query": {"q1": "x"}}}, 400, "events.query")):
                 r = client.post("/users/v/events", json=dict(bad, task="buy"))

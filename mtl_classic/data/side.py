@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import check_finite_values
 from .idmap import IdMap
 
 __all__ = ["SideMatrix", "SIDES", "build_side"]
@@ -86,9 +87,7 @@ def build_side(name, side, spec, row_map, where="MultiTaskData.with_side"):
                          f"pairs. Got {type(spec).__name__}.")
     matrix = sp.csr_matrix(matrix)
     matrix.sort_indices()
-    if not np.all(np.isfinite(matrix.data)):
-        bad = int(np.sum(~np.isfinite(matrix.data)))
-        raise ValueError(f"{where} has {bad} NaN or infinite values.")
+    check_finite_values(matrix.data, where)
     if matrix.nnz == 0:
         raise ValueError(f"{where} has no nonzero entry.")
     return SideMatrix(name, side, matrix, columns), dropped
