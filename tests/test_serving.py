@@ -528,8 +528,14 @@ def fuzz_url(tmp_path_factory):
     rng = np.random.default_rng(3)
     users, items = list("0123456789abcdefghij"), list("0123456789ABCDEFGHIJ")
     buy = sp.csr_matrix((rng.random((len(users), len(items))) < 0.3).astype(float))
-    model = MultiTaskMF(tasks=[Task("buy")], factors=3, iterations=2, random_state=0).fit(
-        MultiTaskData.from_matrices({"buy": buy}, user_ids=users, item_ids=items))
+    # one-letter side matrices with one-letter column ids: fuzzed events and new items reach the side paths too
+    columns = list("0123ab")
+    side = {name: (sp.csr_matrix((rng.random((n, len(columns))) < 0.4).astype(float)), columns)
+            for name, n in (("q", len(users)), ("g", len(items)))}
+    data = MultiTaskData.from_matrices({"buy": buy}, user_ids=users, item_ids=items).with_side(
+        user_side={"q": side["q"]}, item_side={"g": side["g"]})
+    model = MultiTaskMF(tasks=[Task("buy"), Task("q", side="user"), Task("g", side="item")], factors=3,
+                        iterations=2, random_state=0).fit(data)
     path = str(tmp_path_factory.mktemp("fuzz") / "model")
     model.save(path)
     with running(create_app(path=path, load="startup", max_n=50, max_pairs=100, blas_threads=None)) as base:
