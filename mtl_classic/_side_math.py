@@ -74,7 +74,8 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where):
     parts = []
     for name, rows in side_rows.items():
         if name not in model.side or model.side[name][0] != kind:
-            raise ValueError(f"{where}: {str(name)[:100]!r} is not {'an' if kind == 'item' else 'a'} {kind} side matrix of the model "
+            article = "an" if kind == "item" else "a"
+            raise ValueError(f"{where}: {str(name)[:100]!r} is not {article} {kind} side matrix of the model "
                              f"({sorted(n for n, s in model.side.items() if s[0] == kind)}).")
         _, weight, columns, V, c = model.side[name]
         if not sp.issparse(rows) and not isinstance(rows, np.ndarray):

@@ -391,8 +391,9 @@ def _read_side_rows(path, model, kind):
             raise _CommandError(f"{flag}: {path} line {line} needs three non-empty fields, got {row!r}.")
         new_id, name, column = (c.strip() for c in row)
         if name not in names:
-            raise _CommandError(f"{flag}: {path} line {line} names {name!r}, not {'an' if kind == 'item' else 'a'} {kind} side matrix of the model "
-                                f"({names}).")
+            article = "an" if kind == "item" else "a"
+            raise _CommandError(f"{flag}: {path} line {line} names {name!r}, not {article} {kind} side matrix of "
+                                f"the model ({names}).")
         if new_id not in ids:
             ids.append(new_id)
         side.setdefault(name, {}).setdefault(new_id, []).append(column)

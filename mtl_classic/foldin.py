@@ -241,8 +241,9 @@ def fold_in_users(model, interactions, user_ids=None, base_users=None, n_sweeps=
     InferenceModel
         Over the new users (with the given ``user_ids``), sharing the model's item side: ``recommend``,
         ``predict``, ``recommend_blended`` work on them, with seen-item filters on their interactions. Users without
-        any interaction or side entry are cold (``.cold``) and get the popularity fallback (module notes). Per-user cross-task
-        deviations delta_tb[u] are those ``MultiTaskMF.fold_in`` returns (none: shared and per-item weights only).
+        any interaction or side entry are cold (``.cold``) and get the popularity fallback (module notes). Per-user
+        cross-task deviations delta_tb[u] are those ``MultiTaskMF.fold_in`` returns (none: shared and per-item
+        weights only).
     """
     where = "fold_in_users"
     if unknown_items not in ("raise", "ignore"):

@@ -104,7 +104,10 @@ class InferenceModel(SideColdStart):
         self.default_task = default_task
         self.cold = None if cold is None or not np.any(cold) else np.asarray(cold, dtype=bool)
         self.calibrators = dict(calibrators or {})
-        self.side, self.side_penalty = dict(side or {}), tuple(side_penalty)
+        # (side, weight, columns, V[, intercepts]): entries without intercepts (before they existed) have 0
+        self.side = {name: tuple(entry) if len(entry) == 5 else (*entry, np.zeros(len(entry[2])))
+                     for name, entry in (side or {}).items()}
+        self.side_penalty = tuple(side_penalty)
         self.n_users, self.factors = params.user_factors.shape
         self.n_items = params.n_items
         self._logistic = [t.resolved_head() == "logistic" for t in self.tasks]

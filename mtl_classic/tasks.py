@@ -115,8 +115,8 @@ class Task:
         return self.kind == "implicit" and bool(self.item_bias)
 
     def check_values(self, values, what=None):
-        """Raise ``ValueError`` when observed ``values`` cannot be this task's: NaN, infinite or overflowing values, negative
-        counts for an implicit task, labels outside {0, 1} for a binary task. ``what`` names the source in the
+        """Raise ``ValueError`` when observed ``values`` cannot be this task's: NaN, infinite or overflowing values,
+        negative counts for an implicit task, labels outside {0, 1} for a binary task. ``what`` names the source in the
         message (default: the task)."""
         what = what or f"task {self.name!r}"
         values = np.asarray(values)

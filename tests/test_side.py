@@ -342,6 +342,13 @@ def test_a_slim_artifact_keeps_what_cold_items_need(tmp_path):
                                rtol=1e-4, atol=1e-6)
     folded = served.with_users(np.zeros((1, m.factors)), np.zeros((1, 1)), {})
     assert folded.side.keys() == served.side.keys()
+    # side entries written before column intercepts existed (4-tuples) read as intercepts 0
+    old_style = InferenceModel(served.tasks, served.user_ids, served.item_ids, served.params, served.patterns,
+                               served.popularity, side={n: e[:4] for n, e in served.side.items()},
+                               side_penalty=served.side_penalty)
+    np.testing.assert_array_equal(old_style.side["genre"][4], np.zeros(attrs.shape[1]))
+    np.testing.assert_allclose(old_style.new_item_factors(["n1"], {"genre": [["g2"]]}),
+                               served.new_item_factors(["n1"], {"genre": [["g2"]]}), rtol=1e-12)
     with pytest.raises(Exception, match="slim"):
         MultiTaskMF.load(tmp_path / "slim")
 
