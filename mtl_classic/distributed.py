@@ -48,7 +48,7 @@ from .data import IdMap, MultiTaskData
 from .data.side import build_side
 from .model import MultiTaskMF
 from .solver import als
-from .tasks import resolve_alphas, resolve_side_tasks, resolve_tasks
+from .tasks import item_feature_values, resolve_alphas, resolve_side_tasks, resolve_tasks
 
 __all__ = ["fit"]
 
@@ -72,6 +72,7 @@ class TaskSummary:
     item_bias: bool
     cross_tasks: np.ndarray
     n_observed: int
+    item_feature: np.ndarray = None   # the item bias is gamma * item_feature (Task.item_feature)
 
 
 class _DataStub:
@@ -185,9 +186,10 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
                       + " (see dropped_cross_tasks_).", UserWarning, stacklevel=2)
     tasks = resolve_alphas(tasks, {n: sum(s["sum"][n] for s in stats) for n in names}, n_users, n_items)
     specs = [_spec(t, estimator.cross_tasks_[t.name], names) for t in tasks]
+    features = item_feature_values(tasks, stub)
     summaries = [TaskSummary(s["name"], s["kind"], s["weight"], s["negative_weight"] if s["kind"] == "implicit"
                              else 0.0, s["biases"], s["item_bias"], np.asarray(s["cross_indices"], dtype=np.int64),
-                             nnz[s["name"]]) for s in specs]
+                             nnz[s["name"]], features.get(s["name"], (None,))[0]) for s in specs]
 
     def build():
         """Block futures from the events (the first call reuses the partitioned data of the scan above)."""

@@ -58,7 +58,10 @@ def solve_new_rows(model, interactions, by_item, n_sweeps, where, cross_item_wei
         return params
     from .solver import als   # numba: loaded here, so that the serving path (fold_in_users) stays light
     patterns = {n: observation_pattern(m) for n, m in matrices.items()}
-    arrays = model._task_arrays(model.tasks_, matrices, patterns)
+    # new items' item features are unknown: their gamma * a term is 0 (the fitted gamma held, a = 0)
+    features = {t.name: (np.zeros(n_new), 0.0) for t in model.tasks_
+                if by_item and getattr(t, "item_feature", None) is not None}
+    arrays = model._task_arrays(model.tasks_, matrices, patterns, item_features=features)
     config = model._config()
     config.solver = "cholesky"
     als.solve_side(arrays, params, by_item, config, n_sweeps=n_sweeps, n_jobs=model.n_jobs, side_terms=side_terms)

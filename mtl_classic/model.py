@@ -23,8 +23,8 @@ from .params import SCHEMA
 from .persistence import load_parts, save_model
 from .solver import als
 from .solver.kernels import kernel_threads
-from .tasks import (resolve_alphas, resolve_cross_tasks, resolve_private_factors, resolve_side_tasks,
-                    resolve_tasks)
+from .tasks import (item_feature_values, resolve_alphas, resolve_cross_tasks, resolve_private_factors,
+                    resolve_side_tasks, resolve_tasks)
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +197,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         return (resolve_alphas(tasks, sums, data.n_users, data.n_items) if sums else tasks), side_tasks
 
     # ------------------------------------------------------------------ fitting
-    def _task_arrays(self, tasks, matrices, patterns, cross_tasks=None):
+    def _task_arrays(self, tasks, matrices, patterns, cross_tasks=None, item_features=None):
         """Solver arrays of every task; ``cross_tasks`` (default: the fitted ``cross_tasks_``) names the tasks whose
-        patterns feed each head."""
+        patterns feed each head; ``item_features``: task name -> (values per item, fixed weight or None)."""
         names = [t.name for t in tasks]
         if cross_tasks is None:
             cross_tasks = getattr(self, "cross_tasks_", None)
@@ -214,8 +214,20 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 negative_weight=t.negative_weight, evidence_negative_weight=t.resolved_evidence_negative_weight(),
                 biases=t.resolved_biases(), item_bias=t.resolved_item_bias(),
                 cross_patterns=[patterns[c] for c in cross],
-                cross_task_indices=[names.index(c) for c in cross]))
+                cross_task_indices=[names.index(c) for c in cross],
+                **dict(zip(("item_feature", "item_feature_weight"), (item_features or {}).get(t.name, ())))))
         return arrays
+
+    @property
+    def item_feature_weights_(self):
+        """dict task name -> gamma_t, the learned weight of each task's ``item_feature`` (the item biases are
+        ``gamma_t * a``)."""
+        self._check_fitted()
+        out = {}
+        for t, (a, _) in item_feature_values(self.tasks_, self.data_).items():
+            b = self.fitted_params_.item_biases[self.task_index_[t]]
+            out[t] = float(b @ a / (a @ a)) if a @ a > 0 else 0.0
+        return out
 
     def _head_mask(self, n_tasks, coverage=None):
         """The heads' mask of shared plus private factors for ``n_tasks`` tasks (None without private factors);
@@ -278,7 +290,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                           "all pairs the fed task records itself, so they say nothing about its other pairs: "
                           + "; ".join(f"{t} <- {b}" for t, b in self.dropped_cross_tasks_.items())
                           + " (see dropped_cross_tasks_).", UserWarning, stacklevel=2)
-        arrays = self._task_arrays(tasks, data.matrices, patterns)
+        arrays = self._task_arrays(tasks, data.matrices, patterns, item_features=item_feature_values(tasks, data))
         covered = covered_pairs(patterns)
         coverage = [covered[n] / max(patterns[n].nnz, 1) for n in names]
         k, mask = int(self.factors), self._head_mask(len(tasks), coverage)
@@ -491,6 +503,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         except (TypeError, ValueError) as exc:
             raise ModelFormatError(f"{parts.file}: the stored training data are invalid ({exc}).") from None
         data.side = {t.name: SideMatrix(t.name, t.side, m, IdMap.from_list(c)) for t, c, _, _, m in parts.side}
+        features = parts.features or {}
+        data.side.update({n: SideMatrix(n, "item", m, IdMap.from_list(c)) for n, (c, m) in features.items()})
         model = cls(**parts.params)
         model._set_data_state(parts.tasks, data, parts.patterns, parts.default_task)
         model.side_tasks_ = [t for t, _, _, _, _ in parts.side]

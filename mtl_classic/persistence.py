@@ -40,6 +40,7 @@ import scipy.sparse as sp
 from ._errors import ModelFormatError, not_fitted
 from ._npz import read_npz, write_npz
 from ._version import __version__
+from ._side_persistence import load_features, load_side, pattern_components, side_array_names, side_entries
 from .params import OPTIONAL, SCHEMA, FittedParams, expected_shapes
 from .tasks import Task
 
@@ -158,14 +159,6 @@ def _json_params(model):
     return out
 
 
-def _pattern_components(matrix):
-    indptr = np.asarray(matrix.indptr)
-    indices = np.asarray(matrix.indices)
-    small = max(matrix.shape[1], len(indices)) < np.iinfo(np.int32).max
-    dtype = np.int32 if small else np.int64
-    return indptr.astype(dtype, copy=False), indices.astype(dtype, copy=False)
-
-
 def save_model(model, path, slim=False, dtype=None, overwrite=True):
     """Save a fitted :class:`~mtl_classic.model.MultiTaskMF` into the directory ``path``.
 
@@ -228,7 +221,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
     matrices = {}
     for t, name in enumerate(names):
         m = data.matrices[name]
-        indptr, indices = _pattern_components(m)
+        indptr, indices = pattern_components(m)
         popularity[t] = np.bincount(indices, minlength=data.n_items) / max(data.n_users, 1)
         key = f"m{t}"
         arrays[f"{key}_indptr"], arrays[f"{key}_indices"] = indptr, indices
@@ -241,7 +234,7 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
                 entry["timestamps"] = True
         matrices[name] = entry
     arrays["popularity"] = popularity
-    side = _side_entries(model, arrays, slim, float_dtype)
+    side = side_entries(model, arrays, slim, float_dtype)
     user_ids = _encode_ids(data.user_map.ids, "user", arrays)
     item_ids = _encode_ids(data.item_map.ids, "item", arrays)
 
@@ -290,60 +283,6 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
     os.replace(arrays_tmp, os.path.join(path, ARRAYS_NAME))
     os.replace(manifest_tmp, old_manifest)
     return path
-
-
-def _side_entries(model, arrays, slim, float_dtype):
-    """The manifest's side matrices (task, column ids, array key) and their arrays: the column factors, and in a full
-    artifact the matrix (CSR parts), so that a loaded model's ``data_`` has it for refits and warm starts."""
-    out = []
-    for j, task in enumerate(getattr(model, "side_tasks_", None) or []):
-        key, m = f"s{j}", model.data_.side[task.name]
-        V = np.asarray(model.side_factors_[task.name])
-        arrays[f"{key}_factors"] = V.astype(float_dtype) if float_dtype is not None else V
-        arrays[f"{key}_intercepts"] = np.asarray(model.side_intercepts_[task.name], dtype=np.float64)
-        if not slim:
-            indptr, indices = _pattern_components(m.matrix)
-            arrays[f"{key}_indptr"], arrays[f"{key}_indices"] = indptr, indices
-            arrays[f"{key}_data"] = np.asarray(m.matrix.data, dtype=np.float64)
-        out.append({"task": task.to_dict(), "columns": m.columns.to_list(), "key": key, "values": not slim,
-                    "intercepts": True})
-    return out
-
-
-def _side_array_names(manifest):
-    names = []
-    for entry in manifest.get("side", []):
-        names += [f"{entry['key']}_factors"] + ([f"{entry['key']}_intercepts"] if entry.get("intercepts") else [])
-        if entry.get("values"):
-            names += [f"{entry['key']}_{part}" for part in ("indptr", "indices", "data")]
-    return names
-
-
-def load_side(manifest, arrays, file, n_users, n_items, values=True):
-    """[(Task, column ids, column factors, column intercepts, csr matrix or None)] of a saved model's side matrices
-    (the matrix None with ``values=False``, as the serving path reads them, or in a slim artifact; the intercepts 0
-    in artifacts written before side matrices had them)."""
-    out = []
-    for entry in manifest.get("side", []):
-        try:
-            task = Task.from_dict(entry["task"]).validate()
-            key, columns = entry["key"], list(entry["columns"])
-            V = np.array(arrays[f"{key}_factors"])
-            if V.shape != (len(columns), manifest["factors"]):
-                raise ValueError(f"column factors of shape {V.shape} for {len(columns)} columns")
-            c = (np.array(arrays[f"{key}_intercepts"], dtype=np.float64) if entry.get("intercepts")
-                 else np.zeros(len(columns)))
-            if c.shape != (len(columns),) or not np.all(np.isfinite(c)):
-                raise ValueError(f"column intercepts of shape {c.shape} (or not finite) for {len(columns)} columns")
-            matrix = None
-            if values and entry.get("values"):
-                n_rows = n_items if task.side == "item" else n_users
-                matrix = sp.csr_matrix((arrays[f"{key}_data"], arrays[f"{key}_indices"],
-                                        arrays[f"{key}_indptr"].astype(np.int64)), shape=(n_rows, len(columns)))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFormatError(f"{file}: a side matrix is corrupt ({exc}).") from None
-        out.append((task, columns, V, c, matrix))
-    return out
 
 
 def _write_text(path, text):
@@ -436,7 +375,7 @@ def array_names(manifest, values=True):
             names.append(f"{key}_data")
         if values and entry.get("timestamps"):
             names.append(f"{key}_timestamps")
-    return names + [n for n in _side_array_names(manifest) if values or n.endswith(("_factors", "_intercepts"))]
+    return names + [n for n in side_array_names(manifest) if values or n.endswith(("_factors", "_intercepts"))]
 
 
 def read_arrays(path, manifest, mmap_mode=None, names=None):
@@ -519,6 +458,7 @@ class SavedModel:
     default_task: object
     attributes: dict          # plain JSON learned attributes (histories, cross_tasks_, ...)
     side: list = ()           # [(Task, column ids, column factors, intercepts, csr matrix)] of the side matrices
+    features: dict = None     # {name: (column ids, csr matrix)}: item-feature matrices no side task models
 
 
 def load_parts(path, known_params, check_version=True):
@@ -590,4 +530,5 @@ def load_parts(path, known_params, check_version=True):
                       user_ids=decode_ids(manifest["user_ids"], "user", arrays),
                       item_ids=decode_ids(manifest["item_ids"], "item", arrays),
                       default_task=manifest["default_task"], attributes=attributes,
-                      side=load_side(manifest, arrays, file, n_users, n_items))
+                      side=load_side(manifest, arrays, file, n_users, n_items),
+                      features=load_features(manifest, arrays, file, n_items))

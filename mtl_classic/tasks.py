@@ -77,6 +77,12 @@ class Task:
         "implicit" and alpha, negative_weight, item_bias and cross features keep their defaults (they do not
         apply); it feeds no other task's cross features. ``biases=True`` gives its columns intercepts c (an
         item-level target "sales of item i" is then ``q_i . v + c``, a 1-column side matrix).
+    item_feature : str or None, default=None
+        Implicit tasks: the name of a 1-column item side matrix of the data (``MultiTaskData.with_side``), e.g.
+        each item's log sales, read as a head feature: the task's score gains ``gamma_t * a_i`` on every pair, one
+        learned weight gamma_t (``item_feature_weights_``). It is the whole-data item bias constrained to
+        ``gamma_t * a`` (docs/MATH.md, "item features"), so it excludes ``item_bias=True``. The side matrix need
+        not be modelled as a side task; items it does not list have value 0.
     """
 
     name: str
@@ -90,6 +96,7 @@ class Task:
     cross_tasks: object = "all"
     item_bias: bool = None
     side: str = None
+    item_feature: str = None
 
     # ---- helpers used by the estimator; they never mutate the task ----
     def resolved_head(self):
@@ -111,8 +118,8 @@ class Task:
         return self.kind != "implicit"
 
     def resolved_item_bias(self):
-        """Whether an implicit task has whole-data item biases."""
-        return self.kind == "implicit" and bool(self.item_bias)
+        """Whether an implicit task has whole-data item biases (free, or ``gamma * item_feature``)."""
+        return self.kind == "implicit" and (bool(self.item_bias) or self.item_feature is not None)
 
     def check_values(self, values, what=None):
         """Raise ``ValueError`` when observed ``values`` cannot be this task's: NaN, infinite or overflowing values,
@@ -171,6 +178,13 @@ class Task:
         if self.kind == "implicit" and self.biases and self.side is None:
             raise ValueError(f"{label}: implicit tasks do not support biases; got biases=True (item_bias=True gives "
                              f"them a whole-data item bias).")
+        if self.item_feature is not None:
+            if not isinstance(self.item_feature, str) or not self.item_feature:
+                raise ValueError(f"{label}: item_feature must be the name of a 1-column item side matrix or None. "
+                                 f"Got {self.item_feature!r}.")
+            if self.kind != "implicit" or self.side is not None or self.item_bias:
+                raise ValueError(f"{label}: item_feature is for implicit user x item tasks without item_bias=True "
+                                 f"(binary and regression tasks have free item biases, biases=True).")
         if self.side is not None:
             self._validate_side(label)
         ct = self.cross_tasks
@@ -322,11 +336,29 @@ def resolve_side_tasks(tasks_param, data):
         if side[t.name].side != t.side:
             raise ValueError(f"tasks: side task {t.name!r} says side={t.side!r} but the data's matrix {t.name!r} is on "
                              f"the {side[t.name].side} side.")
-    extra = [n for n in side if n not in [t.name for t in sides]]
+    features = set()
+    for t in pairs:
+        name = getattr(t, "item_feature", None)
+        if name is None:
+            continue
+        m = side.get(name)
+        if m is None or m.side != "item" or m.n_columns != 1:
+            raise ValueError(f"tasks: task {t.name!r} has item_feature={name!r}, which must name a 1-column item "
+                             f"side matrix of the data; the data has {sorted(side)}"
+                             + ("" if m is None else f" ({name!r}: {m.side} side, {m.n_columns} columns)") + ".")
+        features.add(name)
+    extra = [n for n in side if n not in [t.name for t in sides] and n not in features]
     if extra:
         raise ValueError(f"the data has side matrices {extra} that tasks= does not name; add Task(name, side=...) "
                          f"entries for them, or leave them out of the data.")
     return pairs, sides
+
+
+def item_feature_values(tasks, data):
+    """task name -> (the values of its ``item_feature`` per item of ``data``, None: a learned weight) for the tasks
+    that have one (the side matrix's single column, 0 for items it does not list)."""
+    return {t.name: (np.asarray(data.side[t.item_feature].matrix.toarray(), dtype=np.float64).ravel(), None)
+            for t in tasks if getattr(t, "item_feature", None) is not None}
 
 
 #: ``Task(alpha="auto")``: the observations' extra confidence totals this share of the whole-data negative mass

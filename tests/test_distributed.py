@@ -220,3 +220,21 @@ def test_a_sweep_run_again_restores_the_side_matrices_column_factors(client, eve
     _assert_same_fit(undisturbed, dist, rtol=1e-12)
     for name in ("genre", "query"):
         np.testing.assert_array_equal(dist.side_factors_[name], undisturbed.side_factors_[name])
+
+
+def test_an_item_feature_in_the_distributed_fit_is_the_local_fit(client, events):
+    from _synthetic import TASKS as BASE
+    data = MultiTaskData.from_events(events, value_col="value")
+    items = list(data.item_map.ids)
+    sales = pd.DataFrame({"item": items, "column": "log_sales",
+                          "value": np.log1p(np.arange(len(items)) % 7).astype(float)})
+    tasks = [Task(t.name, kind=t.kind, weight=t.weight, item_feature="sales") if t.kind == "implicit" else t
+             for t in BASE]
+    cfg = dict(tasks=tasks, factors=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        local = MultiTaskMF(**{**KW, **cfg}).fit(data.with_side(item_side={"sales": sales}))
+    dist = _fit(client, events, cfg, item_side={"sales": sales})
+    _assert_same_fit(local, dist)
+    assert dist.item_feature_weights_ == pytest.approx(local.item_feature_weights_, rel=1e-8)
+    assert all(abs(g) > 0 for g in local.item_feature_weights_.values())

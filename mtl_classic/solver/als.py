@@ -72,9 +72,19 @@ def item_bias_sums(task, t, params, f, o):
 
 def item_bias_values(task, t, params, config, num, den):
     """The new whole-data item biases of task t from the entries' sums (:func:`item_bias_sums`) and the full
-    ``params``."""
+    ``params``. The objective is separable per item, ``A_i b_i^2 + 2 B_i b_i``; with an item feature a the biases
+    are ``gamma a`` and the exact gamma is ``-sum_i a_i B_i / sum_i a_i^2 A_i`` (or the task's fixed weight)."""
     lam, w0, n_users = task.weight, task.negative_weight, params.user_factors.shape[0]
-    return -lam * (w0 * _bias_column_sums(task, t, params) + num) / (lam * (w0 * n_users + den) + _bias_reg(config))
+    B = lam * (w0 * _bias_column_sums(task, t, params) + num)
+    A = lam * (w0 * n_users + den) + _bias_reg(config)
+    feature = getattr(task, "item_feature", None)
+    if feature is None:
+        return -B / A
+    gamma = getattr(task, "item_feature_weight", None)
+    if gamma is None:
+        curvature = float(feature @ (A * feature))
+        gamma = -float(feature @ B) / curvature if curvature > 0 else 0.0
+    return gamma * feature
 
 
 def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None, gram=None, scaled=None,

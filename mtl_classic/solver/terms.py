@@ -30,6 +30,8 @@ class TaskArrays:
     cross: np.ndarray         # (n_entries, n_cross) features x_b(u, i)
     cross_tasks: np.ndarray   # int64 indices of the tasks feeding the cross features
     item_bias: bool = False   # implicit tasks: an item bias bi_t[i] on every pair (the popularity term)
+    item_feature: np.ndarray = None   # (n_items,) a_i: the item bias is constrained to gamma_t * a (one weight)
+    item_feature_weight: float = None  # gamma_t held fixed (a fold-in of new items); None: learned
 
 
 @dataclass
@@ -56,7 +58,8 @@ class SolverConfig:
 
 
 def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negative_weight=1.0, biases=False,
-                        cross_patterns=(), cross_task_indices=(), evidence_negative_weight=None, item_bias=False):
+                        cross_patterns=(), cross_task_indices=(), evidence_negative_weight=None, item_bias=False,
+                        item_feature=None, item_feature_weight=None):
     """Lay one task out as :class:`TaskArrays`.
 
     Parameters
@@ -71,6 +74,9 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
         Implicit tasks: weight of the unobserved pairs that another task observed (None: ``negative_weight``).
     item_bias : bool
         Implicit tasks: an item bias on every pair, observed or not (docs/ARCHITECTURE.md, "popularity term").
+    item_feature : array (n_items,) or None
+        Implicit tasks: the item bias is ``gamma * item_feature`` with one learned weight gamma (implies
+        ``item_bias``); ``item_feature_weight`` holds gamma fixed instead (new items folded in).
     """
     obs = sp.csr_matrix(observations, dtype=np.float64)
     obs.sum_duplicates()
@@ -110,7 +116,9 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
     return TaskArrays(name=name, kind=kind, weight=float(weight), negative_weight=w0, biases=bool(biases),
                       rows=rows, cols=cols, observed=observed, confidence=confidence, target=target, cross=cross,
                       cross_tasks=np.asarray(cross_task_indices, dtype=np.int64),
-                      item_bias=bool(item_bias) and kind == "implicit")
+                      item_bias=(bool(item_bias) or item_feature is not None) and kind == "implicit",
+                      item_feature=None if item_feature is None else np.asarray(item_feature, dtype=np.float64),
+                      item_feature_weight=None if item_feature_weight is None else float(item_feature_weight))
 
 
 def _gram(M):
