@@ -72,6 +72,9 @@ CANDIDATES = {
     # conversion of carts / collects into purchases depart sooner from the shared weight
     "cross_prior": [(f"cross_regularization={r:g}", {"cross_regularization": r}, {}) for r in (1.0, 3.0, 30.0)],
     "sweeps": [("iterations=25", {"iterations": 25}, {}), ("cg_steps=6", {"cg_steps": 6}, {})],
+    # issue 13's "learned weight on log counts": the target's log(1 + training count) per item as the target's
+    # item feature (Task(item_feature=...), one weight), against the free item bias of the "item_bias" set
+    "item_feature": [("target's log counts as its item feature", {}, {"popularity_feature": True})],
     # the reference ALS's own confidence and penalty (alpha=10, regularization 0.1) and steps towards it
     "confidence": [(f"alpha={a:g}, regularization={r:g}, negative_regularization={n:g}",
                     {"regularization": r, "negative_regularization": n}, {"alpha": a})
@@ -93,15 +96,27 @@ def validation(bench):
     return vtrain, vtest
 
 
+def with_popularity_feature(data, target):
+    """``data`` with the target's log(1 + training count) per item as a 1-column item side matrix."""
+    counts = np.log1p(np.asarray((data.matrices[target] > 0).sum(axis=0)).ravel())
+    return data.with_side(item_side={"target_popularity": (counts[:, None], ["log_count"])})
+
+
 def make_model(bench, data, params, task_params):
     """The candidate's estimator; ``task_params["alpha_mass"]`` sets each implicit task's alpha by the rule of
-    ``Task(alpha="auto")`` with that share of the negative mass."""
+    ``Task(alpha="auto")`` with that share of the negative mass; ``"popularity_feature"`` gives the target the
+    item feature of :func:`with_popularity_feature` (fit it on that data)."""
     from mtl_classic import MultiTaskMF
     from mtl_classic.tasks import auto_alpha
     task_params = dict(task_params)
     mass = task_params.pop("alpha_mass", None)
     power = task_params.pop("weight_power", None)
+    feature = task_params.pop("popularity_feature", False)
     tasks = C.shipped_tasks(bench, data.task_names, **task_params)
+    if feature:
+        for t in tasks:
+            if t.name == bench.target:
+                t.item_feature = "target_popularity"
     if power is not None:
         top = max(data.matrices[t.name].nnz for t in tasks)
         for t in tasks:
@@ -142,7 +157,9 @@ def main(argv=None):
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # dropped cross tasks are reported by quality.py
-                model = make_model(bench, vtrain, params, task_params).fit(vtrain)
+                fit_data = with_popularity_feature(vtrain, bench.target) if task_params.get("popularity_feature") \
+                    else vtrain
+                model = make_model(bench, vtrain, params, task_params).fit(fit_data)
             seconds[label][name] = time.perf_counter() - t0
             table[label][name] = C.evaluate(model, vtrain, vtest, bench.target)["ndcg@10"]
             C.log(f"[{name}] {label}: val NDCG@10 {table[label][name]:.4f} ({seconds[label][name]:.1f}s)")
