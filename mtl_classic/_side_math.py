@@ -20,9 +20,12 @@ def side_system(parts, k, negative_regularization):
     A = np.zeros((k, k))
     rhs = None
     mass = 0.0
-    for weight, matrix, V, c in parts:
+    for weight, matrix, V, c, *alpha in parts:
         V = np.asarray(V, dtype=np.float64)
         A += weight * (V.T @ V)
+        if alpha and alpha[0]:           # confidence-weighted: the whole-data targets are 1 on every entry
+            matrix = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+            matrix.data[:] = 1.0
         part = weight * np.asarray(matrix @ V)
         if c is not None and np.any(c):
             part = part - weight * (np.asarray(c, dtype=np.float64) @ V)[None, :]
@@ -37,9 +40,11 @@ def rows_from_side(parts, k, regularization, negative_regularization, prior_mean
 
     Parameters
     ----------
-    parts : list of (weight, matrix, column_factors, column_intercepts)
+    parts : list of (weight, matrix, column_factors, column_intercepts[, alpha])
         Per side matrix: its weight lambda_s, the rows' entries (sparse or dense, n_rows x n_columns), the fitted
-        column factors V_s (n_columns x k) and column intercepts c_s (n_columns,; None: 0).
+        column factors V_s (n_columns x k), column intercepts c_s (n_columns,; None: 0) and confidence scale alpha
+        (0 or absent: the values are the targets; > 0: every entry is a target 1 of confidence 1 + alpha * value,
+        solved row by row).
     k : int
     regularization, negative_regularization : float
         The model's row penalty rule: ``regularization`` plus ``negative_regularization`` times the rows' mass
@@ -58,14 +63,26 @@ def rows_from_side(parts, k, regularization, negative_regularization, prior_mean
     A, rhs = side_system(parts, k, negative_regularization)
     A[np.diag_indices(k)] += regularization
     if prior_mean is not None:   # the whole diagonal penalty r, pulling towards m instead of 0
-        r = regularization + negative_regularization * sum(weight * np.shape(V)[0] for weight, _, V, _ in parts)
+        r = regularization + negative_regularization * sum(part[0] * np.shape(part[2])[0] for part in parts)
         rhs = rhs + r * np.asarray(prior_mean, dtype=np.float64)[None, :]
-    return np.linalg.solve(A, rhs.T).T
+    confident = [p for p in parts if len(p) > 4 and p[4]]
+    if not confident:
+        return np.linalg.solve(A, rhs.T).T
+    out = np.empty_like(rhs)
+    rows = [(sp.csr_matrix(p[1], dtype=np.float64), np.asarray(p[2], dtype=np.float64), p[0] * p[4]) for p in confident]
+    for u in range(rhs.shape[0]):       # each row's entries add lambda alpha a v v^T and lambda alpha a v
+        A_u, b_u = A.copy(), rhs[u].copy()
+        for m, V, scale in rows:
+            cols, a = m.indices[m.indptr[u]:m.indptr[u + 1]], scale * m.data[m.indptr[u]:m.indptr[u + 1]]
+            A_u += (V[cols] * a[:, None]).T @ V[cols]
+            b_u += a @ V[cols]
+        out[u] = np.linalg.solve(A_u, b_u)
+    return out
 
 
 def _side_parts(model, kind, ids, known_ids, side_rows, where):
     """Per side matrix named in ``side_rows`` (all of side ``kind``): (weight, rows as csr, column factors,
-    column intercepts)."""
+    column intercepts, confidence scale)."""
     known = [i for i in ids if i in known_ids]
     if not ids or known or len(set(ids)) != len(ids):
         raise ValueError(f"{where}: {kind}_ids must be new, unique ids; {known[:5] or ids[:5]} are known or repeated.")
@@ -77,7 +94,7 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where):
             article = "an" if kind == "item" else "a"
             raise ValueError(f"{where}: {str(name)[:100]!r} is not {article} {kind} side matrix of the model "
                              f"({sorted(n for n, s in model.side.items() if s[0] == kind)}).")
-        _, weight, columns, V, c = model.side[name]
+        _, weight, columns, V, c, alpha = model.side[name]
         if not sp.issparse(rows) and not isinstance(rows, np.ndarray):
             if len(rows) != len(ids):
                 raise ValueError(f"{where}: side_rows[{name!r}] has {len(rows)} rows for {len(ids)} {kind}s.")
@@ -91,7 +108,7 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where):
             raise ValueError(f"{where}: side_rows[{name!r}] must have shape {(len(ids), len(columns))}; "
                              f"got {rows.shape}.")
         check_finite_values(sp.csr_matrix(rows).data, f"{where}: side_rows[{name!r}]")
-        parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V, c))
+        parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V, c, alpha))
     return parts
 
 

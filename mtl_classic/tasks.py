@@ -74,9 +74,11 @@ class Task:
         (``MultiTaskData.with_side``), a user x query or item x attribute matrix that shares the user or item factors
         and has column factors of its own (docs/MATH.md, "side matrices"). Its loss is the squared error on every pair
         with weight ``weight`` (the matrix's values as targets, 0 where it has no entry), so kind must be
-        "implicit" and alpha, negative_weight, item_bias and cross features keep their defaults (they do not
-        apply); it feeds no other task's cross features. ``biases=True`` gives its columns intercepts c (an
-        item-level target "sales of item i" is then ``q_i . v + c``, a 1-column side matrix).
+        "implicit" and negative_weight, item_bias and cross features keep their defaults (they do not apply); it
+        feeds no other task's cross features. ``biases=True`` gives its columns intercepts c (an
+        item-level target "sales of item i" is then ``q_i . v + c``, a 1-column side matrix). A number for
+        ``alpha`` makes it implicit-style instead: each entry is a target 1 with confidence ``1 + alpha * value``
+        (a user's query counts), the other pairs targets 0 with weight 1 (docs/MATH.md, "side matrices").
     item_feature : str or None, default=None
         Implicit tasks: the name of a 1-column item side matrix of the data (``MultiTaskData.with_side``), e.g.
         each item's log sales, read as a head feature: the task's score gains ``gamma_t * a_i`` on every pair, one
@@ -116,6 +118,11 @@ class Task:
         if self.biases is not None:
             return bool(self.biases)
         return self.kind != "implicit"
+
+    def resolved_side_alpha(self):
+        """A side task's confidence scale: 0 (``alpha="auto"``: its values are the targets, every pair weighs 1) or
+        alpha (its entries are targets 1 with confidence ``1 + alpha * value``, as an implicit task's)."""
+        return 0.0 if isinstance(self.alpha, str) else float(self.alpha)
 
     def resolved_item_bias(self):
         """Whether an implicit task has whole-data item biases (free, or ``gamma * item_feature``)."""
@@ -195,10 +202,13 @@ class Task:
     def _validate_side(self, label):
         if self.side not in ("user", "item"):
             raise ValueError(f"{label}: side must be None, 'user' or 'item'. Got {self.side!r}.")
-        fixed = {"kind": "implicit", "head": None, "alpha": "auto", "negative_weight": 1.0,
-                 "evidence_negative_weight": None, "item_bias": None}
+        fixed = {"kind": "implicit", "head": None, "negative_weight": 1.0, "evidence_negative_weight": None,
+                 "item_bias": None}
         if self.biases not in (None, False, True):
             raise ValueError(f"{label}: biases must be None, False or True (column intercepts). Got {self.biases!r}.")
+        if self.resolved_side_alpha() and self.biases:
+            raise ValueError(f"{label}: a side matrix with confidences (alpha > 0) has no column intercepts; give "
+                             f"alpha or biases=True, not both.")
         changed = [name for name, value in fixed.items() if getattr(self, name) != value]
         if changed:
             raise ValueError(f"{label}: a side task ({self.side} side) has a squared loss on every pair with weight "

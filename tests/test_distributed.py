@@ -170,7 +170,8 @@ def _side_frames(data, seed=0):
     return {"genre": genres}, {"query": queries}
 
 
-SIDE_TASKS = [Task("genre", side="item", biases=True), Task("query", side="user", weight=0.5)]
+# intercepts on the item side, per-entry confidences (query counts) on the user side
+SIDE_TASKS = [Task("genre", side="item", biases=True), Task("query", side="user", weight=0.5, alpha=2.0)]
 
 
 def test_side_matrices_in_the_distributed_fit_are_the_local_fit(client, events):

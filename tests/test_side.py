@@ -166,7 +166,9 @@ def test_bad_side_matrices_are_named(make, message):
 
 @pytest.mark.parametrize("tasks, message", [
     ([Task("buy"), Task("genre", side="items")], "side must be"),
-    ([Task("buy"), Task("genre", side="item", alpha=3.0)], "do not apply"),
+    ([Task("buy"), Task("genre", side="item", negative_weight=3.0)], "do not apply"),
+    ([Task("buy"), Task("genre", side="item", alpha=3.0, biases=True)], "not both"),
+    ([Task("buy"), Task("genre", side="item", alpha=-1.0)], "alpha must be >= 0"),
     ([Task("buy"), Task("genre", side="user")], "is on the item side"),
     ([Task("buy"), Task("tags", side="item"), Task("genre", side="item")], "not a side matrix"),
     ([Task("buy")], "does not name"),
@@ -645,3 +647,75 @@ def test_an_item_feature_is_saved_and_new_items_take_a_zero_term(tmp_path):
                       ({"item_feature": "sales", "kind": "binary"}, "for implicit user x item tasks")):
         with pytest.raises(ValueError, match=says):
             _model(tasks=[Task("buy", **bad)]).fit(train)
+
+
+def _counts(seed, n_rows, n_cols, density=0.15):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_rows, n_cols)) < density
+    return sp.csr_matrix(np.where(mask, rng.integers(1, 5, (n_rows, n_cols)), 0).astype(float))
+
+
+def test_confidence_side_matrices_have_the_implicit_loss_and_exact_updates():
+    """alpha > 0: every entry a target 1 of confidence 1 + alpha * value, the other pairs targets 0 of weight 1."""
+    buy, attrs, _ = _planted(seed=21)
+    queries = _counts(22, buy.shape[0], 9)
+    tasks = [Task("buy"), Task("genre", side="item", alpha=3.0, weight=0.7), Task("query", side="user", alpha=5.0)]
+    data = _data(buy, attrs, queries)
+    for solver in ("cholesky", "cg"):
+        m = _model(tasks=tasks, solver=solver, dtype="float64", iterations=12).fit(data)
+        steps = np.diff(m.loss_history_)
+        assert np.all(steps <= 1e-9 * abs(m.loss_history_[0])), (solver, steps)
+    P, V = m.user_factors_, m.side_factors_["query"]
+    reg, nreg = m.regularization, m.negative_regularization
+
+    def value(V_):
+        return side_objective([SideTerm("query", False, 1.0, queries, V_, alpha=5.0)], P, m.item_factors_, reg, nreg)[0]
+
+    dense = queries.toarray()
+    confidence = 1.0 + 5.0 * dense
+    direct = (np.sum(confidence * ((dense > 0) - P @ V.T) ** 2) + (reg + nreg * P.shape[0]) * np.sum(V ** 2)
+              + nreg * queries.shape[1] * np.sum(P ** 2))
+    assert value(V) == pytest.approx(direct, rel=1e-10)
+    eps, rng = 1e-5, np.random.default_rng(0)        # V is updated last for the final P: the loss is flat in V
+    for _ in range(4):
+        D = rng.normal(size=V.shape)
+        assert abs(value(V + eps * D) - value(V - eps * D)) / (2 * eps) < 1e-5 * value(V)
+    # a new user from query counts alone: its own weighted least squares, centred on the fitted users' mean
+    new = sp.csr_matrix(queries[:2])
+    p, _, _ = m.fold_in({"query": new})
+    penalty = reg + nreg * queries.shape[1]
+    for u in range(2):
+        a = new.toarray()[u]
+        A = V.T @ V + (V * (5.0 * a)[:, None]).T @ V + penalty * np.eye(m.factors)
+        b = (V.T @ (a > 0)) + (5.0 * a) @ V + penalty * P.mean(axis=0)
+        np.testing.assert_allclose(p[u], np.linalg.solve(A, b), rtol=1e-8, atol=1e-12)
+    from mtl_classic.inference import InferenceModel
+    np.testing.assert_allclose(InferenceModel.from_model(m).new_user_factors(["x", "y"], {"query": new}), p,
+                               rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("precondition", [True, False])
+def test_a_row_solve_with_confidence_entries_minimises_the_objective_in_that_row(precondition):
+    buy, attrs, _ = _planted(seed=23)
+    counts = _counts(24, attrs.shape[0], attrs.shape[1])
+    tasks = [als.prepare_task_arrays("buy", "implicit", buy, alpha=3.0)]
+    rng = np.random.default_rng(0)
+    params = als.init_params(tasks, buy.shape[0], buy.shape[1], 5, rng, 0.1, dtype=np.float64)
+    terms = [SideTerm("genre", True, 0.5, counts, rng.normal(0, 0.3, (attrs.shape[1], 5)), alpha=4.0)]
+    config = als.SolverConfig(regularization=0.1, negative_regularization=1e-3, solver="cg", cg_steps=60,
+                              cg_rtol=0.0, fit_heads=False, precondition=precondition)
+    als.solve_side(tasks, params, True, config, side_terms=terms)
+
+    def total():
+        return (als.objective(tasks, params, config)[0]
+                + side_objective(terms, params.user_factors, params.item_factors, 0.1, 1e-3)[0])
+
+    base, eps = total(), 1e-5
+    for i in (0, 7, 100):
+        for d in range(5):
+            params.item_factors[i, d] += eps
+            up = total()
+            params.item_factors[i, d] -= 2 * eps
+            down = total()
+            params.item_factors[i, d] += eps
+            assert abs(up - down) / (2 * eps) < 1e-4 * (1 + abs(base))

@@ -13,7 +13,8 @@ import scipy.linalg as sla
 
 from ..heads import logistic_bound
 from . import kernels
-from .side import SideTerm, row_terms, side_objective, update_side_factors  # noqa: F401
+from .side import (SideTerm, confidence_entries, row_terms, side_objective, update_side_factors,  # noqa: F401
+                   with_confidence_entries)
 from .terms import (  # noqa: F401  (the solver's public names are re-exported here)
     Params, SolverConfig, TaskArrays, _EntryTerms, _bias_column_sums, _bias_head_terms, _bias_reg, _curvature,
     _dense_rhs, _dense_term, _entry_terms, _factor_scores, _gram, _offsets, _stacked_terms, head_mask,
@@ -107,31 +108,38 @@ def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None
     diag = config.row_regularization * stacked.evidence
     scaled = bool(np.any(diag)) if scaled is None else bool(scaled)
     rhs = _dense_rhs(tasks, params, by_item)
+    entries = None
     if side_terms:
         dense, extra = row_terms(side_terms, by_item, side.shape[0], A0.shape[0], config.negative_regularization)
         A0 = A0 + dense
         rhs = extra if rhs is None else (rhs if extra is None else rhs + extra)
+        entries = confidence_entries(side_terms, by_item)   # side matrices with per-entry confidences
     # plain CG when asked for, when A0 is too close to singular for its Cholesky factor to change the basis (e.g.
     # no implicit task and no regularization: A0 = 0), or when rows carry their own evidence-scaled penalty (a
     # per-row diagonal is not the identity in the shared basis)
     if (config.solver == "cg" and config.precondition and not scaled
             and np.linalg.cond(A0) <= 0.1 / np.finfo(work).eps):
         _solve_rows_preconditioned(stacked, curv, lin, other, params.head_weights, A0, side, config.cg_steps,
-                                   config.cg_rtol, rhs)
+                                   config.cg_rtol, rhs, entries)
         return
     X = kernels.scaled_copies(other, params.head_weights.astype(work),
                               np.empty((len(tasks) * other.shape[0], other.shape[1]), work))
+    indptr, indices = stacked.indptr, stacked.indices
+    if entries is not None:
+        indptr, indices, curv, lin = with_confidence_entries(indptr, indices, curv, lin, entries[0], X.shape[0])
+        X = np.vstack([X, entries[1].astype(work)])
     if config.solver == "cholesky":
-        kernels.solve_rows_cholesky(stacked.indptr, stacked.indices, curv, lin, X, A0, side, diag, rhs)
+        kernels.solve_rows_cholesky(indptr, indices, curv, lin, X, A0, side, diag, rhs)
     else:
-        kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, X, A0.astype(work), side, config.cg_steps,
+        kernels.solve_rows_cg(indptr, indices, curv, lin, X, A0.astype(work), side, config.cg_steps,
                               config.cg_rtol, diag=diag.astype(work) if scaled else None, rhs=rhs)
 
 
 _update_rows = solve_rows
 
 
-def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side, cg_steps, rtol=0.0, rhs=None):
+def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side, cg_steps, rtol=0.0, rhs=None,
+                               entries=None):
     """CG on every row preconditioned by the shared dense part A0 = L L^T (docs/MATH.md section 2): in the basis
     y = L^T x the row system becomes (I + sum_e curv_e xt_e xt_e^T) y = sum_e lin_e xt_e with xt_e = L^{-1} x_e, so
     a CG step costs O(nnz_u k) without A0's O(k^2) product, and the iterates see only the rows' own entries
@@ -144,9 +152,13 @@ def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side
     # side by side as the stacked augmented columns i * T + t expect
     M = (head_weights[:, :, None] * L_inv.T[None, :, :]).transpose(1, 0, 2).reshape(k, -1)
     Xt = (other @ M.astype(work)).reshape(-1, k)
+    indptr, indices = stacked.indptr, stacked.indices
+    if entries is not None:   # side matrices' confidence entries: their column factors in the new basis too
+        indptr, indices, curv, lin = with_confidence_entries(indptr, indices, curv, lin, entries[0], Xt.shape[0])
+        Xt = np.vstack([Xt, (entries[1] @ L_inv.T).astype(work)])
     Y = side @ L.astype(work)  # warm start in the new basis
     rhs = None if rhs is None else rhs @ L_inv.T  # L^{-1} h per row
-    kernels.solve_rows_cg(stacked.indptr, stacked.indices, curv, lin, Xt, None, Y, cg_steps, rtol, rhs=rhs)
+    kernels.solve_rows_cg(indptr, indices, curv, lin, Xt, None, Y, cg_steps, rtol, rhs=rhs)
     np.matmul(Y, L_inv.astype(work), out=side)
 
 

@@ -7,15 +7,21 @@ one side's factors F (P or Q) and has column factors V of its own, with the loss
 ``Task(biases=True)`` and 0 otherwise; r_V = regularization + negative_regularization * lambda * n_rows, the rows'
 penalty rule of the model). Uniform weights keep it whole-data and O(nnz(A) k): in a row solve of F it adds the same
 ``lambda V^T V`` to every row's system (the shared part A0) and ``lambda (A V - 1 c^T V)`` to the right-hand sides,
-so the row kernels are unchanged; V (and c) have a closed form given F. Arrays only.
+so the row kernels are unchanged; V (and c) have a closed form given F. With ``alpha`` > 0 the matrix is implicit-style
+(targets 1 on its entries with confidence ``1 + alpha * value``, 0 elsewhere with weight 1): the whole-data part is the
+same with the 0/1 pattern as targets, and each entry adds its own term to its row's system
+(:func:`confidence_entries`, appended to the row kernels' entries) and to its column's solve. Arrays only.
 """
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._side_math import side_system
+from .._sparse import observation_pattern
 
-__all__ = ["SideTerm", "row_terms", "update_side_factors", "side_objective"]
+__all__ = ["SideTerm", "row_terms", "confidence_entries", "with_confidence_entries", "update_side_factors",
+           "side_objective"]
 
 
 @dataclass
@@ -31,6 +37,13 @@ class SideTerm:
     factors: np.ndarray
     intercepts: np.ndarray = None
     fit_intercepts: bool = False
+    alpha: float = 0.0
+
+    @property
+    def targets(self):
+        """The whole-data part's targets: the values (``alpha`` 0), or 1 on every entry (``alpha`` > 0, whose
+        confidence ``1 + alpha * value`` adds :func:`confidence_entries`)."""
+        return observation_pattern(self.matrix) if self.alpha else self.matrix
 
     @property
     def n_columns(self):
@@ -49,7 +62,38 @@ def row_terms(terms, by_item, n_rows, k, negative_regularization=0.0):
     for s in mine:
         if s.matrix.shape[0] != n_rows:
             raise ValueError(f"side matrix {s.name!r} has {s.matrix.shape[0]} rows; the side has {n_rows}.")
-    return side_system([(s.weight, s.matrix, s.factors, s.intercepts) for s in mine], k, negative_regularization)
+    return side_system([(s.weight, s.targets, s.factors, s.intercepts) for s in mine], k, negative_regularization)
+
+
+def confidence_entries(terms, by_item):
+    """The per-entry part of this side's confidence-weighted side matrices (``alpha`` > 0): a csr over the rows whose
+    entries are ``lambda * alpha * value`` (both the curvature and the linear term of an entry whose target is 1),
+    columns indexing the rows of the stacked column factors returned with it; None without such matrices."""
+    mine = [s for s in _on(terms, by_item) if s.alpha]
+    if not mine:
+        return None
+    C = sp.hstack([sp.csr_matrix(s.matrix, dtype=np.float64) * (s.weight * s.alpha) for s in mine], format="csr")
+    C.sort_indices()
+    return C, np.vstack([np.asarray(s.factors, dtype=np.float64) for s in mine])
+
+
+def with_confidence_entries(indptr, indices, curv, lin, extra, offset):
+    """A row layout's entries (``indptr``, ``indices``, ``curv``, ``lin``) with each row's confidence entries of
+    ``extra`` (csr, same rows) appended after its own, their columns shifted by ``offset``."""
+    n = len(indptr) - 1
+    rows_a = np.repeat(np.arange(n), np.diff(indptr))
+    rows_b = np.repeat(np.arange(n), np.diff(extra.indptr))
+    pos_a = np.arange(len(indices)) + extra.indptr[rows_a]
+    pos_b = np.asarray(indptr)[rows_b + 1] + np.arange(extra.nnz)
+    total = len(indices) + extra.nnz
+    new_indices = np.empty(total, np.int64)
+    new_indices[pos_a], new_indices[pos_b] = indices, extra.indices.astype(np.int64) + offset
+    out = [np.asarray(indptr, np.int64) + extra.indptr, new_indices]
+    for a in (curv, lin):
+        merged = np.empty(total, a.dtype)
+        merged[pos_a], merged[pos_b] = a, extra.data
+        out.append(merged)
+    return out
 
 
 def _column_penalty(s, n_rows, regularization, negative_regularization):
@@ -69,7 +113,15 @@ def update_side_factors(terms, F, by_item, regularization, negative_regularizati
     ones_F = F64.sum(axis=0)
     for s in mine:
         r = _column_penalty(s, F.shape[0], regularization, negative_regularization)
-        B = s.weight * (s.matrix.T @ F64)
+        B = s.weight * (s.targets.T @ F64)
+        if s.alpha:   # each column's own entries add lambda alpha a f f^T and lambda alpha a f: one solve per column
+            M0 = s.weight * G + r * np.eye(k)
+            A = sp.csc_matrix(s.matrix, dtype=np.float64)
+            for j in range(A.shape[1]):
+                rows, a = A.indices[A.indptr[j]:A.indptr[j + 1]], A.data[A.indptr[j]:A.indptr[j + 1]]
+                Fj, w = F64[rows], s.weight * s.alpha * a
+                s.factors[j] = np.linalg.solve(M0 + (Fj * w[:, None]).T @ Fj, B[j] + w @ Fj)
+            continue
         if not s.fit_intercepts:
             s.factors[:] = np.linalg.solve(s.weight * G + r * np.eye(k), B.T).T
             continue
@@ -89,7 +141,12 @@ def side_objective(terms, P, Q, regularization, negative_regularization):
     for s in terms:
         F = (Q if s.by_item else P).astype(np.float64)
         V = s.factors.astype(np.float64)
-        fit = (s.matrix.data @ s.matrix.data - 2.0 * np.sum((s.matrix.T @ F) * V) + np.sum((F.T @ F) * (V.T @ V)))
+        T = s.targets
+        fit = (T.data @ T.data - 2.0 * np.sum((T.T @ F) * V) + np.sum((F.T @ F) * (V.T @ V)))
+        if s.alpha:                     # the entries' extra confidence: alpha a (1 - f . v)^2
+            A = sp.coo_matrix(s.matrix)
+            residual = 1.0 - np.einsum("ij,ij->i", F[A.row], V[A.col])
+            fit += s.alpha * float(A.data @ (residual * residual))
         if s.intercepts is not None and np.any(s.intercepts):   # ||R - 1 c^T||^2 with R = A - F V^T
             c = s.intercepts
             column_sums = np.asarray(s.matrix.sum(axis=0)).ravel() - V @ F.sum(axis=0)
