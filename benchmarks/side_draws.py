@@ -34,13 +34,17 @@ def main(argv=None):
                      "ours / cmfrec": cold[OURS]["ndcg@10"] / cold[PEER]["ndcg@10"],
                      "file": os.path.relpath(path, args.out), "library": doc["environment"]["library_commit"]})
         users = doc["cold_users"]
-        if len(users) == 3:     # ours from tags, the average user, popularity (files before 422b191 lack the middle)
+        if len(users) >= 3:     # ours from tags, the average user, popularity (files before 422b191 lack the middle)
             user_rows.append({"draw": doc["args"]["seed"], "ours, from tags": users[0]["ndcg@10"],
                               "the average user": users[1]["ndcg@10"], "popularity": users[2]["ndcg@10"],
                               "file": os.path.relpath(path, args.out), "library": rows[-1]["library"]})
+            if len(users) > 3:  # tags with confidences (alpha=10), from 2026-12-07's second session on
+                user_rows[-1]["ours, tags with confidences"] = users[3]["ndcg@10"]
     rows.sort(key=lambda r: r["draw"])
     user_rows.sort(key=lambda r: r["draw"])
     user_cols = ["ours, from tags", "the average user", "popularity"]
+    if user_rows and all("ours, tags with confidences" in r for r in user_rows):
+        user_cols.insert(1, "ours, tags with confidences")
     user_means = {k: sum(r[k] for r in user_rows) / len(user_rows) for k in user_cols} if user_rows else {}
     means = {k: sum(r[k] for r in rows) / len(rows) for k in ("ours", "genre popularity", "cmfrec")}
     summary = {"draws": len(rows), **{f"mean {k}": v for k, v in means.items()},
