@@ -20,10 +20,12 @@ def side_system(parts, k, negative_regularization):
     A = np.zeros((k, k))
     rhs = None
     mass = 0.0
-    for weight, matrix, V, c, *alpha in parts:
+    for weight, matrix, V, c, *mode in parts:
+        if len(mode) > 1 and mode[1]:    # observed-only: no whole-data part (its entries are solved row by row)
+            continue
         V = np.asarray(V, dtype=np.float64)
         A += weight * (V.T @ V)
-        if alpha and alpha[0]:           # confidence-weighted: the whole-data targets are 1 on every entry
+        if mode and mode[0]:             # confidence-weighted: the whole-data targets are 1 on every entry
             matrix = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
             matrix.data[:] = 1.0
         part = weight * np.asarray(matrix @ V)
@@ -40,11 +42,12 @@ def rows_from_side(parts, k, regularization, negative_regularization, prior_mean
 
     Parameters
     ----------
-    parts : list of (weight, matrix, column_factors, column_intercepts[, alpha])
+    parts : list of (weight, matrix, column_factors, column_intercepts[, alpha[, observed_only]])
         Per side matrix: its weight lambda_s, the rows' entries (sparse or dense, n_rows x n_columns), the fitted
-        column factors V_s (n_columns x k), column intercepts c_s (n_columns,; None: 0) and confidence scale alpha
-        (0 or absent: the values are the targets; > 0: every entry is a target 1 of confidence 1 + alpha * value,
-        solved row by row).
+        column factors V_s (n_columns x k), column intercepts c_s (n_columns,; None: 0), confidence scale alpha
+        (0 or absent: the values are the targets; > 0: every entry is a target 1 of confidence 1 + alpha * value)
+        and whether only its entries count (``Task(kind="regression")``); rows with entry terms are solved one by
+        one.
     k : int
     regularization, negative_regularization : float
         The model's row penalty rule: ``regularization`` plus ``negative_regularization`` times the rows' mass
@@ -60,22 +63,32 @@ def rows_from_side(parts, k, regularization, negative_regularization, prior_mean
         ``(sum_s lambda_s V_s^T V_s + r I)^{-1} (sum_s lambda_s V_s^T (a_s - c_s) + r m)`` for every row (m:
         ``prior_mean``).
     """
+    observed = [len(p) > 5 and bool(p[5]) for p in parts]
+    n_rows = next(np.shape(p[1])[0] for p in parts)
     A, rhs = side_system(parts, k, negative_regularization)
+    rhs = np.zeros((n_rows, k)) if rhs is None else rhs
     A[np.diag_indices(k)] += regularization
     if prior_mean is not None:   # the whole diagonal penalty r, pulling towards m instead of 0
-        r = regularization + negative_regularization * sum(part[0] * np.shape(part[2])[0] for part in parts)
+        r = regularization + negative_regularization * sum(p[0] * np.shape(p[2])[0]
+                                                           for p, obs in zip(parts, observed) if not obs)
         rhs = rhs + r * np.asarray(prior_mean, dtype=np.float64)[None, :]
-    confident = [p for p in parts if len(p) > 4 and p[4]]
-    if not confident:
+    entries = []   # per row: lambda alpha a (v v^T, v) for confidences, lambda (v v^T, (a - c) v) observed-only
+    for p, obs in zip(parts, observed):
+        if obs or (len(p) > 4 and p[4]):
+            c = np.zeros(np.shape(p[2])[0]) if p[3] is None else np.asarray(p[3], dtype=np.float64)
+            entries.append((sp.csr_matrix(p[1], dtype=np.float64), np.asarray(p[2], dtype=np.float64), p[0],
+                            None if obs else p[4], c))
+    if not entries:
         return np.linalg.solve(A, rhs.T).T
     out = np.empty_like(rhs)
-    rows = [(sp.csr_matrix(p[1], dtype=np.float64), np.asarray(p[2], dtype=np.float64), p[0] * p[4]) for p in confident]
-    for u in range(rhs.shape[0]):       # each row's entries add lambda alpha a v v^T and lambda alpha a v
+    for u in range(n_rows):
         A_u, b_u = A.copy(), rhs[u].copy()
-        for m, V, scale in rows:
-            cols, a = m.indices[m.indptr[u]:m.indptr[u + 1]], scale * m.data[m.indptr[u]:m.indptr[u + 1]]
-            A_u += (V[cols] * a[:, None]).T @ V[cols]
-            b_u += a @ V[cols]
+        for m, V, weight, alpha, c in entries:
+            cols, a = m.indices[m.indptr[u]:m.indptr[u + 1]], m.data[m.indptr[u]:m.indptr[u + 1]]
+            curv = np.full(len(cols), weight) if alpha is None else weight * alpha * a
+            lin = weight * (a - c[cols]) if alpha is None else curv
+            A_u += (V[cols] * curv[:, None]).T @ V[cols]
+            b_u += lin @ V[cols]
         out[u] = np.linalg.solve(A_u, b_u)
     return out
 
@@ -94,7 +107,7 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where):
             article = "an" if kind == "item" else "a"
             raise ValueError(f"{where}: {str(name)[:100]!r} is not {article} {kind} side matrix of the model "
                              f"({sorted(n for n, s in model.side.items() if s[0] == kind)}).")
-        _, weight, columns, V, c, alpha = model.side[name]
+        _, weight, columns, V, c, alpha, observed = model.side[name]
         if not sp.issparse(rows) and not isinstance(rows, np.ndarray):
             if len(rows) != len(ids):
                 raise ValueError(f"{where}: side_rows[{name!r}] has {len(rows)} rows for {len(ids)} {kind}s.")
@@ -108,7 +121,7 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where):
             raise ValueError(f"{where}: side_rows[{name!r}] must have shape {(len(ids), len(columns))}; "
                              f"got {rows.shape}.")
         check_finite_values(sp.csr_matrix(rows).data, f"{where}: side_rows[{name!r}]")
-        parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V, c, alpha))
+        parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V, c, alpha, observed))
     return parts
 
 

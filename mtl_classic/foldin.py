@@ -76,7 +76,8 @@ def _solve_from_side_only(model, params, side_terms, by_item):
     rows' mean m."""
     side = params.item_factors if by_item else params.user_factors
     fitted = model.item_factors_ if by_item else model.user_factors_
-    side[:] = rows_from_side([(s.weight, s.matrix, s.factors, s.intercepts, s.alpha) for s in side_terms],
+    side[:] = rows_from_side([(s.weight, s.matrix, s.factors, s.intercepts, s.alpha, s.observed_only)
+                              for s in side_terms],
                              side.shape[1],
                              float(model.regularization), float(model.negative_regularization),
                              prior_mean=np.asarray(fitted, dtype=np.float64).mean(axis=0))
@@ -106,7 +107,7 @@ def _side_rows(model, interactions, by_item, where):
         check_finite_values(m.data, f"{where}: interactions[{name!r}]")
         n_rows = m.shape[0]
         terms.append(SideTerm(name, by_item, float(task.weight), m, V, model.side_intercepts_[name],
-                              alpha=task.resolved_side_alpha()))
+                              alpha=task.resolved_side_alpha(), observed_only=task.kind == "regression"))
     return pairs, terms, n_rows
 
 

@@ -363,7 +363,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 V = (rng.standard_normal((m.n_columns, k)) * float(self.init_scale)).astype(dtype)
             c = np.zeros(m.n_columns) if c is None or c.shape != (m.n_columns,) or not t.biases else c.copy()
             terms.append(als.SideTerm(t.name, m.side == "item", float(t.weight), m.matrix, V, c, bool(t.biases),
-                                      t.resolved_side_alpha()))
+                                      t.resolved_side_alpha(), t.kind == "regression"))
         self.side_tasks_, self.side_factors_ = side_tasks, {s.name: s.factors for s in terms}
         self.side_intercepts_ = {s.name: s.intercepts for s in terms}
         return terms

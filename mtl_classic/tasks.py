@@ -73,12 +73,14 @@ class Task:
         None: a task over the data's user x item pairs. ``"user"`` / ``"item"``: a side matrix of the data
         (``MultiTaskData.with_side``), a user x query or item x attribute matrix that shares the user or item factors
         and has column factors of its own (docs/MATH.md, "side matrices"). Its loss is the squared error on every pair
-        with weight ``weight`` (the matrix's values as targets, 0 where it has no entry), so kind must be
-        "implicit" and negative_weight, item_bias and cross features keep their defaults (they do not apply); it
-        feeds no other task's cross features. ``biases=True`` gives its columns intercepts c (an
+        with weight ``weight`` (the matrix's values as targets, 0 where it has no entry); negative_weight,
+        item_bias and cross features keep their defaults (they do not apply); it feeds no other task's cross
+        features. ``biases=True`` gives its columns intercepts c (an
         item-level target "sales of item i" is then ``q_i . v + c``, a 1-column side matrix). A number for
         ``alpha`` makes it implicit-style instead: each entry is a target 1 with confidence ``1 + alpha * value``
         (a user's query counts), the other pairs targets 0 with weight 1 (docs/MATH.md, "side matrices").
+        ``kind="regression"`` fits the entries' values only (a missing entry is unknown, not 0: a user's age, an
+        item's sales where known), with intercepts under ``biases=True``.
     item_feature : str or None, default=None
         Implicit tasks: the name of a 1-column item side matrix of the data (``MultiTaskData.with_side``), e.g.
         each item's log sales, read as a head feature: the task's score gains ``gamma_t * a_i`` on every pair, one
@@ -202,8 +204,13 @@ class Task:
     def _validate_side(self, label):
         if self.side not in ("user", "item"):
             raise ValueError(f"{label}: side must be None, 'user' or 'item'. Got {self.side!r}.")
-        fixed = {"kind": "implicit", "head": None, "negative_weight": 1.0, "evidence_negative_weight": None,
-                 "item_bias": None}
+        fixed = {"head": None, "negative_weight": 1.0, "evidence_negative_weight": None, "item_bias": None}
+        if self.kind not in ("implicit", "regression"):
+            raise ValueError(f"{label}: a side task's kind is 'implicit' (every pair, values or confidences) or "
+                             f"'regression' (its entries only); got {self.kind!r}.")
+        if self.kind == "regression" and self.resolved_side_alpha():
+            raise ValueError(f"{label}: alpha (confidences) is for implicit side tasks; a regression side task "
+                             f"fits its entries' values.")
         if self.biases not in (None, False, True):
             raise ValueError(f"{label}: biases must be None, False or True (column intercepts). Got {self.biases!r}.")
         if self.resolved_side_alpha() and self.biases:

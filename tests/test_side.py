@@ -84,6 +84,12 @@ def test_a_row_solve_with_side_terms_minimises_the_objective_in_that_row():
     params = als.init_params(tasks, buy.shape[0], buy.shape[1], 5, rng, 0.1, dtype=np.float64)
     terms = [SideTerm("genre", True, 0.5, attrs, rng.normal(0, 0.3, (attrs.shape[1], 5)))]
     config = als.SolverConfig(regularization=0.1, negative_regularization=1e-3, solver="cholesky", fit_heads=False)
+    _assert_item_rows_minimise(tasks, params, config, terms)
+
+
+def _assert_item_rows_minimise(tasks, params, config, terms):
+    """Solve the item rows with the side terms, then check by central differences that a few rows are at the
+    objective's minimum (the task's terms plus the side matrices')."""
     als.solve_side(tasks, params, True, config, side_terms=terms)
 
     def total():
@@ -695,27 +701,70 @@ def test_confidence_side_matrices_have_the_implicit_loss_and_exact_updates():
 
 
 @pytest.mark.parametrize("precondition", [True, False])
-def test_a_row_solve_with_confidence_entries_minimises_the_objective_in_that_row(precondition):
+@pytest.mark.parametrize("kind", ["confidence", "observed only"])
+def test_a_row_solve_with_side_entries_minimises_the_objective_in_that_row(precondition, kind):
     buy, attrs, _ = _planted(seed=23)
     counts = _counts(24, attrs.shape[0], attrs.shape[1])
     tasks = [als.prepare_task_arrays("buy", "implicit", buy, alpha=3.0)]
     rng = np.random.default_rng(0)
     params = als.init_params(tasks, buy.shape[0], buy.shape[1], 5, rng, 0.1, dtype=np.float64)
-    terms = [SideTerm("genre", True, 0.5, counts, rng.normal(0, 0.3, (attrs.shape[1], 5)), alpha=4.0)]
+    V = rng.normal(0, 0.3, (attrs.shape[1], 5))
+    terms = [SideTerm("genre", True, 0.5, counts, V, alpha=4.0) if kind == "confidence" else
+             SideTerm("genre", True, 0.5, counts, V, rng.normal(0, 1, attrs.shape[1]), True, observed_only=True)]
     config = als.SolverConfig(regularization=0.1, negative_regularization=1e-3, solver="cg", cg_steps=60,
                               cg_rtol=0.0, fit_heads=False, precondition=precondition)
-    als.solve_side(tasks, params, True, config, side_terms=terms)
+    _assert_item_rows_minimise(tasks, params, config, terms)
 
-    def total():
-        return (als.objective(tasks, params, config)[0]
-                + side_objective(terms, params.user_factors, params.item_factors, 0.1, 1e-3)[0])
 
-    base, eps = total(), 1e-5
-    for i in (0, 7, 100):
-        for d in range(5):
-            params.item_factors[i, d] += eps
-            up = total()
-            params.item_factors[i, d] -= 2 * eps
-            down = total()
-            params.item_factors[i, d] += eps
-            assert abs(up - down) / (2 * eps) < 1e-4 * (1 + abs(base))
+def _ages(seed=25, n_users=300, k=4, known=0.6):
+    """A user-level value from the users' planted tastes (an "age"), known for a share of the users."""
+    rng = np.random.default_rng(seed)
+    P, Q = rng.normal(size=(n_users, k)), rng.normal(size=(240, k))
+    scores = P @ Q.T
+    buy = sp.csr_matrix((scores > np.quantile(scores, 0.95)).astype(float))
+    age = 35.0 + 6.0 * P @ rng.normal(size=k) + rng.normal(0, 0.5, n_users)
+    mask = rng.random(n_users) < known
+    rows = np.flatnonzero(mask)
+    matrix = sp.csr_matrix((age[rows], (rows, np.zeros(len(rows), dtype=int))), shape=(n_users, 1))
+    return buy, matrix, age, mask
+
+
+def test_a_regression_side_matrix_fits_its_entries_only_and_predicts_the_missing_ones():
+    buy, ages, truth, known = _ages()
+    data = MultiTaskData.from_matrices({"buy": buy}).with_side(user_side={"age": (ages, ["age"])})
+    users = data.user_map.ids
+    rmse = {}
+    for kind in ("regression", "implicit"):
+        tasks = [Task("buy"), Task("age", side="user", kind=kind, biases=True, weight=0.05)]
+        for solver in ("cholesky", "cg"):
+            m = _model(tasks=tasks, solver=solver, dtype="float64", iterations=15).fit(data)
+            steps = np.diff(m.loss_history_)
+            assert np.all(steps <= 1e-9 * abs(m.loss_history_[0])), (kind, solver, steps)
+        predicted = m.predict("age", users, ["age"] * len(users))
+        rmse[kind] = float(np.sqrt(np.mean((predicted[~known] - truth[~known]) ** 2)))
+        if kind == "regression":
+            P, V, c = m.user_factors_, m.side_factors_["age"], m.side_intercepts_["age"]
+            reg = m.regularization
+
+            def value(V_, c_):
+                term = SideTerm("age", False, 0.05, ages, V_, c_, True, observed_only=True)
+                return side_objective([term], P, m.item_factors_, reg, m.negative_regularization)[0]
+
+            rows = ages.tocoo().row
+            direct = 0.05 * np.sum((ages.data - P[rows] @ V[0] - c[0]) ** 2) + reg * np.sum(V ** 2)
+            assert value(V, c) == pytest.approx(direct, rel=1e-10)
+            eps = 1e-5
+            for D, d in ((np.ones_like(V), 0.0), (np.zeros_like(V), 1.0)):
+                slope = (value(V + eps * D, c + eps * d) - value(V - eps * D, c - eps * d)) / (2 * eps)
+                assert abs(slope) < 1e-5 * (1 + value(V, c)), slope
+            # a new user known by age alone: one weighted least squares, centred on the fitted users' mean
+            p, _, _ = m.fold_in({"age": sp.csr_matrix([[41.0]])})
+            A = 0.05 * np.outer(V[0], V[0]) + reg * np.eye(m.factors)
+            b = 0.05 * (41.0 - c[0]) * V[0] + reg * P.mean(axis=0)
+            np.testing.assert_allclose(p[0], np.linalg.solve(A, b), rtol=1e-8, atol=1e-12)
+            from mtl_classic.inference import InferenceModel
+            np.testing.assert_allclose(InferenceModel.from_model(m).new_user_factors(["z"], {"age": [{"age": 41.0}]}),
+                                       p, rtol=1e-8, atol=1e-12)
+    # the uniform kind reads a missing age as 0 (and pulls every prediction towards it); the regression kind does not
+    assert rmse["regression"] < 0.5 * rmse["implicit"], rmse
+    assert rmse["regression"] < np.std(truth[~known]), rmse

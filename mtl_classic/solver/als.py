@@ -126,8 +126,9 @@ def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None
                               np.empty((len(tasks) * other.shape[0], other.shape[1]), work))
     indptr, indices = stacked.indptr, stacked.indices
     if entries is not None:
-        indptr, indices, curv, lin = with_confidence_entries(indptr, indices, curv, lin, entries[0], X.shape[0])
-        X = np.vstack([X, entries[1].astype(work)])
+        indptr, indices, curv, lin = with_confidence_entries(indptr, indices, curv, lin, entries[:3], X.shape[0])
+        curv, lin = curv.astype(work, copy=False), lin.astype(work, copy=False)
+        X = np.vstack([X, entries[3].astype(work)])
     if config.solver == "cholesky":
         kernels.solve_rows_cholesky(indptr, indices, curv, lin, X, A0, side, diag, rhs)
     else:
@@ -154,8 +155,9 @@ def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side
     Xt = (other @ M.astype(work)).reshape(-1, k)
     indptr, indices = stacked.indptr, stacked.indices
     if entries is not None:   # side matrices' confidence entries: their column factors in the new basis too
-        indptr, indices, curv, lin = with_confidence_entries(indptr, indices, curv, lin, entries[0], Xt.shape[0])
-        Xt = np.vstack([Xt, (entries[1] @ L_inv.T).astype(work)])
+        indptr, indices, curv, lin = with_confidence_entries(indptr, indices, curv, lin, entries[:3], Xt.shape[0])
+        curv, lin = curv.astype(work, copy=False), lin.astype(work, copy=False)
+        Xt = np.vstack([Xt, (entries[3] @ L_inv.T).astype(work)])
     Y = side @ L.astype(work)  # warm start in the new basis
     rhs = None if rhs is None else rhs @ L_inv.T  # L^{-1} h per row
     kernels.solve_rows_cg(indptr, indices, curv, lin, Xt, None, Y, cg_steps, rtol, rhs=rhs)

@@ -38,6 +38,7 @@ class SideTerm:
     intercepts: np.ndarray = None
     fit_intercepts: bool = False
     alpha: float = 0.0
+    observed_only: bool = False   # Task(kind="regression"): squared error on the entries only (missing is unknown)
 
     @property
     def targets(self):
@@ -62,24 +63,47 @@ def row_terms(terms, by_item, n_rows, k, negative_regularization=0.0):
     for s in mine:
         if s.matrix.shape[0] != n_rows:
             raise ValueError(f"side matrix {s.name!r} has {s.matrix.shape[0]} rows; the side has {n_rows}.")
-    return side_system([(s.weight, s.targets, s.factors, s.intercepts) for s in mine], k, negative_regularization)
+    return side_system([(s.weight, s.targets, s.factors, s.intercepts) for s in mine if not s.observed_only], k,
+                       negative_regularization)
 
 
 def confidence_entries(terms, by_item):
-    """The per-entry part of this side's confidence-weighted side matrices (``alpha`` > 0): a csr over the rows whose
-    entries are ``lambda * alpha * value`` (both the curvature and the linear term of an entry whose target is 1),
-    columns indexing the rows of the stacked column factors returned with it; None without such matrices."""
-    mine = [s for s in _on(terms, by_item) if s.alpha]
+    """The per-entry part of this side's side matrices with entry terms: confidence-weighted ones (``alpha`` > 0:
+    curvature and linear term ``lambda * alpha * value``, the entry's target being 1) and observed-only ones
+    (curvature ``lambda``, linear term ``lambda * (value - c_j)``). Returns (csr over the rows whose columns index
+    the rows of the stacked column factors, curvatures and linear terms in the csr's entry order, the stacked
+    column factors), or None without such matrices."""
+    mine = [s for s in _on(terms, by_item) if s.alpha or s.observed_only]
     if not mine:
         return None
-    C = sp.hstack([sp.csr_matrix(s.matrix, dtype=np.float64) * (s.weight * s.alpha) for s in mine], format="csr")
+    blocks, curv, lin, start = [], [], [], 0
+    for s in mine:
+        m = sp.csr_matrix(s.matrix, dtype=np.float64)
+        m.sort_indices()
+        a = m.data
+        if s.observed_only:
+            c = np.zeros(m.shape[1]) if s.intercepts is None else np.asarray(s.intercepts, dtype=np.float64)
+            curv.append(np.full(m.nnz, float(s.weight)))
+            lin.append(s.weight * (a - c[m.indices]))
+        else:
+            curv.append(s.weight * s.alpha * a)
+            lin.append(s.weight * s.alpha * a)
+        # the entries' positions (plus 1: no stored value is 0) carry them through the horizontal stacking
+        blocks.append(sp.csr_matrix((np.arange(start + 1, start + m.nnz + 1, dtype=np.float64), m.indices,
+                                     m.indptr), shape=m.shape))
+        start += m.nnz
+    C = sp.hstack(blocks, format="csr")
     C.sort_indices()
-    return C, np.vstack([np.asarray(s.factors, dtype=np.float64) for s in mine])
+    position = np.rint(C.data).astype(np.int64) - 1
+    return (C, np.concatenate(curv)[position], np.concatenate(lin)[position],
+            np.vstack([np.asarray(s.factors, dtype=np.float64) for s in mine]))
 
 
 def with_confidence_entries(indptr, indices, curv, lin, extra, offset):
-    """A row layout's entries (``indptr``, ``indices``, ``curv``, ``lin``) with each row's confidence entries of
-    ``extra`` (csr, same rows) appended after its own, their columns shifted by ``offset``."""
+    """A row layout's entries (``indptr``, ``indices``, ``curv``, ``lin``) with each row's entries of ``extra`` =
+    (csr, their curvatures, their linear terms) of :func:`confidence_entries` appended after its own, their columns
+    shifted by ``offset``."""
+    extra, extra_curv, extra_lin = extra
     n = len(indptr) - 1
     rows_a = np.repeat(np.arange(n), np.diff(indptr))
     rows_b = np.repeat(np.arange(n), np.diff(extra.indptr))
@@ -89,15 +113,37 @@ def with_confidence_entries(indptr, indices, curv, lin, extra, offset):
     new_indices = np.empty(total, np.int64)
     new_indices[pos_a], new_indices[pos_b] = indices, extra.indices.astype(np.int64) + offset
     out = [np.asarray(indptr, np.int64) + extra.indptr, new_indices]
-    for a in (curv, lin):
+    for a, b in ((curv, extra_curv), (lin, extra_lin)):
         merged = np.empty(total, a.dtype)
-        merged[pos_a], merged[pos_b] = a, extra.data
+        merged[pos_a], merged[pos_b] = a, b
         out.append(merged)
     return out
 
 
 def _column_penalty(s, n_rows, regularization, negative_regularization):
+    if s.observed_only:          # no whole-data loss, hence no mass to scale the penalty with
+        return regularization
     return regularization + negative_regularization * s.weight * n_rows
+
+
+def _observed_columns(s, F64, r):
+    """Observed-only: each column's own weighted least squares over its entries (with its intercept when fitted)."""
+    A = sp.csc_matrix(s.matrix, dtype=np.float64)
+    k = F64.shape[1]
+    for j in range(A.shape[1]):
+        rows, a = A.indices[A.indptr[j]:A.indptr[j + 1]], A.data[A.indptr[j]:A.indptr[j + 1]]
+        Fj = F64[rows]
+        if s.fit_intercepts:
+            if len(rows) == 0:
+                s.factors[j], s.intercepts[j] = 0.0, 0.0
+                continue
+            Fj = np.hstack([Fj, np.ones((len(rows), 1))])
+        M = s.weight * (Fj.T @ Fj)
+        M[np.arange(k), np.arange(k)] += r
+        x = np.linalg.solve(M, s.weight * (a @ Fj))
+        s.factors[j] = x[:k]
+        if s.fit_intercepts:
+            s.intercepts[j] = x[k]
 
 
 def update_side_factors(terms, F, by_item, regularization, negative_regularization):
@@ -113,6 +159,9 @@ def update_side_factors(terms, F, by_item, regularization, negative_regularizati
     ones_F = F64.sum(axis=0)
     for s in mine:
         r = _column_penalty(s, F.shape[0], regularization, negative_regularization)
+        if s.observed_only:
+            _observed_columns(s, F64, r)
+            continue
         B = s.weight * (s.targets.T @ F64)
         if s.alpha:   # each column's own entries add lambda alpha a f f^T and lambda alpha a f: one solve per column
             M0 = s.weight * G + r * np.eye(k)
@@ -141,6 +190,13 @@ def side_objective(terms, P, Q, regularization, negative_regularization):
     for s in terms:
         F = (Q if s.by_item else P).astype(np.float64)
         V = s.factors.astype(np.float64)
+        r = _column_penalty(s, F.shape[0], regularization, negative_regularization)
+        if s.observed_only:             # the entries' squared errors only
+            A = sp.coo_matrix(s.matrix)
+            c = np.zeros(A.shape[1]) if s.intercepts is None else s.intercepts
+            residual = A.data - np.einsum("ij,ij->i", F[A.row], V[A.col]) - c[A.col]
+            out.append(float(s.weight * (residual @ residual) + r * np.sum(V * V)))
+            continue
         T = s.targets
         fit = (T.data @ T.data - 2.0 * np.sum((T.T @ F) * V) + np.sum((F.T @ F) * (V.T @ V)))
         if s.alpha:                     # the entries' extra confidence: alpha a (1 - f . v)^2
@@ -151,7 +207,6 @@ def side_objective(terms, P, Q, regularization, negative_regularization):
             c = s.intercepts
             column_sums = np.asarray(s.matrix.sum(axis=0)).ravel() - V @ F.sum(axis=0)
             fit += F.shape[0] * float(c @ c) - 2.0 * float(c @ column_sums)
-        r = _column_penalty(s, F.shape[0], regularization, negative_regularization)
         row_penalty = negative_regularization * s.weight * s.n_columns * np.sum(F * F)
         out.append(float(s.weight * fit + r * np.sum(V * V) + row_penalty))
     return out
