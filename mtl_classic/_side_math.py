@@ -7,9 +7,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._ids import IdMap
+from .heads import logistic_bound
 from ._validation import check_finite_values
 
-__all__ = ["side_system", "rows_from_side", "SideColdStart"]
+__all__ = ["side_system", "entry_weights", "rows_from_side", "SideColdStart"]
 
 
 def side_system(parts, k, negative_regularization):
@@ -37,17 +38,35 @@ def side_system(parts, k, negative_regularization):
     return A, rhs
 
 
+#: most majorise-minimise steps of the cold-start solve of rows with binary side entries (it stops once no factor
+#: moves by more than LOGISTIC_TOL, relative; the bound's steps converge linearly, slowly under a weak penalty)
+LOGISTIC_STEPS = 1000
+LOGISTIC_TOL = 1e-10
+
+
+def entry_weights(matrix, V, c, F, logistic):
+    """Per entry of ``matrix`` (csr order) of an observed-only side matrix: its weight and working target, (1, value)
+    for squared error, the logistic bound's (``heads.logistic_bound``) at the current scores ``F . v + c`` for 0/1
+    labels."""
+    if not logistic:
+        return np.ones(matrix.nnz), matrix.data
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    scores = np.einsum("ij,ij->i", np.asarray(F, dtype=np.float64)[rows],
+                       np.asarray(V, dtype=np.float64)[matrix.indices]) + np.asarray(c)[matrix.indices]
+    return logistic_bound(matrix.data, scores)
+
+
 def rows_from_side(parts, k, regularization, negative_regularization, prior_mean=None):
     """Factors of rows known only by their side matrices, shrunk towards the fitted rows' mean.
 
     Parameters
     ----------
-    parts : list of (weight, matrix, column_factors, column_intercepts[, alpha[, observed_only]])
+    parts : list of (weight, matrix, column_factors, column_intercepts[, alpha[, observed_only[, binary]]])
         Per side matrix: its weight lambda_s, the rows' entries (sparse or dense, n_rows x n_columns), the fitted
         column factors V_s (n_columns x k), column intercepts c_s (n_columns,; None: 0), confidence scale alpha
         (0 or absent: the values are the targets; > 0: every entry is a target 1 of confidence 1 + alpha * value)
-        and whether only its entries count (``Task(kind="regression")``); rows with entry terms are solved one by
-        one.
+        whether only its entries count (``Task(kind="regression")`` or ``"binary"``) and whether they are 0/1
+        labels under the logistic loss (majorise-minimise steps); rows with entry terms are solved one by one.
     k : int
     regularization, negative_regularization : float
         The model's row penalty rule: ``regularization`` plus ``negative_regularization`` times the rows' mass
@@ -72,24 +91,38 @@ def rows_from_side(parts, k, regularization, negative_regularization, prior_mean
         r = regularization + negative_regularization * sum(p[0] * np.shape(p[2])[0]
                                                            for p, obs in zip(parts, observed) if not obs)
         rhs = rhs + r * np.asarray(prior_mean, dtype=np.float64)[None, :]
-    entries = []   # per row: lambda alpha a (v v^T, v) for confidences, lambda (v v^T, (a - c) v) observed-only
+    # per row: lambda alpha a (v v^T, v) for confidences, lambda w (v v^T, (z - c) v) observed-only (w = 1 and z the
+    # value for squared error; the logistic bound's at the row's current scores for 0/1 labels)
+    entries, logistic = [], False
     for p, obs in zip(parts, observed):
         if obs or (len(p) > 4 and p[4]):
             c = np.zeros(np.shape(p[2])[0]) if p[3] is None else np.asarray(p[3], dtype=np.float64)
+            binary = len(p) > 6 and bool(p[6])
+            logistic = logistic or binary
             entries.append((sp.csr_matrix(p[1], dtype=np.float64), np.asarray(p[2], dtype=np.float64), p[0],
-                            None if obs else p[4], c))
+                            None if obs else p[4], c, binary))
     if not entries:
         return np.linalg.solve(A, rhs.T).T
-    out = np.empty_like(rhs)
-    for u in range(n_rows):
-        A_u, b_u = A.copy(), rhs[u].copy()
-        for m, V, weight, alpha, c in entries:
-            cols, a = m.indices[m.indptr[u]:m.indptr[u + 1]], m.data[m.indptr[u]:m.indptr[u + 1]]
-            curv = np.full(len(cols), weight) if alpha is None else weight * alpha * a
-            lin = weight * (a - c[cols]) if alpha is None else curv
-            A_u += (V[cols] * curv[:, None]).T @ V[cols]
-            b_u += lin @ V[cols]
-        out[u] = np.linalg.solve(A_u, b_u)
+    out = (np.tile(np.asarray(prior_mean, dtype=np.float64), (n_rows, 1)) if prior_mean is not None
+           else np.zeros_like(rhs))
+    for _ in range(LOGISTIC_STEPS if logistic else 1):   # majorise-minimise steps of the logistic bound
+        terms = [(m, V, weight, alpha, c) + entry_weights(m, V, c, out, binary) if alpha is None
+                 else (m, V, weight, alpha, c, None, None) for m, V, weight, alpha, c, binary in entries]
+        new = np.empty_like(rhs)
+        for u in range(n_rows):
+            A_u, b_u = A.copy(), rhs[u].copy()
+            for m, V, weight, alpha, c, w, z in terms:
+                lo, hi = m.indptr[u], m.indptr[u + 1]
+                cols = m.indices[lo:hi]
+                curv = weight * w[lo:hi] if alpha is None else weight * alpha * m.data[lo:hi]
+                lin = weight * w[lo:hi] * (z[lo:hi] - c[cols]) if alpha is None else curv
+                A_u += (V[cols] * curv[:, None]).T @ V[cols]
+                b_u += lin @ V[cols]
+            new[u] = np.linalg.solve(A_u, b_u)
+        moved = np.max(np.abs(new - out)) if logistic else 0.0
+        out = new
+        if moved <= LOGISTIC_TOL * (1.0 + np.max(np.abs(out))):
+            break
     return out
 
 
@@ -107,7 +140,7 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where):
             article = "an" if kind == "item" else "a"
             raise ValueError(f"{where}: {str(name)[:100]!r} is not {article} {kind} side matrix of the model "
                              f"({sorted(n for n, s in model.side.items() if s[0] == kind)}).")
-        _, weight, columns, V, c, alpha, observed = model.side[name]
+        _, weight, columns, V, c, alpha, observed, binary = model.side[name]
         if not sp.issparse(rows) and not isinstance(rows, np.ndarray):
             if len(rows) != len(ids):
                 raise ValueError(f"{where}: side_rows[{name!r}] has {len(rows)} rows for {len(ids)} {kind}s.")
@@ -121,7 +154,7 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where):
             raise ValueError(f"{where}: side_rows[{name!r}] must have shape {(len(ids), len(columns))}; "
                              f"got {rows.shape}.")
         check_finite_values(sp.csr_matrix(rows).data, f"{where}: side_rows[{name!r}]")
-        parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V, c, alpha, observed))
+        parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V, c, alpha, observed, binary))
     return parts
 
 

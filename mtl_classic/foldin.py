@@ -76,7 +76,7 @@ def _solve_from_side_only(model, params, side_terms, by_item):
     rows' mean m."""
     side = params.item_factors if by_item else params.user_factors
     fitted = model.item_factors_ if by_item else model.user_factors_
-    side[:] = rows_from_side([(s.weight, s.matrix, s.factors, s.intercepts, s.alpha, s.observed_only)
+    side[:] = rows_from_side([(s.weight, s.matrix, s.factors, s.intercepts, s.alpha, s.observed_only, s.logistic)
                               for s in side_terms],
                              side.shape[1],
                              float(model.regularization), float(model.negative_regularization),
@@ -105,9 +105,12 @@ def _side_rows(model, interactions, by_item, where):
                              f"columns, the side matrix's fitted column ids); got {getattr(m, 'shape', type(m))}.")
         m = sp.csr_matrix(m, dtype=np.float64)
         check_finite_values(m.data, f"{where}: interactions[{name!r}]")
+        if task.kind == "binary":
+            task.check_values(m.data, f"{where}: interactions[{name!r}]")
         n_rows = m.shape[0]
         terms.append(SideTerm(name, by_item, float(task.weight), m, V, model.side_intercepts_[name],
-                              alpha=task.resolved_side_alpha(), observed_only=task.kind == "regression"))
+                              alpha=task.resolved_side_alpha(), observed_only=task.kind != "implicit",
+                              logistic=task.kind == "binary"))
     return pairs, terms, n_rows
 
 

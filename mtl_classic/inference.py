@@ -79,8 +79,8 @@ class InferenceModel(SideColdStart):
         Objects with ``transform(scores) -> probabilities`` (e.g. :class:`mtl_classic.calibration.TaskCalibrator`),
         used by :meth:`probabilities` and expected-value blending.
     side : dict of str -> tuple, optional
-        (side, weight, columns IdMap, column factors, column intercepts, alpha, observed_only) per side matrix of
-        the fit (docs/MATH.md, "side matrices"): new items known by their attributes join
+        (side, weight, columns IdMap, column factors, column intercepts, alpha, observed_only, binary) per side
+        matrix of the fit (docs/MATH.md, "side matrices"): new items known by their attributes join
         through :meth:`with_items`.
     side_penalty : (float, float), default=(0.0, 0.0)
         The fit's ``regularization`` and ``negative_regularization`` (the cold rows' penalty rule).
@@ -105,9 +105,11 @@ class InferenceModel(SideColdStart):
         self.default_task = default_task
         self.cold = None if cold is None or not np.any(cold) else np.asarray(cold, dtype=bool)
         self.calibrators = dict(calibrators or {})
-        # (side, weight, columns, V[, intercepts[, alpha[, observed_only]]]): entries from before those existed: 0
+        # (side, weight, columns, V[, intercepts[, alpha[, observed_only[, binary]]]]): entries from before those
+        # existed have 0 / False
         self.side = {name: (*entry[:4], entry[4] if len(entry) > 4 else np.zeros(len(entry[2])),
-                            float(entry[5]) if len(entry) > 5 else 0.0, bool(entry[6]) if len(entry) > 6 else False)
+                            float(entry[5]) if len(entry) > 5 else 0.0, bool(entry[6]) if len(entry) > 6 else False,
+                            bool(entry[7]) if len(entry) > 7 else False)
                      for name, entry in (side or {}).items()}
         self.side_penalty = tuple(side_penalty)
         self.n_users, self.factors = params.user_factors.shape
@@ -161,7 +163,7 @@ class InferenceModel(SideColdStart):
         if os.path.exists(os.path.join(os.fspath(path), CALIBRATION_NAME)):
             calibrators = load_calibrators(path)
         side = {t.name: (t.side, float(t.weight), IdMap.from_list(columns), V, c, t.resolved_side_alpha(),
-                         t.kind == "regression")
+                         t.kind != "implicit", t.kind == "binary")
                 for t, columns, V, c, _ in load_side(manifest, arrays, path, n_users, n_items, values=False)}
         try:
             penalty = (float(manifest["params"]["regularization"]), float(manifest["params"]["negative_regularization"]))
@@ -196,7 +198,8 @@ class InferenceModel(SideColdStart):
             data.n_users, 1)
         params = model.fitted_params_ if dtype is None else model.fitted_params_.astype(dtype)
         side = {t.name: (t.side, float(t.weight), data.side[t.name].columns, model.side_factors_[t.name],
-                         model.side_intercepts_[t.name], t.resolved_side_alpha(), t.kind == "regression")
+                         model.side_intercepts_[t.name], t.resolved_side_alpha(), t.kind != "implicit",
+                         t.kind == "binary")
                 for t in getattr(model, "side_tasks_", None) or []}
         return cls(model.tasks_, data.user_map.ids, data.item_map.ids, params, patterns, popularity,
                    default_task=getattr(model, "default_task_", None), calibrators=calibrators, side=side,

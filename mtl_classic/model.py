@@ -18,6 +18,7 @@ from .data import IdMap, MultiTaskData
 from .data.side import SideMatrix
 from .evaluation import evaluate_ranking
 from .foldin import solve_new_rows
+from .heads import sigmoid
 from .inference import InferenceModel
 from .params import SCHEMA
 from .persistence import load_parts, save_model
@@ -362,8 +363,10 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             if V is None or V.shape != (m.n_columns, k):
                 V = (rng.standard_normal((m.n_columns, k)) * float(self.init_scale)).astype(dtype)
             c = np.zeros(m.n_columns) if c is None or c.shape != (m.n_columns,) or not t.biases else c.copy()
+            if t.kind == "binary":
+                t.check_values(m.matrix.data, f"side task {t.name!r}")
             terms.append(als.SideTerm(t.name, m.side == "item", float(t.weight), m.matrix, V, c, bool(t.biases),
-                                      t.resolved_side_alpha(), t.kind == "regression"))
+                                      t.resolved_side_alpha(), t.kind != "implicit", t.kind == "binary"))
         self.side_tasks_, self.side_factors_ = side_tasks, {s.name: s.factors for s in terms}
         self.side_intercepts_ = {s.name: s.intercepts for s in terms}
         return terms
@@ -462,8 +465,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 np.atleast_1d(np.asarray(users, dtype=object)))
             cols = self.data_.side[task].columns.index(np.atleast_1d(np.asarray(items, dtype=object)))
             F = self.item_factors_ if side[task].side == "item" else self.user_factors_
-            return (np.einsum("ij,ij->i", F[rows].astype(np.float64), self.side_factors_[task][cols])
-                    + self.side_intercepts_[task][cols])
+            scores = (np.einsum("ij,ij->i", F[rows].astype(np.float64), self.side_factors_[task][cols])
+                      + self.side_intercepts_[task][cols])
+            return sigmoid(scores) if side[task].kind == "binary" else scores
         u = self.user_map_.index(np.atleast_1d(np.asarray(users, dtype=object)))
         i = self.item_map_.index(np.atleast_1d(np.asarray(items, dtype=object)))
         return self.predict_indices(task, u, i)

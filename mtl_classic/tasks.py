@@ -80,7 +80,8 @@ class Task:
         ``alpha`` makes it implicit-style instead: each entry is a target 1 with confidence ``1 + alpha * value``
         (a user's query counts), the other pairs targets 0 with weight 1 (docs/MATH.md, "side matrices").
         ``kind="regression"`` fits the entries' values only (a missing entry is unknown, not 0: a user's age, an
-        item's sales where known), with intercepts under ``biases=True``.
+        item's sales where known), ``kind="binary"`` its 0/1 labels under the logistic loss (an item "on sale"
+        flag, known for some items); both take intercepts under ``biases=True``.
     item_feature : str or None, default=None
         Implicit tasks: the name of a 1-column item side matrix of the data (``MultiTaskData.with_side``), e.g.
         each item's log sales, read as a head feature: the task's score gains ``gamma_t * a_i`` on every pair, one
@@ -205,12 +206,9 @@ class Task:
         if self.side not in ("user", "item"):
             raise ValueError(f"{label}: side must be None, 'user' or 'item'. Got {self.side!r}.")
         fixed = {"head": None, "negative_weight": 1.0, "evidence_negative_weight": None, "item_bias": None}
-        if self.kind not in ("implicit", "regression"):
-            raise ValueError(f"{label}: a side task's kind is 'implicit' (every pair, values or confidences) or "
-                             f"'regression' (its entries only); got {self.kind!r}.")
-        if self.kind == "regression" and self.resolved_side_alpha():
-            raise ValueError(f"{label}: alpha (confidences) is for implicit side tasks; a regression side task "
-                             f"fits its entries' values.")
+        if self.kind != "implicit" and self.resolved_side_alpha():
+            raise ValueError(f"{label}: alpha (confidences) is for implicit side tasks; a {self.kind} side task "
+                             f"fits its entries' values or labels.")
         if self.biases not in (None, False, True):
             raise ValueError(f"{label}: biases must be None, False or True (column intercepts). Got {self.biases!r}.")
         if self.resolved_side_alpha() and self.biases:
@@ -218,8 +216,8 @@ class Task:
                              f"alpha or biases=True, not both.")
         changed = [name for name, value in fixed.items() if getattr(self, name) != value]
         if changed:
-            raise ValueError(f"{label}: a side task ({self.side} side) has a squared loss on every pair with weight "
-                             f"`weight`; {changed} do not apply to it and must keep their defaults.")
+            raise ValueError(f"{label}: {changed} do not apply to a side task ({self.side} side) and must keep their "
+                             f"defaults.")
 
     def to_dict(self):
         """JSON-able dict of the configuration (for persistence)."""

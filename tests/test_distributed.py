@@ -168,12 +168,14 @@ def _side_frames(data, seed=0):
     queries = pd.DataFrame({"user": rng.choice(users, 80), "query": rng.choice([f"q{j}" for j in range(7)], 80),
                             "value": rng.integers(1, 3, 80).astype(float)})
     ages = pd.DataFrame({"user": users[::2], "column": "age", "value": 30.0 + rng.normal(0, 5, len(users[::2]))})
-    return {"genre": genres}, {"query": queries, "age": ages}
+    vip = pd.DataFrame({"user": users[1::3], "column": "vip", "value": (rng.random(len(users[1::3])) < 0.4) * 1.0})
+    return {"genre": genres}, {"query": queries, "age": ages, "vip": vip}
 
 
 # intercepts on the item side, per-entry confidences (query counts) and an observed-only value on the user side
 SIDE_TASKS = [Task("genre", side="item", biases=True), Task("query", side="user", weight=0.5, alpha=2.0),
-              Task("age", side="user", kind="regression", biases=True, weight=0.01)]
+              Task("age", side="user", kind="regression", biases=True, weight=0.01),
+              Task("vip", side="user", kind="binary", biases=True, weight=0.3)]
 
 
 def test_side_matrices_in_the_distributed_fit_are_the_local_fit(client, events):
@@ -185,11 +187,11 @@ def test_side_matrices_in_the_distributed_fit_are_the_local_fit(client, events):
         local = MultiTaskMF(**{**KW, **cfg}).fit(data.with_side(user_side=user_side, item_side=item_side))
     dist = _fit(client, events, cfg, user_side=user_side, item_side=item_side)
     _assert_same_fit(local, dist)
-    for name in ("genre", "query", "age"):
+    for name in ("genre", "query", "age", "vip"):
         np.testing.assert_allclose(dist.side_factors_[name], local.side_factors_[name], rtol=1e-8, atol=1e-12)
         np.testing.assert_allclose(dist.side_intercepts_[name], local.side_intercepts_[name], rtol=1e-8, atol=1e-12)
         assert dist.data_.side[name].columns.to_list() == local.data_.side[name].columns.to_list()
-    assert dist.data_.report["side_rows_dropped"] == {"query": 0, "age": 0, "genre": 1}
+    assert dist.data_.report["side_rows_dropped"] == {"query": 0, "age": 0, "vip": 0, "genre": 1}
     assert np.any(dist.side_intercepts_["genre"] != 0) and not np.any(dist.side_intercepts_["query"])
     assert dist.side_intercepts_["age"][0] == pytest.approx(local.side_intercepts_["age"][0], rel=1e-8)
     # a fold-in from the side rows alone works on the distributed model as on the local one
@@ -222,7 +224,7 @@ def test_a_sweep_run_again_restores_the_side_matrices_column_factors(client, eve
     dist = _fit(client, events, cfg, user_side=user_side, item_side=item_side)
     assert dist.distributed_stats_["retries"] == 1
     _assert_same_fit(undisturbed, dist, rtol=1e-12)
-    for name in ("genre", "query"):
+    for name in ("genre", "query", "age", "vip"):
         np.testing.assert_array_equal(dist.side_factors_[name], undisturbed.side_factors_[name])
 
 

@@ -113,7 +113,7 @@ def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None
         dense, extra = row_terms(side_terms, by_item, side.shape[0], A0.shape[0], config.negative_regularization)
         A0 = A0 + dense
         rhs = extra if rhs is None else (rhs if extra is None else rhs + extra)
-        entries = confidence_entries(side_terms, by_item)   # side matrices with per-entry confidences
+        entries = confidence_entries(side_terms, by_item, side)   # side matrices' per-entry terms
     # plain CG when asked for, when A0 is too close to singular for its Cholesky factor to change the basis (e.g.
     # no implicit task and no regularization: A0 = 0), or when rows carry their own evidence-scaled penalty (a
     # per-row diagonal is not the identity in the shared basis)

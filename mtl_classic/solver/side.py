@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .._side_math import side_system
+from .._side_math import entry_weights, side_system
 from .._sparse import observation_pattern
+from ..heads import logistic_loss
 
 __all__ = ["SideTerm", "row_terms", "confidence_entries", "with_confidence_entries", "update_side_factors",
            "side_objective"]
@@ -39,6 +40,7 @@ class SideTerm:
     fit_intercepts: bool = False
     alpha: float = 0.0
     observed_only: bool = False   # Task(kind="regression"): squared error on the entries only (missing is unknown)
+    logistic: bool = False        # Task(kind="binary"): logistic loss on the entries only (0/1 labels)
 
     @property
     def targets(self):
@@ -67,12 +69,13 @@ def row_terms(terms, by_item, n_rows, k, negative_regularization=0.0):
                        negative_regularization)
 
 
-def confidence_entries(terms, by_item):
+def confidence_entries(terms, by_item, F=None):
     """The per-entry part of this side's side matrices with entry terms: confidence-weighted ones (``alpha`` > 0:
     curvature and linear term ``lambda * alpha * value``, the entry's target being 1) and observed-only ones
-    (curvature ``lambda``, linear term ``lambda * (value - c_j)``). Returns (csr over the rows whose columns index
-    the rows of the stacked column factors, curvatures and linear terms in the csr's entry order, the stacked
-    column factors), or None without such matrices."""
+    (curvature ``lambda a``, linear term ``lambda a (z - c_j)``: a = 1 and z the value for regression, the logistic
+    bound's weight and working target at the current scores of the rows ``F`` for binary). Returns (csr over the
+    rows whose columns index the rows of the stacked column factors, curvatures and linear terms in the csr's entry
+    order, the stacked column factors), or None without such matrices."""
     mine = [s for s in _on(terms, by_item) if s.alpha or s.observed_only]
     if not mine:
         return None
@@ -83,8 +86,9 @@ def confidence_entries(terms, by_item):
         a = m.data
         if s.observed_only:
             c = np.zeros(m.shape[1]) if s.intercepts is None else np.asarray(s.intercepts, dtype=np.float64)
-            curv.append(np.full(m.nnz, float(s.weight)))
-            lin.append(s.weight * (a - c[m.indices]))
+            w, z = entry_weights(m, s.factors, c, F, s.logistic)
+            curv.append(s.weight * w)
+            lin.append(s.weight * w * (z - c[m.indices]))
         else:
             curv.append(s.weight * s.alpha * a)
             lin.append(s.weight * s.alpha * a)
@@ -127,20 +131,27 @@ def _column_penalty(s, n_rows, regularization, negative_regularization):
 
 
 def _observed_columns(s, F64, r):
-    """Observed-only: each column's own weighted least squares over its entries (with its intercept when fitted)."""
-    A = sp.csc_matrix(s.matrix, dtype=np.float64)
+    """Observed-only: each column's own weighted least squares over its entries (with its intercept when fitted);
+    binary: the logistic bound's weights and working targets at the current scores (a majorise-minimise step)."""
+    m = sp.csr_matrix(s.matrix, dtype=np.float64)
+    c = np.zeros(m.shape[1]) if s.intercepts is None else s.intercepts
+    weights, targets = entry_weights(m, s.factors, c, F64, s.logistic)
+    order = np.argsort(m.indices, kind="stable")            # the entries by column
+    rows_all = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[order]
+    starts = np.concatenate([[0], np.cumsum(np.bincount(m.indices, minlength=m.shape[1]))])
     k = F64.shape[1]
-    for j in range(A.shape[1]):
-        rows, a = A.indices[A.indptr[j]:A.indptr[j + 1]], A.data[A.indptr[j]:A.indptr[j + 1]]
+    for j in range(m.shape[1]):
+        sel = order[starts[j]:starts[j + 1]]
+        rows, w, a = rows_all[starts[j]:starts[j + 1]], weights[sel], targets[sel]
         Fj = F64[rows]
         if s.fit_intercepts:
             if len(rows) == 0:
                 s.factors[j], s.intercepts[j] = 0.0, 0.0
                 continue
             Fj = np.hstack([Fj, np.ones((len(rows), 1))])
-        M = s.weight * (Fj.T @ Fj)
+        M = s.weight * ((Fj * w[:, None]).T @ Fj)
         M[np.arange(k), np.arange(k)] += r
-        x = np.linalg.solve(M, s.weight * (a @ Fj))
+        x = np.linalg.solve(M, s.weight * ((w * a) @ Fj))
         s.factors[j] = x[:k]
         if s.fit_intercepts:
             s.intercepts[j] = x[k]
@@ -194,8 +205,10 @@ def side_objective(terms, P, Q, regularization, negative_regularization):
         if s.observed_only:             # the entries' squared errors only
             A = sp.coo_matrix(s.matrix)
             c = np.zeros(A.shape[1]) if s.intercepts is None else s.intercepts
-            residual = A.data - np.einsum("ij,ij->i", F[A.row], V[A.col]) - c[A.col]
-            out.append(float(s.weight * (residual @ residual) + r * np.sum(V * V)))
+            scores = np.einsum("ij,ij->i", F[A.row], V[A.col]) + c[A.col]
+            loss = (np.sum(logistic_loss(A.data, scores)) if s.logistic
+                    else float((A.data - scores) @ (A.data - scores)))
+            out.append(float(s.weight * loss + r * np.sum(V * V)))
             continue
         T = s.targets
         fit = (T.data @ T.data - 2.0 * np.sum((T.T @ F) * V) + np.sum((F.T @ F) * (V.T @ V)))
