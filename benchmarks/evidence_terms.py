@@ -8,7 +8,9 @@ had the item in another behaviour) and on those without:
 * the factor part alone (every cross-task weight set to 0 after the fit);
 * the cross-task terms scaled by 0.25-1.5 after the fit (is the squared loss's scale of the evidence the ranking's?);
 * the fitted scores plus ``eta`` times the item's standardised log target popularity on evidence pairs only (does a
-  popularity order among the user's auxiliary items, the auxiliary-first rule's, add anything?).
+  popularity order among the user's auxiliary items, the auxiliary-first rule's, add anything?);
+* the cross-task terms scaled per user by ``1 + theta z_u``, z_u the user's standardised log number of evidence
+  items (does one carted item say more than one of fifty?).
 
     python benchmarks/evidence_terms.py --data-dir ../shared/datasets --datasets tmall beibei
 """
@@ -75,6 +77,19 @@ def run(name, data_dir):
     for eta in (0.02, 0.05, 0.1):
         score(f"+ {eta:g} x log popularity on evidence pairs",
               _Shifted(model, lambda users, eta=eta: eta * evidence[users].toarray() * pop[None, :]))
+    n_evidence = np.log1p(np.asarray(evidence.sum(axis=1)).ravel())
+    z = (n_evidence - n_evidence.mean()) / max(n_evidence.std(), 1e-12)
+
+    def cross_part(users):
+        full = model.score_items(target, users)
+        _scaled(model, 0.0, weights)
+        bare = model.score_items(target, users)
+        _scaled(model, 1.0, weights)
+        return full - bare
+
+    for theta in (-0.3, -0.15, 0.15):
+        score(f"cross-task terms x (1 + {theta:g} z_u), z_u: the user's evidence count",
+              _Shifted(model, lambda users, theta=theta: theta * z[users][:, None] * cross_part(users)))
     return rows
 
 
