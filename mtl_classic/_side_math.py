@@ -42,6 +42,8 @@ def side_system(parts, k, negative_regularization):
 #: moves by more than LOGISTIC_TOL, relative; the bound's steps converge linearly, slowly under a weak penalty)
 LOGISTIC_STEPS = 1000
 LOGISTIC_TOL = 1e-10
+#: rows per batch of the cold-start solve with per-entry terms (bounds the (rows, k, k) systems' memory)
+ROW_CHUNK = 256
 
 
 def entry_weights(matrix, V, c, F, logistic):
@@ -109,16 +111,20 @@ def rows_from_side(parts, k, regularization, negative_regularization, prior_mean
         terms = [(m, V, weight, alpha, c) + entry_weights(m, V, c, out, binary) if alpha is None
                  else (m, V, weight, alpha, c, None, None) for m, V, weight, alpha, c, binary in entries]
         new = np.empty_like(rhs)
-        for u in range(n_rows):
-            A_u, b_u = A.copy(), rhs[u].copy()
+        for lo_row in range(0, n_rows, ROW_CHUNK):        # batched k x k solves, a chunk of rows at a time
+            hi_row = min(n_rows, lo_row + ROW_CHUNK)
+            A_b = np.broadcast_to(A, (hi_row - lo_row, k, k)).copy()
+            b_b = rhs[lo_row:hi_row].copy()
             for m, V, weight, alpha, c, w, z in terms:
-                lo, hi = m.indptr[u], m.indptr[u + 1]
+                lo, hi = m.indptr[lo_row], m.indptr[hi_row]
                 cols = m.indices[lo:hi]
+                rows = np.repeat(np.arange(hi_row - lo_row), np.diff(m.indptr[lo_row:hi_row + 1]))
                 curv = weight * w[lo:hi] if alpha is None else weight * alpha * m.data[lo:hi]
                 lin = weight * w[lo:hi] * (z[lo:hi] - c[cols]) if alpha is None else curv
-                A_u += (V[cols] * curv[:, None]).T @ V[cols]
-                b_u += lin @ V[cols]
-            new[u] = np.linalg.solve(A_u, b_u)
+                Vc = V[cols]
+                np.add.at(A_b, rows, curv[:, None, None] * Vc[:, :, None] * Vc[:, None, :])
+                np.add.at(b_b, rows, lin[:, None] * Vc)
+            new[lo_row:hi_row] = np.linalg.solve(A_b, b_b[:, :, None])[:, :, 0]
         moved = np.max(np.abs(new - out)) if logistic else 0.0
         out = new
         if moved <= LOGISTIC_TOL * (1.0 + np.max(np.abs(out))):
