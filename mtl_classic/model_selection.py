@@ -33,7 +33,9 @@ __all__ = ["validation_split", "SuccessiveHalvingSearch", "DEFAULT_SPACE", "same
 logger = logging.getLogger(__name__)
 
 #: The default search space. Keys are MultiTaskMF parameters, or ``tasks__alpha`` (every implicit task's
-#: confidence scale, a number or ``"auto"``) and ``tasks__aux_weight`` (the weight of every task but the target).
+#: confidence scale, a number or ``"auto"``), ``tasks__aux_weight`` (the weight of every user x item task but the
+#: target) and ``tasks__side_weight`` (the weight of every side task; :data:`SIDE_WEIGHTS` joins the default space
+#: when the estimator has side tasks).
 DEFAULT_SPACE = {
     "factors": [32, 64, 128],
     "regularization": [0.01, 0.3, 3.0, 10.0, 30.0],
@@ -43,6 +45,11 @@ DEFAULT_SPACE = {
     "negative_regularization": [0.0, 1e-4, 3e-4],
     "row_regularization": [0.03, 0.1, 0.3],
 }
+
+
+#: side-task weights tried by the default space when the estimator has side tasks (an item-level column at weight 1
+#: can cost the target a few percent: benchmarks/RESULTS.md, "Side matrices")
+SIDE_WEIGHTS = [0.01, 0.1, 1.0]
 
 
 def same_event_tasks(data, target, share=0.99):
@@ -177,10 +184,13 @@ class SuccessiveHalvingSearch(BaseEstimator):
             raise ValueError("SuccessiveHalvingSearch needs an estimator with tasks= given (the target and the "
                              "auxiliary tasks are named there).")
         space = DEFAULT_SPACE if self.space is None else self.space
+        if self.space is None and any(getattr(t, "side", None) for t in self.estimator.tasks):
+            space = {**DEFAULT_SPACE, "tasks__side_weight": SIDE_WEIGHTS}
         if not isinstance(space, dict) or not space:
             raise ValueError(f"The 'space' parameter of SuccessiveHalvingSearch must be a non-empty dict. "
                              f"Got {space!r}.")
-        known = set(self.estimator.get_params(deep=False)) | {"tasks__alpha", "tasks__aux_weight"}
+        known = set(self.estimator.get_params(deep=False)) | {"tasks__alpha", "tasks__aux_weight",
+                                                               "tasks__side_weight"}
         unknown = sorted(set(space) - known)
         if unknown:
             raise ValueError(f"SuccessiveHalvingSearch: space has unknown parameters {unknown}; known are "
@@ -217,14 +227,17 @@ class SuccessiveHalvingSearch(BaseEstimator):
         params = dict(params)
         alpha = params.pop("tasks__alpha", None)
         aux = params.pop("tasks__aux_weight", None)
-        if alpha is not None or aux is not None:
+        side_weight = params.pop("tasks__side_weight", None)
+        if alpha is not None or aux is not None or side_weight is not None:
             tasks = []
             for t in est.tasks:
                 t = Task(t) if isinstance(t, str) else copy.deepcopy(t)
-                if alpha is not None and t.kind == "implicit" and t.side is None:  # side tasks have no alpha
+                if alpha is not None and t.kind == "implicit" and t.side is None:  # a side task's alpha is its own
                     t.alpha = alpha if isinstance(alpha, str) else float(alpha)
-                if aux is not None and t.name != self.target:
+                if aux is not None and t.name != self.target and t.side is None:
                     t.weight = float(aux)
+                if side_weight is not None and t.side is not None:
+                    t.weight = float(side_weight)
                 tasks.append(t)
             params["tasks"] = tasks
         if iterations is not None:

@@ -811,3 +811,22 @@ def test_a_binary_side_matrix_fits_its_labels_under_the_logistic_loss():
     with pytest.raises(ValueError, match="labels outside"):
         bad = MultiTaskData.from_matrices({"buy": buy}).with_side(user_side={"older": (matrix * 2.0, ["older"])})
         _model(tasks=[Task("buy"), Task("older", side="user", kind="binary")]).fit(bad)
+
+
+def test_the_built_in_tuner_weighs_side_tasks_on_their_own():
+    from mtl_classic.model_selection import DEFAULT_SPACE, SIDE_WEIGHTS, SuccessiveHalvingSearch
+    buy, attrs, _ = _planted(seed=27)
+    view = sp.csr_matrix(buy.toarray() + (np.random.default_rng(1).random(buy.shape) < 0.1))
+    data = MultiTaskData.from_matrices({"view": view, "buy": buy}).with_side(
+        item_side={"genre": (attrs, [f"g{j}" for j in range(attrs.shape[1])])})
+    est = _model(tasks=[Task("view"), Task("buy"), Task("genre", side="item", alpha=2.0)])
+    search = SuccessiveHalvingSearch(est, target="buy", n_candidates=4, min_iterations=2)
+    assert search._check() == {**DEFAULT_SPACE, "tasks__side_weight": SIDE_WEIGHTS}   # side tasks: their weights too
+    built = search._build({"tasks__aux_weight": 0.3, "tasks__side_weight": 0.01, "tasks__alpha": 3.0}, 2)
+    weights = {t.name: (t.weight, t.alpha) for t in built.tasks}
+    assert weights == {"view": (0.3, 3.0), "buy": (1.0, 3.0), "genre": (0.01, 2.0)}
+    search.fit(data)
+    assert search.best_estimator_.side_factors_["genre"].shape[0] == attrs.shape[1]
+    assert set(search.trials_.columns) >= {"tasks__side_weight"}
+    plain = SuccessiveHalvingSearch(_model(tasks=[Task("view"), Task("buy")]), target="buy")
+    assert plain._check() == DEFAULT_SPACE                     # without side tasks the space is unchanged
