@@ -116,7 +116,9 @@ def warm(bench, genre_pairs, tag_pairs, tuner=False):
         res = C.evaluate(search.best_estimator_, bench.train, bench.test, bench.target)
         chosen = search.best_params_.get("tasks__side_weight", 1.0)
         rows.append({"model": f"built-in tuner, + log ratings per movie (side weight chosen: {chosen:g})",
-                     "ndcg@10": res["ndcg@10"], "hr@10": res["hr@10"], "fit s": time.perf_counter() - t0})
+                     "ndcg@10": res["ndcg@10"], "hr@10": res["hr@10"], "fit s": time.perf_counter() - t0,
+                     "chosen": ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                         for k, v in sorted(search.best_params_.items()))})
         C.log(f"[warm] {rows[-1]['model']}: NDCG@10 {res['ndcg@10']:.4f}")
     for r in rows:
         r["vs defaults"] = r["ndcg@10"] / rows[0]["ndcg@10"]
