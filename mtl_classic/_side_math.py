@@ -2,48 +2,79 @@
 by the estimator's fold-in and the serving path's :class:`~mtl_classic.inference.InferenceModel`, whose methods for
 new items and new users known only by their side matrices live here (:class:`SideColdStart`)."""
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from ._ids import IdMap
-from .heads import logistic_bound
+from ._sparse import observation_pattern
 from ._validation import check_finite_values
+from .heads import logistic_bound
 
-__all__ = ["side_system", "entry_weights", "rows_from_side", "SideColdStart"]
+__all__ = ["SideTerm", "side_system", "entry_weights", "side_entries", "rows_from_side", "SideColdStart"]
 
 
-def side_system(parts, k, negative_regularization):
+@dataclass
+class SideTerm:
+    """One side matrix in a fit or a cold-start solve: ``matrix`` (csr, rows of the user or item side being solved,
+    ``by_item`` says which), its column factors ``factors`` (n_columns x k) and column intercepts ``intercepts``
+    (n_columns, float64; None: 0), both updated in place by :func:`mtl_classic.solver.side.update_side_factors` (the
+    intercepts when ``fit_intercepts``); ``alpha`` > 0: confidence-weighted; ``observed_only``: its entries only
+    (``logistic``: 0/1 labels under the logistic loss)."""
+
+    name: str
+    by_item: bool
+    weight: float
+    matrix: object
+    factors: np.ndarray
+    intercepts: np.ndarray = None
+    fit_intercepts: bool = False
+    alpha: float = 0.0
+    observed_only: bool = False   # Task(kind="regression"): squared error on the entries only (missing is unknown)
+    logistic: bool = False        # Task(kind="binary"): logistic loss on the entries only (0/1 labels)
+
+    @classmethod
+    def from_task(cls, task, matrix, factors, intercepts=None):
+        """The term of side task ``task`` (its side, weight, kind, alpha and biases) on ``matrix``."""
+        return cls(task.name, task.side == "item", float(task.weight), matrix, factors, intercepts,
+                   bool(task.biases), task.resolved_side_alpha(), task.kind != "implicit", task.kind == "binary")
+
+    @property
+    def targets(self):
+        """The whole-data part's targets: the values (``alpha`` 0), or 1 on every entry (``alpha`` > 0, whose
+        confidence ``1 + alpha * value`` adds :func:`side_entries`)."""
+        return observation_pattern(self.matrix) if self.alpha else self.matrix
+
+    @property
+    def n_columns(self):
+        return self.matrix.shape[1]
+
+
+def _whole_data_mass(terms):
+    """sum_s lambda_s n_columns_s over the terms with a whole-data loss: the rows' extra penalty per unit of
+    ``negative_regularization``."""
+    return sum(s.weight * s.n_columns for s in terms if not s.observed_only)
+
+
+def side_system(terms, k, negative_regularization):
     """The part side matrices add to every row's system: ``(sum_s lambda_s V_s^T V_s + negative_regularization *
-    sum_s lambda_s n_columns_s I, sum_s lambda_s (a_s - c_s) V_s)``, the first k x k and the same for every row, the
-    second (n_rows, k) (None without parts). ``parts``: per side matrix (weight lambda_s, the rows' entries a_s as a
-    sparse or dense n_rows x n_columns matrix, the column factors V_s, the column intercepts c_s or None); float64."""
+    sum_s lambda_s n_columns_s I, sum_s lambda_s (t_s - c_s) V_s)``, the first k x k and the same for every row, the
+    second (n_rows, k) (None without such terms), over the :class:`SideTerm` s with a whole-data loss (t_s: their
+    :attr:`~SideTerm.targets`); float64."""
     A = np.zeros((k, k))
     rhs = None
-    mass = 0.0
-    for weight, matrix, V, c, *mode in parts:
-        if len(mode) > 1 and mode[1]:    # observed-only: no whole-data part (its entries are solved row by row)
+    for s in terms:
+        if s.observed_only:          # no whole-data part: its entries are :func:`side_entries`
             continue
-        V = np.asarray(V, dtype=np.float64)
-        A += weight * (V.T @ V)
-        if mode and mode[0]:             # confidence-weighted: the whole-data targets are 1 on every entry
-            matrix = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
-            matrix.data[:] = 1.0
-        part = weight * np.asarray(matrix @ V)
-        if c is not None and np.any(c):
-            part = part - weight * (np.asarray(c, dtype=np.float64) @ V)[None, :]
+        V = np.asarray(s.factors, dtype=np.float64)
+        A += s.weight * (V.T @ V)
+        part = s.weight * np.asarray(s.targets @ V)
+        if s.intercepts is not None and np.any(s.intercepts):
+            part = part - s.weight * (np.asarray(s.intercepts, dtype=np.float64) @ V)[None, :]
         rhs = part if rhs is None else rhs + part
-        mass += weight * V.shape[0]
-    A[np.diag_indices(k)] += negative_regularization * mass
+    A[np.diag_indices(k)] += negative_regularization * _whole_data_mass(terms)
     return A, rhs
-
-
-#: most majorise-minimise steps of the cold-start solve of rows with binary side entries (it stops once no factor
-#: moves by more than LOGISTIC_TOL, relative; the bound's steps converge linearly, slowly under a weak penalty)
-LOGISTIC_STEPS = 1000
-LOGISTIC_TOL = 1e-10
-#: rows per batch of the cold-start solve with per-entry terms (bounds the (rows, k, k) systems' memory)
-ROW_CHUNK = 256
 
 
 def entry_weights(matrix, V, c, F, logistic):
@@ -58,21 +89,61 @@ def entry_weights(matrix, V, c, F, logistic):
     return logistic_bound(matrix.data, scores)
 
 
-def rows_from_side(parts, k, regularization, negative_regularization, prior_mean=None):
+def side_entries(terms, F=None):
+    """The per-entry part of the :class:`SideTerm` s that have one (all on the side whose rows are ``F``):
+    confidence-weighted ones (``alpha`` > 0: curvature and linear term ``lambda * alpha * value``, the entry's target
+    being 1) and observed-only ones (curvature ``lambda a``, linear term ``lambda a (z - c_j)``: a = 1 and z the value
+    for squared error, the logistic bound's weight and working target at the current scores for 0/1 labels).
+    Returns (csr over the rows whose columns index the rows of the stacked column factors, curvatures and linear
+    terms in the csr's entry order, the stacked column factors), or None without such terms."""
+    mine = [s for s in terms if s.alpha or s.observed_only]
+    if not mine:
+        return None
+    blocks, curv, lin, start = [], [], [], 0
+    for s in mine:
+        m = sp.csr_matrix(s.matrix, dtype=np.float64)
+        m.sort_indices()
+        a = m.data
+        if s.observed_only:
+            c = np.zeros(m.shape[1]) if s.intercepts is None else np.asarray(s.intercepts, dtype=np.float64)
+            w, z = entry_weights(m, s.factors, c, F, s.logistic)
+            curv.append(s.weight * w)
+            lin.append(s.weight * w * (z - c[m.indices]))
+        else:
+            curv.append(s.weight * s.alpha * a)
+            lin.append(s.weight * s.alpha * a)
+        # the entries' positions (plus 1: no stored value is 0) carry them through the horizontal stacking
+        blocks.append(sp.csr_matrix((np.arange(start + 1, start + m.nnz + 1, dtype=np.float64), m.indices,
+                                     m.indptr), shape=m.shape))
+        start += m.nnz
+    C = sp.hstack(blocks, format="csr")
+    C.sort_indices()
+    position = np.rint(C.data).astype(np.int64) - 1
+    return (C, np.concatenate(curv)[position], np.concatenate(lin)[position],
+            np.vstack([np.asarray(s.factors, dtype=np.float64) for s in mine]))
+
+
+#: most majorise-minimise steps of the cold-start solve of rows with binary side entries (it stops once no factor
+#: moves by more than LOGISTIC_TOL, relative; the bound's steps converge linearly, slowly under a weak penalty)
+LOGISTIC_STEPS = 1000
+LOGISTIC_TOL = 1e-10
+#: rows per batch of the cold-start solve with per-entry terms (bounds the (rows, k, k) systems' memory)
+ROW_CHUNK = 256
+
+
+def rows_from_side(terms, k, regularization, negative_regularization, prior_mean=None):
     """Factors of rows known only by their side matrices, shrunk towards the fitted rows' mean.
 
     Parameters
     ----------
-    parts : list of (weight, matrix, column_factors, column_intercepts[, alpha[, observed_only[, binary]]])
-        Per side matrix: its weight lambda_s, the rows' entries (sparse or dense, n_rows x n_columns), the fitted
-        column factors V_s (n_columns x k), column intercepts c_s (n_columns,; None: 0), confidence scale alpha
-        (0 or absent: the values are the targets; > 0: every entry is a target 1 of confidence 1 + alpha * value)
-        whether only its entries count (``Task(kind="regression")`` or ``"binary"``) and whether they are 0/1
-        labels under the logistic loss (majorise-minimise steps); rows with entry terms are solved one by one.
+    terms : list of SideTerm
+        The rows' side matrices (``matrix``: the rows' entries, n_rows x n_columns) with the fitted column factors
+        and intercepts; their kinds as in the fit (whole-data values or confidences, observed-only values or 0/1
+        labels, these through majorise-minimise steps of the logistic bound).
     k : int
     regularization, negative_regularization : float
         The model's row penalty rule: ``regularization`` plus ``negative_regularization`` times the rows' mass
-        sum_s lambda_s n_columns_s.
+        sum_s lambda_s n_columns_s (terms with a whole-data loss).
     prior_mean : array (k,) or None
         The centre of the penalty: the mean of the side's fitted rows (None: 0). A row with little side evidence
         then stays near the average row (the average user ranks items about as popularity does) instead of near
@@ -82,48 +153,32 @@ def rows_from_side(parts, k, regularization, negative_regularization, prior_mean
     -------
     ndarray (n_rows, k), float64
         ``(sum_s lambda_s V_s^T V_s + r I)^{-1} (sum_s lambda_s V_s^T (a_s - c_s) + r m)`` for every row (m:
-        ``prior_mean``).
+        ``prior_mean``), with each row's entry terms (:func:`side_entries`) added to its own system.
     """
-    observed = [len(p) > 5 and bool(p[5]) for p in parts]
-    n_rows = next(np.shape(p[1])[0] for p in parts)
-    A, rhs = side_system(parts, k, negative_regularization)
+    n_rows = terms[0].matrix.shape[0]
+    A, rhs = side_system(terms, k, negative_regularization)
     rhs = np.zeros((n_rows, k)) if rhs is None else rhs
     A[np.diag_indices(k)] += regularization
     if prior_mean is not None:   # the whole diagonal penalty r, pulling towards m instead of 0
-        r = regularization + negative_regularization * sum(p[0] * np.shape(p[2])[0]
-                                                           for p, obs in zip(parts, observed) if not obs)
+        r = regularization + negative_regularization * _whole_data_mass(terms)
         rhs = rhs + r * np.asarray(prior_mean, dtype=np.float64)[None, :]
-    # per row: lambda alpha a (v v^T, v) for confidences, lambda w (v v^T, (z - c) v) observed-only (w = 1 and z the
-    # value for squared error; the logistic bound's at the row's current scores for 0/1 labels)
-    entries, logistic = [], False
-    for p, obs in zip(parts, observed):
-        if obs or (len(p) > 4 and p[4]):
-            c = np.zeros(np.shape(p[2])[0]) if p[3] is None else np.asarray(p[3], dtype=np.float64)
-            binary = len(p) > 6 and bool(p[6])
-            logistic = logistic or binary
-            entries.append((sp.csr_matrix(p[1], dtype=np.float64), np.asarray(p[2], dtype=np.float64), p[0],
-                            None if obs else p[4], c, binary))
-    if not entries:
+    if not any(s.alpha or s.observed_only for s in terms):
         return np.linalg.solve(A, rhs.T).T
+    logistic = any(s.logistic for s in terms)
     out = (np.tile(np.asarray(prior_mean, dtype=np.float64), (n_rows, 1)) if prior_mean is not None
            else np.zeros_like(rhs))
     for _ in range(LOGISTIC_STEPS if logistic else 1):   # majorise-minimise steps of the logistic bound
-        terms = [(m, V, weight, alpha, c) + entry_weights(m, V, c, out, binary) if alpha is None
-                 else (m, V, weight, alpha, c, None, None) for m, V, weight, alpha, c, binary in entries]
+        C, curv, lin, V = side_entries(terms, out)
         new = np.empty_like(rhs)
         for lo_row in range(0, n_rows, ROW_CHUNK):        # batched k x k solves, a chunk of rows at a time
             hi_row = min(n_rows, lo_row + ROW_CHUNK)
+            lo, hi = C.indptr[lo_row], C.indptr[hi_row]
+            rows = np.repeat(np.arange(hi_row - lo_row), np.diff(C.indptr[lo_row:hi_row + 1]))
+            Vc = V[C.indices[lo:hi]]
             A_b = np.broadcast_to(A, (hi_row - lo_row, k, k)).copy()
             b_b = rhs[lo_row:hi_row].copy()
-            for m, V, weight, alpha, c, w, z in terms:
-                lo, hi = m.indptr[lo_row], m.indptr[hi_row]
-                cols = m.indices[lo:hi]
-                rows = np.repeat(np.arange(hi_row - lo_row), np.diff(m.indptr[lo_row:hi_row + 1]))
-                curv = weight * w[lo:hi] if alpha is None else weight * alpha * m.data[lo:hi]
-                lin = weight * w[lo:hi] * (z[lo:hi] - c[cols]) if alpha is None else curv
-                Vc = V[cols]
-                np.add.at(A_b, rows, curv[:, None, None] * Vc[:, :, None] * Vc[:, None, :])
-                np.add.at(b_b, rows, lin[:, None] * Vc)
+            np.add.at(A_b, rows, curv[lo:hi, None, None] * Vc[:, :, None] * Vc[:, None, :])
+            np.add.at(b_b, rows, lin[lo:hi, None] * Vc)
             new[lo_row:hi_row] = np.linalg.solve(A_b, b_b[:, :, None])[:, :, 0]
         moved = np.max(np.abs(new - out)) if logistic else 0.0
         out = new
@@ -133,8 +188,7 @@ def rows_from_side(parts, k, regularization, negative_regularization, prior_mean
 
 
 def _side_parts(model, kind, ids, known_ids, side_rows, where):
-    """Per side matrix named in ``side_rows`` (all of side ``kind``): (weight, rows as csr, column factors,
-    column intercepts, confidence scale)."""
+    """A :class:`SideTerm` per side matrix named in ``side_rows`` (all of side ``kind``), on the new rows."""
     known = [i for i in ids if i in known_ids]
     if not ids or known or len(set(ids)) != len(ids):
         raise ValueError(f"{where}: {kind}_ids must be new, unique ids; {known[:5] or ids[:5]} are known or repeated.")
@@ -160,7 +214,8 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where):
             raise ValueError(f"{where}: side_rows[{name!r}] must have shape {(len(ids), len(columns))}; "
                              f"got {rows.shape}.")
         check_finite_values(sp.csr_matrix(rows).data, f"{where}: side_rows[{name!r}]")
-        parts.append((weight, sp.csr_matrix(rows, dtype=np.float64), V, c, alpha, observed, binary))
+        parts.append(SideTerm(name, kind == "item", weight, sp.csr_matrix(rows, dtype=np.float64), V, c,
+                              alpha=alpha, observed_only=observed, logistic=binary))
     return parts
 
 

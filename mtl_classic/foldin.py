@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._ids import as_query
-from ._side_math import rows_from_side
+from ._side_math import SideTerm, rows_from_side
 from ._sparse import observation_pattern
 from ._validation import check_finite_values
 from .inference import InferenceModel
@@ -76,9 +76,7 @@ def _solve_from_side_only(model, params, side_terms, by_item):
     rows' mean m."""
     side = params.item_factors if by_item else params.user_factors
     fitted = model.item_factors_ if by_item else model.user_factors_
-    side[:] = rows_from_side([(s.weight, s.matrix, s.factors, s.intercepts, s.alpha, s.observed_only, s.logistic)
-                              for s in side_terms],
-                             side.shape[1],
+    side[:] = rows_from_side(side_terms, side.shape[1],
                              float(model.regularization), float(model.negative_regularization),
                              prior_mean=np.asarray(fitted, dtype=np.float64).mean(axis=0))
 
@@ -89,7 +87,6 @@ def _side_rows(model, interactions, by_item, where):
     queries) are matrices with one row per new row and one column per fitted column id."""
     if not isinstance(interactions, dict):
         return interactions, [], None
-    from .solver.side import SideTerm
     side = {t.name: t for t in getattr(model, "side_tasks_", [])}
     pairs, terms, n_rows = {}, [], None
     for name, m in interactions.items():
@@ -108,9 +105,7 @@ def _side_rows(model, interactions, by_item, where):
         if task.kind == "binary":
             task.check_values(m.data, f"{where}: interactions[{name!r}]")
         n_rows = m.shape[0]
-        terms.append(SideTerm(name, by_item, float(task.weight), m, V, model.side_intercepts_[name],
-                              alpha=task.resolved_side_alpha(), observed_only=task.kind != "implicit",
-                              logistic=task.kind == "binary"))
+        terms.append(SideTerm.from_task(task, m, V, model.side_intercepts_[name]))
     return pairs, terms, n_rows
 
 

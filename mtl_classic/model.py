@@ -365,8 +365,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
             c = np.zeros(m.n_columns) if c is None or c.shape != (m.n_columns,) or not t.biases else c.copy()
             if t.kind == "binary":
                 t.check_values(m.matrix.data, f"side task {t.name!r}")
-            terms.append(als.SideTerm(t.name, m.side == "item", float(t.weight), m.matrix, V, c, bool(t.biases),
-                                      t.resolved_side_alpha(), t.kind != "implicit", t.kind == "binary"))
+            terms.append(als.SideTerm.from_task(t, m.matrix, V, c))
         self.side_tasks_, self.side_factors_ = side_tasks, {s.name: s.factors for s in terms}
         self.side_intercepts_ = {s.name: s.intercepts for s in terms}
         return terms

@@ -13,8 +13,8 @@ import scipy.linalg as sla
 
 from ..heads import logistic_bound
 from . import kernels
-from .side import (SideTerm, confidence_entries, row_terms, side_objective, update_side_factors,  # noqa: F401
-                   with_confidence_entries)
+from .side import (SideTerm, row_terms, side_entries, side_objective, update_side_factors,  # noqa: F401
+                   with_side_entries)
 from .terms import (  # noqa: F401  (the solver's public names are re-exported here)
     Params, SolverConfig, TaskArrays, _EntryTerms, _bias_column_sums, _bias_head_terms, _bias_reg, _curvature,
     _dense_rhs, _dense_term, _entry_terms, _factor_scores, _gram, _offsets, _stacked_terms, head_mask,
@@ -113,7 +113,7 @@ def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None
         dense, extra = row_terms(side_terms, by_item, side.shape[0], A0.shape[0], config.negative_regularization)
         A0 = A0 + dense
         rhs = extra if rhs is None else (rhs if extra is None else rhs + extra)
-        entries = confidence_entries(side_terms, by_item, side)   # side matrices' per-entry terms
+        entries = side_entries([s for s in side_terms if s.by_item == by_item], side)   # their per-entry terms
     # plain CG when asked for, when A0 is too close to singular for its Cholesky factor to change the basis (e.g.
     # no implicit task and no regularization: A0 = 0), or when rows carry their own evidence-scaled penalty (a
     # per-row diagonal is not the identity in the shared basis)
@@ -126,9 +126,8 @@ def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None
                               np.empty((len(tasks) * other.shape[0], other.shape[1]), work))
     indptr, indices = stacked.indptr, stacked.indices
     if entries is not None:
-        indptr, indices, curv, lin = with_confidence_entries(indptr, indices, curv, lin, entries[:3], X.shape[0])
-        curv, lin = curv.astype(work, copy=False), lin.astype(work, copy=False)
-        X = np.vstack([X, entries[3].astype(work)])
+        indptr, indices, curv, lin, X = with_side_entries(indptr, indices, curv, lin, X, entries,
+                                                          entries[3].astype(work))
     if config.solver == "cholesky":
         kernels.solve_rows_cholesky(indptr, indices, curv, lin, X, A0, side, diag, rhs)
     else:
@@ -154,10 +153,9 @@ def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side
     M = (head_weights[:, :, None] * L_inv.T[None, :, :]).transpose(1, 0, 2).reshape(k, -1)
     Xt = (other @ M.astype(work)).reshape(-1, k)
     indptr, indices = stacked.indptr, stacked.indices
-    if entries is not None:   # side matrices' confidence entries: their column factors in the new basis too
-        indptr, indices, curv, lin = with_confidence_entries(indptr, indices, curv, lin, entries[:3], Xt.shape[0])
-        curv, lin = curv.astype(work, copy=False), lin.astype(work, copy=False)
-        Xt = np.vstack([Xt, (entries[3] @ L_inv.T).astype(work)])
+    if entries is not None:   # side matrices' entries: their column factors in the new basis too
+        indptr, indices, curv, lin, Xt = with_side_entries(indptr, indices, curv, lin, Xt, entries,
+                                                           (entries[3] @ L_inv.T).astype(work))
     Y = side @ L.astype(work)  # warm start in the new basis
     rhs = None if rhs is None else rhs @ L_inv.T  # L^{-1} h per row
     kernels.solve_rows_cg(indptr, indices, curv, lin, Xt, None, Y, cg_steps, rtol, rhs=rhs)

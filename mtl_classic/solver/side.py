@@ -10,47 +10,18 @@ penalty rule of the model). Uniform weights keep it whole-data and O(nnz(A) k): 
 so the row kernels are unchanged; V (and c) have a closed form given F. With ``alpha`` > 0 the matrix is implicit-style
 (targets 1 on its entries with confidence ``1 + alpha * value``, 0 elsewhere with weight 1): the whole-data part is the
 same with the 0/1 pattern as targets, and each entry adds its own term to its row's system
-(:func:`confidence_entries`, appended to the row kernels' entries) and to its column's solve. Arrays only.
+(:func:`side_entries`, appended to the row kernels' entries) and to its column's solve; regression and binary
+side matrices have their entries only. Arrays only.
 """
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._side_math import entry_weights, side_system
-from .._sparse import observation_pattern
+from .._side_math import SideTerm, entry_weights, side_entries, side_system  # noqa: F401  (SideTerm re-exported)
 from ..heads import logistic_loss
 
-__all__ = ["SideTerm", "row_terms", "confidence_entries", "with_confidence_entries", "update_side_factors",
-           "side_objective"]
-
-
-@dataclass
-class SideTerm:
-    """One side matrix in a fit: ``matrix`` (csr, rows of the user or item side being solved, ``by_item`` says which),
-    its column factors ``factors`` (n_columns x k) and column intercepts ``intercepts`` (n_columns, float64; None: 0),
-    both updated in place by :func:`update_side_factors` (the intercepts when ``fit_intercepts``)."""
-
-    name: str
-    by_item: bool
-    weight: float
-    matrix: object
-    factors: np.ndarray
-    intercepts: np.ndarray = None
-    fit_intercepts: bool = False
-    alpha: float = 0.0
-    observed_only: bool = False   # Task(kind="regression"): squared error on the entries only (missing is unknown)
-    logistic: bool = False        # Task(kind="binary"): logistic loss on the entries only (0/1 labels)
-
-    @property
-    def targets(self):
-        """The whole-data part's targets: the values (``alpha`` 0), or 1 on every entry (``alpha`` > 0, whose
-        confidence ``1 + alpha * value`` adds :func:`confidence_entries`)."""
-        return observation_pattern(self.matrix) if self.alpha else self.matrix
-
-    @property
-    def n_columns(self):
-        return self.matrix.shape[1]
+__all__ = ["SideTerm", "row_terms", "side_entries", "with_side_entries", "update_side_factors", "side_objective"]
 
 
 def _on(terms, by_item):
@@ -65,49 +36,15 @@ def row_terms(terms, by_item, n_rows, k, negative_regularization=0.0):
     for s in mine:
         if s.matrix.shape[0] != n_rows:
             raise ValueError(f"side matrix {s.name!r} has {s.matrix.shape[0]} rows; the side has {n_rows}.")
-    return side_system([(s.weight, s.targets, s.factors, s.intercepts) for s in mine if not s.observed_only], k,
-                       negative_regularization)
+    return side_system(mine, k, negative_regularization)
 
 
-def confidence_entries(terms, by_item, F=None):
-    """The per-entry part of this side's side matrices with entry terms: confidence-weighted ones (``alpha`` > 0:
-    curvature and linear term ``lambda * alpha * value``, the entry's target being 1) and observed-only ones
-    (curvature ``lambda a``, linear term ``lambda a (z - c_j)``: a = 1 and z the value for regression, the logistic
-    bound's weight and working target at the current scores of the rows ``F`` for binary). Returns (csr over the
-    rows whose columns index the rows of the stacked column factors, curvatures and linear terms in the csr's entry
-    order, the stacked column factors), or None without such matrices."""
-    mine = [s for s in _on(terms, by_item) if s.alpha or s.observed_only]
-    if not mine:
-        return None
-    blocks, curv, lin, start = [], [], [], 0
-    for s in mine:
-        m = sp.csr_matrix(s.matrix, dtype=np.float64)
-        m.sort_indices()
-        a = m.data
-        if s.observed_only:
-            c = np.zeros(m.shape[1]) if s.intercepts is None else np.asarray(s.intercepts, dtype=np.float64)
-            w, z = entry_weights(m, s.factors, c, F, s.logistic)
-            curv.append(s.weight * w)
-            lin.append(s.weight * w * (z - c[m.indices]))
-        else:
-            curv.append(s.weight * s.alpha * a)
-            lin.append(s.weight * s.alpha * a)
-        # the entries' positions (plus 1: no stored value is 0) carry them through the horizontal stacking
-        blocks.append(sp.csr_matrix((np.arange(start + 1, start + m.nnz + 1, dtype=np.float64), m.indices,
-                                     m.indptr), shape=m.shape))
-        start += m.nnz
-    C = sp.hstack(blocks, format="csr")
-    C.sort_indices()
-    position = np.rint(C.data).astype(np.int64) - 1
-    return (C, np.concatenate(curv)[position], np.concatenate(lin)[position],
-            np.vstack([np.asarray(s.factors, dtype=np.float64) for s in mine]))
-
-
-def with_confidence_entries(indptr, indices, curv, lin, extra, offset):
-    """A row layout's entries (``indptr``, ``indices``, ``curv``, ``lin``) with each row's entries of ``extra`` =
-    (csr, their curvatures, their linear terms) of :func:`confidence_entries` appended after its own, their columns
-    shifted by ``offset``."""
-    extra, extra_curv, extra_lin = extra
+def with_side_entries(indptr, indices, curv, lin, X, entries, V):
+    """A row layout's entries (``indptr``, ``indices``, ``curv``, ``lin`` over the rows of ``X``) with each row's
+    side entries of ``entries`` (:func:`~mtl_classic._side_math.side_entries`) appended after its own, their columns
+    indexing the column factors ``V`` (in ``X``'s basis and type) stacked below ``X``. Returns the five merged
+    arrays."""
+    extra, extra_curv, extra_lin, _ = entries
     n = len(indptr) - 1
     rows_a = np.repeat(np.arange(n), np.diff(indptr))
     rows_b = np.repeat(np.arange(n), np.diff(extra.indptr))
@@ -115,13 +52,13 @@ def with_confidence_entries(indptr, indices, curv, lin, extra, offset):
     pos_b = np.asarray(indptr)[rows_b + 1] + np.arange(extra.nnz)
     total = len(indices) + extra.nnz
     new_indices = np.empty(total, np.int64)
-    new_indices[pos_a], new_indices[pos_b] = indices, extra.indices.astype(np.int64) + offset
+    new_indices[pos_a], new_indices[pos_b] = indices, extra.indices.astype(np.int64) + X.shape[0]
     out = [np.asarray(indptr, np.int64) + extra.indptr, new_indices]
     for a, b in ((curv, extra_curv), (lin, extra_lin)):
         merged = np.empty(total, a.dtype)
         merged[pos_a], merged[pos_b] = a, b
         out.append(merged)
-    return out
+    return (*out, np.vstack([X, V]))
 
 
 def _column_penalty(s, n_rows, regularization, negative_regularization):
