@@ -67,28 +67,25 @@ def _column_penalty(s, n_rows, regularization, negative_regularization):
     return regularization + negative_regularization * s.weight * n_rows
 
 
-def _observed_columns(s, F64, r):
-    """Observed-only: each column's own weighted least squares over its entries (with its intercept when fitted);
-    binary: the logistic bound's weights and working targets at the current scores (a majorise-minimise step)."""
+def _column_solves(s, F64, weights, targets, M0, B):
+    """Each column's own solve over its entries e: ``(M0 + lambda sum_e w_e f_e f_e^T) x = B_j + lambda sum_e w_e z_e
+    f_e`` (``weights`` w and working targets z in the matrix's csr order; with ``fit_intercepts`` f is augmented by a
+    1, x holds the column's factors and intercept, and a column without entries gets 0)."""
     m = sp.csr_matrix(s.matrix, dtype=np.float64)
-    c = np.zeros(m.shape[1]) if s.intercepts is None else s.intercepts
-    weights, targets = entry_weights(m, s.factors, c, F64, s.logistic)
     order = np.argsort(m.indices, kind="stable")            # the entries by column
     rows_all = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[order]
     starts = np.concatenate([[0], np.cumsum(np.bincount(m.indices, minlength=m.shape[1]))])
     k = F64.shape[1]
     for j in range(m.shape[1]):
         sel = order[starts[j]:starts[j + 1]]
-        rows, w, a = rows_all[starts[j]:starts[j + 1]], weights[sel], targets[sel]
+        rows, w, z = rows_all[starts[j]:starts[j + 1]], weights[sel], targets[sel]
         Fj = F64[rows]
         if s.fit_intercepts:
             if len(rows) == 0:
                 s.factors[j], s.intercepts[j] = 0.0, 0.0
                 continue
             Fj = np.hstack([Fj, np.ones((len(rows), 1))])
-        M = s.weight * ((Fj * w[:, None]).T @ Fj)
-        M[np.arange(k), np.arange(k)] += r
-        x = np.linalg.solve(M, s.weight * ((w * a) @ Fj))
+        x = np.linalg.solve(M0 + s.weight * ((Fj * w[:, None]).T @ Fj), B[j] + s.weight * ((w * z) @ Fj))
         s.factors[j] = x[:k]
         if s.fit_intercepts:
             s.intercepts[j] = x[k]
@@ -107,17 +104,17 @@ def update_side_factors(terms, F, by_item, regularization, negative_regularizati
     ones_F = F64.sum(axis=0)
     for s in mine:
         r = _column_penalty(s, F.shape[0], regularization, negative_regularization)
-        if s.observed_only:
-            _observed_columns(s, F64, r)
+        if s.observed_only:   # its entries only; binary: the logistic bound at the current scores (one MM step)
+            m = sp.csr_matrix(s.matrix, dtype=np.float64)
+            c = np.zeros(m.shape[1]) if s.intercepts is None else s.intercepts
+            size = k + 1 if s.fit_intercepts else k
+            M0 = np.diag(np.r_[np.full(k, r), np.zeros(size - k)])
+            _column_solves(s, F64, *entry_weights(m, s.factors, c, F64, s.logistic), M0, np.zeros((m.shape[1], size)))
             continue
         B = s.weight * (s.targets.T @ F64)
-        if s.alpha:   # each column's own entries add lambda alpha a f f^T and lambda alpha a f: one solve per column
-            M0 = s.weight * G + r * np.eye(k)
-            A = sp.csc_matrix(s.matrix, dtype=np.float64)
-            for j in range(A.shape[1]):
-                rows, a = A.indices[A.indptr[j]:A.indptr[j + 1]], A.data[A.indptr[j]:A.indptr[j + 1]]
-                Fj, w = F64[rows], s.weight * s.alpha * a
-                s.factors[j] = np.linalg.solve(M0 + (Fj * w[:, None]).T @ Fj, B[j] + w @ Fj)
+        if s.alpha:   # each column's entries add lambda alpha a (f f^T, f) to the whole-data part's system
+            a = sp.csr_matrix(s.matrix, dtype=np.float64).data
+            _column_solves(s, F64, s.alpha * a, np.ones(len(a)), s.weight * G + r * np.eye(k), B)
             continue
         if not s.fit_intercepts:
             s.factors[:] = np.linalg.solve(s.weight * G + r * np.eye(k), B.T).T
