@@ -52,6 +52,13 @@ def _check_int(where, name, value, low, high=None):
     check_number(f"{where}: {name}", value, integer=True, low=low, high=high)
 
 
+def _side_entry(task, columns, V, c):
+    """The ``side`` entry of side task ``task``: (side, weight, columns, column factors, intercepts, alpha,
+    observed_only, binary)."""
+    return (task.side, float(task.weight), columns, V, c, task.resolved_side_alpha(), task.kind != "implicit",
+            task.kind == "binary")
+
+
 # --------------------------------------------------------------------------------------------------------------------
 class InferenceModel(SideColdStart):
     """A fitted multi-task model reduced to what answering needs; numpy and scipy only.
@@ -162,8 +169,7 @@ class InferenceModel(SideColdStart):
         calibrators = None
         if os.path.exists(os.path.join(os.fspath(path), CALIBRATION_NAME)):
             calibrators = load_calibrators(path)
-        side = {t.name: (t.side, float(t.weight), IdMap.from_list(columns), V, c, t.resolved_side_alpha(),
-                         t.kind != "implicit", t.kind == "binary")
+        side = {t.name: _side_entry(t, IdMap.from_list(columns), V, c)
                 for t, columns, V, c, _ in load_side(manifest, arrays, path, n_users, n_items, values=False)}
         try:
             penalty = (float(manifest["params"]["regularization"]), float(manifest["params"]["negative_regularization"]))
@@ -197,9 +203,8 @@ class InferenceModel(SideColdStart):
         popularity = np.vstack([np.bincount(patterns[n].indices, minlength=data.n_items) for n in names]) / max(
             data.n_users, 1)
         params = model.fitted_params_ if dtype is None else model.fitted_params_.astype(dtype)
-        side = {t.name: (t.side, float(t.weight), data.side[t.name].columns, model.side_factors_[t.name],
-                         model.side_intercepts_[t.name], t.resolved_side_alpha(), t.kind != "implicit",
-                         t.kind == "binary")
+        side = {t.name: _side_entry(t, data.side[t.name].columns, model.side_factors_[t.name],
+                                    model.side_intercepts_[t.name])
                 for t in getattr(model, "side_tasks_", None) or []}
         return cls(model.tasks_, data.user_map.ids, data.item_map.ids, params, patterns, popularity,
                    default_task=getattr(model, "default_task_", None), calibrators=calibrators, side=side,
