@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 
-from ._ids import as_query
 from .foldin import fold_in_users
 from .inference import InferenceModel
 from .persistence import MANIFEST_NAME, read_manifest
@@ -293,11 +292,6 @@ class _Logic:
         given, user_side = {}, sorted(n for n, s in model.side.items() if s[0] == "user")
         for task, items in body.events.items():
             if task in user_side:                  # a user side matrix's column ids (e.g. the queries typed)
-                if body.unknown_items == "ignore":
-                    ids = list(items)
-                    keep = model.side[task][2].index(as_query(ids), unknown="ignore") >= 0
-                    items = ({k: items[k] for k, ok in zip(ids, keep) if ok} if isinstance(items, dict)
-                             else [k for k, ok in zip(ids, keep) if ok])
                 given[task] = items
                 continue
             if task not in model.task_index:
@@ -321,7 +315,8 @@ class _Logic:
         with snap.fold_lock:
             try:
                 if side_only:                      # the cold-start solve: the served model alone, no estimator
-                    folded = model.users_from_side([user], {n: [v] for n, v in given.items()})
+                    folded = model.users_from_side([user], {n: [v] for n, v in given.items()},
+                                                   unknown=body.unknown_items)
                 else:
                     folded = fold_in_users(snap.estimator(), given, user_ids=[user],
                                            base_users=[user if known else None], unknown_items=body.unknown_items)

@@ -187,8 +187,11 @@ def rows_from_side(terms, k, regularization, negative_regularization, prior_mean
     return out
 
 
-def _side_parts(model, kind, ids, known_ids, side_rows, where):
-    """A :class:`SideTerm` per side matrix named in ``side_rows`` (all of side ``kind``), on the new rows."""
+def _side_parts(model, kind, ids, known_ids, side_rows, where, unknown="raise"):
+    """A :class:`SideTerm` per side matrix named in ``side_rows`` (all of side ``kind``), on the new rows; column ids
+    the side matrix does not know raise ``KeyError`` or (``unknown="ignore"``) are dropped."""
+    if unknown not in ("raise", "ignore"):
+        raise ValueError(f"{where}: unknown must be 'raise' or 'ignore'. Got {unknown!r}.")
     known = [i for i in ids if i in known_ids]
     if not ids or known or len(set(ids)) != len(ids):
         raise ValueError(f"{where}: {kind}_ids must be new, unique ids; {known[:5] or ids[:5]} are known or repeated.")
@@ -204,9 +207,10 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where):
         if not sp.issparse(rows) and not isinstance(rows, np.ndarray):
             if len(rows) != len(ids):
                 raise ValueError(f"{where}: side_rows[{name!r}] has {len(rows)} rows for {len(ids)} {kind}s.")
-            cols = [columns.index(np.asarray(list(r), dtype=object)) for r in rows]
+            cols = [columns.index(np.asarray(list(r), dtype=object), unknown=unknown) for r in rows]
             values = [np.asarray([float(v) for v in r.values()]) if isinstance(r, dict) else np.ones(len(c))
                       for r, c in zip(rows, cols)]
+            values, cols = [v[c >= 0] for v, c in zip(values, cols)], [c[c >= 0] for c in cols]
             rows = sp.csr_matrix((np.concatenate(values or [[]]), np.concatenate(cols or [[]]).astype(np.int64),
                                   np.cumsum([0] + [len(c) for c in cols])), shape=(len(ids), len(columns)))
             rows.sum_duplicates()
@@ -224,10 +228,10 @@ class SideColdStart:
     movie by its genres, a new user by the tags or queries they wrote): the cold-start solve of
     :func:`rows_from_side` against the fitted column factors, centred on the fitted rows' mean."""
 
-    def _new_rows(self, kind, ids, side_rows, where):
+    def _new_rows(self, kind, ids, side_rows, where, unknown="raise"):
         known_ids = self.item_ids if kind == "item" else self.user_ids
         fitted = self.params.item_factors if kind == "item" else self.params.user_factors
-        parts = _side_parts(self, kind, list(ids), known_ids, side_rows, where)
+        parts = _side_parts(self, kind, list(ids), known_ids, side_rows, where, unknown)
         return rows_from_side(parts, self.factors, *self.side_penalty,
                               prior_mean=np.asarray(fitted, dtype=np.float64).mean(axis=0))
 
@@ -256,10 +260,11 @@ class SideColdStart:
         """
         return self._new_rows("item", item_ids, side_rows, where)
 
-    def new_user_factors(self, user_ids, side_rows, where="InferenceModel.new_user_factors"):
+    def new_user_factors(self, user_ids, side_rows, where="InferenceModel.new_user_factors", unknown="raise"):
         """Factors of new users known only by their user side matrices (the tags or queries they wrote, their
-        demographics); arguments, result and errors as :meth:`new_item_factors` with users in place of items."""
-        return self._new_rows("user", user_ids, side_rows, where)
+        demographics); arguments, result and errors as :meth:`new_item_factors` with users in place of items, and
+        ``unknown="ignore"`` drops column ids the side matrix does not know (a query nobody typed in training)."""
+        return self._new_rows("user", user_ids, side_rows, where, unknown)
 
     def score_new_items(self, user, item_ids, side_rows, task=None):
         """Scores of new items known only by their side matrices for one known user (nothing stored): the score
@@ -303,9 +308,10 @@ class SideColdStart:
                           default_task=self.default_task, cold=self.cold, calibrators=self.calibrators,
                           side=self.side, side_penalty=self.side_penalty)
 
-    def users_from_side(self, user_ids, side_rows):
+    def users_from_side(self, user_ids, side_rows, unknown="raise"):
         """A model over new users known only by their user side matrices (a visitor's search queries, a new user's
-        declared interests), folded in by the cold-start solve (:meth:`new_user_factors`, same arguments), sharing
+        declared interests), folded in by the cold-start solve (:meth:`new_user_factors`, same arguments, ``unknown``
+        too), sharing
         this model's item side: ``recommend``, ``predict`` and ``recommend_blended`` work on them. They have no
         interaction, so no item is filtered as seen, and their biases and per-user cross-task deviations are 0.
         Measure before serving it: on MovieLens, users folded in from their tags alone ranked below popularity
@@ -315,7 +321,7 @@ class SideColdStart:
         -------
         InferenceModel
         """
-        p = self.new_user_factors(user_ids, side_rows, "InferenceModel.users_from_side")
+        p = self.new_user_factors(user_ids, side_rows, "InferenceModel.users_from_side", unknown)
         n = p.shape[0]
         return self.with_users(p.astype(self.params.user_factors.dtype), np.zeros((len(self.tasks), n)), {},
                                user_ids=list(user_ids), cold=np.zeros(n, dtype=bool))

@@ -417,6 +417,10 @@ def test_the_serving_model_takes_new_users_by_their_side_rows(tmp_path):
             served.users_from_side(["v8", "v9"], {"query": [["q1"]]})
         with pytest.raises(KeyError):
             served.users_from_side(["v9"], {"query": [["no-such-query"]]})
+        # unknown="ignore" drops the column ids the side matrix does not know (in lists and dicts alike)
+        lenient = served.users_from_side(["v1", "v2", "v3"], {"query": [["q1", "nope", "q4"], {"q2": 1.0, "x": 2.0},
+                                                                        []]}, unknown="ignore")
+        np.testing.assert_allclose(lenient.params.user_factors, expected, rtol=1e-8, atol=1e-12)
 
 
 def test_fold_in_users_takes_user_side_rows_alone_or_with_events():
