@@ -18,6 +18,18 @@ def pattern_components(matrix):
     return indptr.astype(dtype, copy=False), indices.astype(dtype, copy=False)
 
 
+def _put_csr(arrays, key, matrix):
+    """A matrix's CSR parts as ``<key>_indptr``, ``<key>_indices`` and ``<key>_data`` (float64)."""
+    arrays[f"{key}_indptr"], arrays[f"{key}_indices"] = pattern_components(matrix)
+    arrays[f"{key}_data"] = np.asarray(matrix.data, dtype=np.float64)
+
+
+def _get_csr(arrays, key, shape):
+    """The matrix :func:`_put_csr` wrote under ``key``."""
+    return sp.csr_matrix((arrays[f"{key}_data"], arrays[f"{key}_indices"], arrays[f"{key}_indptr"].astype(np.int64)),
+                         shape=shape)
+
+
 def side_entries(model, arrays, slim, float_dtype):
     """The manifest's side matrices (task, column ids, array key) and their arrays: the column factors, and in a full
     artifact the matrix (CSR parts), so that a loaded model's ``data_`` has it for refits and warm starts."""
@@ -28,17 +40,14 @@ def side_entries(model, arrays, slim, float_dtype):
         arrays[f"{key}_factors"] = V.astype(float_dtype) if float_dtype is not None else V
         arrays[f"{key}_intercepts"] = np.asarray(model.side_intercepts_[task.name], dtype=np.float64)
         if not slim:
-            indptr, indices = pattern_components(m.matrix)
-            arrays[f"{key}_indptr"], arrays[f"{key}_indices"] = indptr, indices
-            arrays[f"{key}_data"] = np.asarray(m.matrix.data, dtype=np.float64)
+            _put_csr(arrays, key, m.matrix)
         out.append({"task": task.to_dict(), "columns": m.columns.to_list(), "key": key, "values": not slim,
                     "intercepts": True})
     modelled = {t.name for t in getattr(model, "side_tasks_", None) or []}
     features = sorted({t.item_feature for t in model.tasks_ if getattr(t, "item_feature", None)} - modelled)
     for j, name in enumerate(features if not slim else []):   # the fitted item biases hold gamma * a already
         key, m = f"f{j}", model.data_.side[name]
-        arrays[f"{key}_indptr"], arrays[f"{key}_indices"] = pattern_components(m.matrix)
-        arrays[f"{key}_data"] = np.asarray(m.matrix.data, dtype=np.float64)
+        _put_csr(arrays, key, m.matrix)
         out.append({"feature": name, "columns": m.columns.to_list(), "key": key, "values": True})
     return out
 
@@ -46,12 +55,12 @@ def side_entries(model, arrays, slim, float_dtype):
 def side_array_names(manifest):
     names = []
     for entry in manifest.get("side", []):
+        csr = [f"{entry['key']}_{part}" for part in ("indptr", "indices", "data")]
         if "feature" in entry:
-            names += [f"{entry['key']}_{part}" for part in ("indptr", "indices", "data")]
+            names += csr
             continue
         names += [f"{entry['key']}_factors"] + ([f"{entry['key']}_intercepts"] if entry.get("intercepts") else [])
-        if entry.get("values"):
-            names += [f"{entry['key']}_{part}" for part in ("indptr", "indices", "data")]
+        names += csr if entry.get("values") else []
     return names
 
 
@@ -75,9 +84,7 @@ def load_side(manifest, arrays, file, n_users, n_items, values=True):
                 raise ValueError(f"column intercepts of shape {c.shape} (or not finite) for {len(columns)} columns")
             matrix = None
             if values and entry.get("values"):
-                n_rows = n_items if task.side == "item" else n_users
-                matrix = sp.csr_matrix((arrays[f"{key}_data"], arrays[f"{key}_indices"],
-                                        arrays[f"{key}_indptr"].astype(np.int64)), shape=(n_rows, len(columns)))
+                matrix = _get_csr(arrays, key, (n_items if task.side == "item" else n_users, len(columns)))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFormatError(f"{file}: a side matrix is corrupt ({exc}).") from None
         out.append((task, columns, V, c, matrix))
@@ -92,9 +99,7 @@ def load_features(manifest, arrays, file, n_items):
             continue
         try:
             key, columns = entry["key"], list(entry["columns"])
-            out[str(entry["feature"])] = (columns, sp.csr_matrix(
-                (arrays[f"{key}_data"], arrays[f"{key}_indices"], arrays[f"{key}_indptr"].astype(np.int64)),
-                shape=(n_items, len(columns))))
+            out[str(entry["feature"])] = (columns, _get_csr(arrays, key, (n_items, len(columns))))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFormatError(f"{file}: an item-feature matrix is corrupt ({exc}).") from None
     return out
