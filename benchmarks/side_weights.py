@@ -16,6 +16,7 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -23,7 +24,7 @@ import _common as C  # noqa: E402
 import defaults as D  # noqa: E402
 import side as S  # noqa: E402
 
-WEIGHTS = (1.0, 0.3, 0.1, 0.03, 0.01)
+WEIGHTS = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
 SEEDS = (0, 1, 2)
 COLD_SEEDS = (100, 101, 102)
 
@@ -118,6 +119,41 @@ def cold(bench, genre_pairs):
     return rows
 
 
+def cold_users(bench, tag_pairs):
+    """Tag cold start: half of the taggers (draws 100-102 of the training data) leave training entirely, are folded
+    in from their tags alone and rank every movie against their training ratings."""
+    from mtl_classic import MultiTaskData, Task
+    train = bench.train
+    taggers = train.user_map.index(np.unique(tag_pairs["userId"]).astype(object), unknown="ignore")
+    taggers = np.sort(taggers[taggers >= 0])
+    rows = []
+    for w in WEIGHTS:
+        scores = []
+        for seed in COLD_SEEDS:
+            cold = np.sort(np.random.default_rng(seed).choice(taggers, size=len(taggers) // 2, replace=False))
+            warm_users = np.setdiff1d(np.arange(train.n_users), cold)
+            wtrain = MultiTaskData.from_matrices({t: sp.csr_matrix(m[warm_users]) for t, m in train.matrices.items()},
+                                                 user_ids=train.user_map.ids[warm_users], item_ids=train.item_map.ids)
+            data = wtrain.with_side(user_side={"tag": tag_pairs})
+            model = _fit(C.shipped_tasks(bench, wtrain.task_names) + [Task("tag", side="user", weight=w)], data, 0)
+            ids, columns = train.user_map.ids[cold], data.side["tag"].columns
+            pairs = tag_pairs[tag_pairs["userId"].isin(ids) & tag_pairs["tag"].isin(columns.ids)]
+            T_cold = sp.csr_matrix((np.ones(len(pairs)), (pd.Index(ids).get_indexer(pairs["userId"]),
+                                                          columns.index(pairs["tag"].to_numpy(dtype=object)))),
+                                   shape=(len(cold), len(columns)))
+            T_cold.sum_duplicates()
+            p_new = model.fold_in({"tag": T_cold})[0]
+            relevant = (train.matrices[bench.target][cold] > 0).astype(float)
+            keep = np.asarray(relevant.sum(axis=1)).ravel() > 0
+            t = model.task_index_[bench.target]
+            s = p_new[keep] @ (model.head_weights_[t] * model.item_factors_.astype(np.float64)).T
+            scores.append(S._ranking_metrics(s, relevant[keep])[1])
+        rows.append({"weight": w, "cold users ndcg@10 (mean of draws)": float(np.mean(scores)),
+                     "draws": ", ".join(f"{x:.4f}" for x in scores)})
+        C.log(f"[cold users] weight {w:g}: {np.mean(scores):.4f}")
+    return rows
+
+
 def synthetic(seed=0, n_users=2000, n_items=1000, k=8, n_attrs=40, density=0.003):
     """``side.synthetic``'s planted data at each weight (warm hold-out NDCG@10 only)."""
     from mtl_classic import MultiTaskData, Task
@@ -130,15 +166,28 @@ def synthetic(seed=0, n_users=2000, n_items=1000, k=8, n_attrs=40, density=0.003
     split = random_holdout(MultiTaskData.from_matrices({"buy": buy}), "buy", test_fraction=0.2, random_state=seed)
     ref = C.evaluate(_fit([Task("buy")], split.train, 0), split.train, split.test, "buy")["ndcg@10"]
     rows = [{"side matrix": "none", "weight": None, "ndcg@10": ref, "vs none": 1.0}]
+    cold_items, warm_items = np.arange(n_items - n_items // 10, n_items), np.arange(n_items - n_items // 10)
+    relevant = buy[:, cold_items]
+    users = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    rows[0]["cold items ndcg@10"] = S._ranking_metrics(np.random.default_rng(seed + 1).random(
+        (len(users), len(cold_items))), relevant[users])[1]
+    warm_train = MultiTaskData.from_matrices({"buy": sp.csr_matrix(buy[:, warm_items])})
     for label, source in (("attributes from the item factors", Q),
                           ("attributes from independent factors (noise)", rng.normal(size=(n_items, k)))):
         attrs = sp.csr_matrix((source @ G.T > 1.5).astype(float))
         data = split.train.with_side(item_side={"attr": (attrs, [f"a{j}" for j in range(n_attrs)])})
+        warm_data = warm_train.with_side(item_side={"attr": (sp.csr_matrix(attrs[warm_items]),
+                                                              [f"a{j}" for j in range(n_attrs)])})
         for w in WEIGHTS:
             ndcg = C.evaluate(_fit([Task("buy"), Task("attr", side="item", weight=w)], data, 0), split.train,
                               split.test, "buy")["ndcg@10"]
-            rows.append({"side matrix": label, "weight": w, "ndcg@10": ndcg, "vs none": ndcg / ref})
-            C.log(f"[synthetic] {label} weight {w:g}: {ndcg:.4f} ({ndcg / ref:.3f})")
+            cold_model = _fit([Task("buy"), Task("attr", side="item", weight=w)], warm_data, 0)
+            q_new, _ = cold_model.fold_in_items({"attr": sp.csr_matrix(attrs[cold_items])})
+            cold_scores = cold_model.user_factors_[users].astype(np.float64) @ (cold_model.head_weights_[0] * q_new).T
+            cold_ndcg = S._ranking_metrics(cold_scores, relevant[users])[1]
+            rows.append({"side matrix": label, "weight": w, "ndcg@10": ndcg, "vs none": ndcg / ref,
+                         "cold items ndcg@10": cold_ndcg})
+            C.log(f"[synthetic] {label} weight {w:g}: {ndcg:.4f} ({ndcg / ref:.3f}), cold {cold_ndcg:.4f}")
     return rows
 
 
@@ -150,6 +199,7 @@ def main(argv=None):
     genre_pairs, tag_pairs = S.side_frames(bench.train.item_map.ids)
     warm_rows, masses = warm(bench, genre_pairs, tag_pairs)
     cold_rows = cold(bench, genre_pairs)
+    user_rows = cold_users(bench, tag_pairs)
     synthetic_rows = synthetic()
     mass_lines = [f"- {label}: " + ", ".join(f"{name} {value:.4g}" for name, value in m.items())
                   for label, m in masses.items()]
@@ -162,11 +212,15 @@ def main(argv=None):
           *mass_lines, "",
           f"## Cold movies from genres: draws {COLD_SEEDS} of the training data, model seed 0", "",
           C.markdown_table(cold_rows, ["weight", "cold ndcg@10 (mean of draws)", "draws"], {"weight": "g"}), "",
-          "## Synthetic (side.py's planted data), warm hold-out", "",
-          C.markdown_table(synthetic_rows, ["side matrix", "weight", "ndcg@10", "vs none"], {"weight": "g"}), "",
+          f"## Cold users from tags: half of the taggers (draws {COLD_SEEDS} of the training data), model seed 0", "",
+          C.markdown_table(user_rows, ["weight", "cold users ndcg@10 (mean of draws)", "draws"], {"weight": "g"}), "",
+          "## Synthetic (side.py's planted data): warm hold-out, and the last tenth of the items cold (folded in "
+          "from their attributes; \"none\": a seeded random order)", "",
+          C.markdown_table(synthetic_rows, ["side matrix", "weight", "ndcg@10", "vs none", "cold items ndcg@10"],
+                           {"weight": "g"}), "",
           f"Total {(time.perf_counter() - start) / 60:.1f} min."]
     C.write_outputs(args.out, "side_weights", "\n".join(md),
-                    {"warm": warm_rows, "masses": masses, "cold": cold_rows, "synthetic": synthetic_rows,
+                    {"warm": warm_rows, "masses": masses, "cold": cold_rows, "cold_users": user_rows, "synthetic": synthetic_rows,
                      "args": vars(args)})
 
 
