@@ -48,7 +48,7 @@ from .data import IdMap, MultiTaskData
 from .data.side import build_side
 from .model import MultiTaskMF
 from .solver import als
-from .tasks import item_feature_values, resolve_alphas, resolve_side_tasks, resolve_tasks
+from .tasks import item_feature_values, resolve_alphas, resolve_side_tasks, resolve_side_weights, resolve_tasks
 
 __all__ = ["fit"]
 
@@ -184,7 +184,9 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
                       "all pairs the fed task records itself, so they say nothing about its other pairs: "
                       + "; ".join(f"{t} <- {b}" for t, b in estimator.dropped_cross_tasks_.items())
                       + " (see dropped_cross_tasks_).", UserWarning, stacklevel=2)
-    tasks = resolve_alphas(tasks, {n: sum(s["sum"][n] for s in stats) for n in names}, n_users, n_items)
+    sums = {n: sum(s["sum"][n] for s in stats) for n in names}
+    tasks = resolve_alphas(tasks, sums, n_users, n_items)
+    side_tasks = resolve_side_weights(side_tasks, side, tasks, nnz, sums)
     specs = [_spec(t, estimator.cross_tasks_[t.name], names) for t in tasks]
     features = item_feature_values(tasks, stub)
     summaries = [TaskSummary(s["name"], s["kind"], s["weight"], s["negative_weight"] if s["kind"] == "implicit"

@@ -25,7 +25,7 @@ from .persistence import load_parts, save_model
 from .solver import als
 from .solver.kernels import kernel_threads
 from .tasks import (item_feature_values, resolve_alphas, resolve_cross_tasks, resolve_private_factors,
-                    resolve_side_tasks, resolve_tasks)
+                    resolve_side_tasks, resolve_side_weights, resolve_tasks)
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +190,13 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         check_estimator_settings(self)
 
     def _resolve_tasks(self, data):
-        """(the user x item tasks, alphas resolved; the side tasks)."""
+        """(the user x item tasks, alphas resolved; the side tasks, weights resolved)."""
         pairs, side_tasks = resolve_side_tasks(self.tasks, data)
         tasks = resolve_tasks(pairs, data)
-        sums = {t.name: float(np.sum(data.matrices[t.name].data)) for t in tasks
-                if t.kind == "implicit" and isinstance(t.alpha, str)}
-        return (resolve_alphas(tasks, sums, data.n_users, data.n_items) if sums else tasks), side_tasks
+        sums = {t.name: float(np.sum(data.matrices[t.name].data)) for t in tasks}
+        tasks = resolve_alphas(tasks, sums, data.n_users, data.n_items)
+        nnz = {t.name: data.matrices[t.name].nnz for t in tasks}
+        return tasks, resolve_side_weights(side_tasks, getattr(data, "side", {}), tasks, nnz, sums)
 
     # ------------------------------------------------------------------ fitting
     def _task_arrays(self, tasks, matrices, patterns, cross_tasks=None, item_features=None):

@@ -34,8 +34,10 @@ logger = logging.getLogger(__name__)
 
 #: The default search space. Keys are MultiTaskMF parameters, or ``tasks__alpha`` (every implicit task's
 #: confidence scale, a number or ``"auto"``), ``tasks__aux_weight`` (the weight of every user x item task but the
-#: target) and ``tasks__side_weight`` (the weight of every side task; :data:`SIDE_WEIGHTS` joins the default space
-#: when the estimator has side tasks).
+#: target) and ``tasks__side_weight`` (the weight of every side task, a number or ``"auto"``). Side weights are not in
+#: the default space: the warm validation split it scores is level at every side weight from 1 to 0.001, while the
+#: cold start from side rows, which it does not score, wants the small ``"auto"`` weight
+#: (``benchmarks/results/side_weights.md``).
 DEFAULT_SPACE = {
     "factors": [32, 64, 128],
     "regularization": [0.01, 0.3, 3.0, 10.0, 30.0],
@@ -45,11 +47,6 @@ DEFAULT_SPACE = {
     "negative_regularization": [0.0, 1e-4, 3e-4],
     "row_regularization": [0.03, 0.1, 0.3],
 }
-
-
-#: side-task weights tried by the default space when the estimator has side tasks (an item-level column at weight 1
-#: can cost the target a few percent: benchmarks/RESULTS.md, "Side matrices")
-SIDE_WEIGHTS = [0.01, 0.1, 1.0]
 
 
 def same_event_tasks(data, target, share=0.99):
@@ -184,8 +181,6 @@ class SuccessiveHalvingSearch(BaseEstimator):
             raise ValueError("SuccessiveHalvingSearch needs an estimator with tasks= given (the target and the "
                              "auxiliary tasks are named there).")
         space = DEFAULT_SPACE if self.space is None else self.space
-        if self.space is None and any(getattr(t, "side", None) for t in self.estimator.tasks):
-            space = {**DEFAULT_SPACE, "tasks__side_weight": SIDE_WEIGHTS}
         if not isinstance(space, dict) or not space:
             raise ValueError(f"The 'space' parameter of SuccessiveHalvingSearch must be a non-empty dict. "
                              f"Got {space!r}.")
@@ -237,7 +232,7 @@ class SuccessiveHalvingSearch(BaseEstimator):
                 if aux is not None and t.name != self.target and t.side is None:
                     t.weight = float(aux)
                 if side_weight is not None and t.side is not None:
-                    t.weight = float(side_weight)
+                    t.weight = side_weight if isinstance(side_weight, str) else float(side_weight)
                 tasks.append(t)
             params["tasks"] = tasks
         if iterations is not None:

@@ -29,9 +29,15 @@ class Task:
         every unobserved pair is a weak negative with weight ``negative_weight`` (whole-data, no sampling).
         ``binary``: observed entries are labels in {0, 1}; unobserved pairs are ignored; logistic head.
         ``regression``: observed entries are real values; unobserved pairs are ignored; linear head.
-    weight : float, default=1.0
+    weight : float or "auto", default="auto"
         Task weight lambda_t in the joint objective (docs/MATH.md section 1). Must be > 0; a task you want to leave out
-        should be left out of ``tasks=``.
+        should be left out of ``tasks=``. ``"auto"`` is 1 for a user x item task; for a side task (``side=``) it is
+        :func:`auto_side_weight`: the side matrix's own mass (squared values; confidences for ``alpha``; labels for
+        binary) is weighted to ``AUTO_SIDE_MASS`` (0.02%) of the user x item tasks' mass, whatever the units of its
+        values. Chosen on validation splits (``benchmarks/side_weights.py``, table in
+        ``benchmarks/results/side_weights.md``): warm ranking is level at every weight from 1 to 0.001, and the cold
+        start from side rows (new movies from genres, new users from tags, planted attributes) is best at 0.01 to
+        0.001, where the rule lands. The fitted value is in ``MultiTaskMF.side_tasks_``.
     head : {"linear", "logistic"} or None, default=None
         None picks the kind's head: linear for implicit and regression, logistic for binary. Implicit tasks support
         only the linear head (the whole-data squared loss of Hu, Koren and Volinsky).
@@ -92,7 +98,7 @@ class Task:
 
     name: str
     kind: str = "implicit"
-    weight: float = 1.0
+    weight: object = "auto"
     head: str = None
     alpha: object = "auto"
     negative_weight: float = 1.0
@@ -166,9 +172,10 @@ class Task:
             raise ValueError(f"{label}: binary tasks need the logistic head; got head={self.head!r}.")
         for attr, positive in (("weight", True), ("alpha", False), ("negative_weight", True)):
             value = getattr(self, attr)
-            if attr == "alpha" and isinstance(value, str):
+            if attr in ("weight", "alpha") and isinstance(value, str):
                 if value != "auto":
-                    raise ValueError(f"{label}: alpha must be a finite number >= 0 or 'auto'. Got {value!r}.")
+                    bound = "> 0" if positive else ">= 0"
+                    raise ValueError(f"{label}: {attr} must be a finite number {bound} or 'auto'. Got {value!r}.")
                 continue
             if (not isinstance(value, numbers.Real) or isinstance(value, bool) or value != value
                     or value in (float("inf"), float("-inf"))):
@@ -288,7 +295,7 @@ def _check_unique(names, what):
 
 def resolve_tasks(tasks_param, data):
     """The Task list a MultiTaskMF fits on ``data``: ``tasks_param`` (None: every task of the data, implicit, weight
-    1; names become ``Task(name)``), copied and checked against the data (unique names, every named task present
+    1; names become ``Task(name)``; ``weight="auto"`` becomes 1), copied and checked against the data (unique names, every named task present
     and observed, every data task named, cross tasks among the modelled ones, values valid for each kind)."""
     if tasks_param is None:
         tasks = [Task(name) for name in data.task_names]
@@ -305,6 +312,8 @@ def resolve_tasks(tasks_param, data):
     _check_unique(names, "task")
     for t in tasks:
         t.validate()
+        if isinstance(t.weight, str):
+            t.weight = 1.0
         if t.side is not None:
             raise ValueError(f"tasks: side task {t.name!r} ({t.side} side): this step resolves user x item tasks "
                              f"only; MultiTaskMF.fit and distributed.fit split the side tasks off first "
@@ -333,7 +342,8 @@ def resolve_tasks(tasks_param, data):
 
 def resolve_side_tasks(tasks_param, data):
     """Split ``tasks_param`` into the pair tasks (for :func:`resolve_tasks`; None stays None) and the side tasks,
-    checked against ``data.side``: with None, every side matrix of the data at weight 1."""
+    checked against ``data.side``: with None, every side matrix of the data at the default weight (``"auto"``,
+    resolved by :func:`resolve_side_weights`)."""
     side = getattr(data, "side", {}) or {}
     if tasks_param is None:
         return None, [Task(name, side=m.side) for name, m in side.items()]
@@ -447,3 +457,63 @@ def resolve_private_factors(private_factors, factors, n_tasks, coverage=None):
     if coverage is None:
         return [cap] * n_tasks
     return [int(np.floor(cap * (1.0 - min(max(float(c), 0.0), 1.0)) + 0.5)) for c in coverage]
+
+
+#: ``Task(side=..., weight="auto")``: the side matrix's weighted mass is this share of the user x item tasks' mass
+AUTO_SIDE_MASS = 2e-4
+
+
+def pair_mass(tasks, nnz, value_sums):
+    """The user x item tasks' mass: ``sum_t weight_t * (nnz_t + alpha_t * value_sum_t)`` for implicit tasks (their
+    observations' confidence, the linear term of the whole-data loss) and ``weight_t * nnz_t`` for the others.
+
+    Parameters
+    ----------
+    tasks : list of Task
+        Resolved tasks (numeric weights and alphas).
+    nnz, value_sums : dict {task name: number}
+        Each task's observations and the sum of their values.
+    """
+    return float(sum(float(t.weight) * (nnz[t.name] + (float(t.alpha) * value_sums[t.name] if t.kind == "implicit"
+                                                        else 0.0)) for t in tasks))
+
+
+def side_mass(task, matrix):
+    """A side matrix's own mass on the scale of :func:`pair_mass`: the sum of its squared values (the uniform and
+    regression kinds' targets), of its entries' confidences ``1 + alpha * value`` (``alpha`` given) or its number of
+    labels (binary)."""
+    values = np.asarray(matrix.data, dtype=np.float64)
+    alpha = task.resolved_side_alpha()
+    if task.kind == "binary":
+        return float(len(values))
+    if alpha:
+        return float(np.sum(1.0 + alpha * values))
+    return float(np.sum(values * values))
+
+
+def auto_side_weight(side, pair, share=AUTO_SIDE_MASS):
+    """The weight of ``Task(side=..., weight="auto")``: ``share * pair / side`` (1.0 when the side mass is 0).
+
+    Parameters
+    ----------
+    side : float
+        The side matrix's mass (:func:`side_mass`).
+    pair : float
+        The user x item tasks' mass (:func:`pair_mass`).
+    share : float
+        :data:`AUTO_SIDE_MASS`.
+    """
+    if not side > 0 or not pair > 0:
+        return 1.0
+    return float(share) * float(pair) / float(side)
+
+
+def resolve_side_weights(side_tasks, side, tasks, nnz, value_sums):
+    """The side tasks with every ``weight="auto"`` replaced by :func:`auto_side_weight` (new Task objects; the others
+    are returned as they are). ``side``: name -> the data's side matrix (its ``.matrix``); ``tasks``, ``nnz``,
+    ``value_sums``: as :func:`pair_mass`."""
+    if not any(isinstance(t.weight, str) for t in side_tasks):
+        return list(side_tasks)
+    pair = pair_mass(tasks, nnz, value_sums)
+    return [replace(t, weight=auto_side_weight(side_mass(t, side[t.name].matrix), pair))
+            if isinstance(t.weight, str) else t for t in side_tasks]

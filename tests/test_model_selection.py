@@ -57,7 +57,7 @@ def test_search_keeps_the_starting_point_refits_the_best_and_records_every_fit()
     if "regularization" in search.best_params_:
         assert best.regularization == search.best_params_["regularization"]
     if "tasks__aux_weight" in search.best_params_:
-        assert best.tasks[0].weight == search.best_params_["tasks__aux_weight"] and best.tasks[1].weight == 1.0
+        assert best.tasks[0].weight == search.best_params_["tasks__aux_weight"] and best.tasks[1].weight == "auto"
     # a regularization of 100 flattens the factors: drawn in the first rung, it is dropped after it
     assert 100.0 in set(trials[trials.rung == 0].regularization)
     assert 100.0 not in set(trials[trials.rung == 1].regularization)

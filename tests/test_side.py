@@ -669,7 +669,8 @@ def test_confidence_side_matrices_have_the_implicit_loss_and_exact_updates():
     """alpha > 0: every entry a target 1 of confidence 1 + alpha * value, the other pairs targets 0 of weight 1."""
     buy, attrs, _ = _planted(seed=21)
     queries = _counts(22, buy.shape[0], 9)
-    tasks = [Task("buy"), Task("genre", side="item", alpha=3.0, weight=0.7), Task("query", side="user", alpha=5.0)]
+    tasks = [Task("buy"), Task("genre", side="item", alpha=3.0, weight=0.7),
+             Task("query", side="user", alpha=5.0, weight=1.0)]
     data = _data(buy, attrs, queries)
     for solver in ("cholesky", "cg"):
         m = _model(tasks=tasks, solver=solver, dtype="float64", iterations=12).fit(data)
@@ -818,19 +819,49 @@ def test_a_binary_side_matrix_fits_its_labels_under_the_logistic_loss():
 
 
 def test_the_built_in_tuner_weighs_side_tasks_on_their_own():
-    from mtl_classic.model_selection import DEFAULT_SPACE, SIDE_WEIGHTS, SuccessiveHalvingSearch
+    from mtl_classic.model_selection import DEFAULT_SPACE, SuccessiveHalvingSearch
     buy, attrs, _ = _planted(seed=27)
     view = sp.csr_matrix(buy.toarray() + (np.random.default_rng(1).random(buy.shape) < 0.1))
     data = MultiTaskData.from_matrices({"view": view, "buy": buy}).with_side(
         item_side={"genre": (attrs, [f"g{j}" for j in range(attrs.shape[1])])})
     est = _model(tasks=[Task("view"), Task("buy"), Task("genre", side="item", alpha=2.0)])
-    search = SuccessiveHalvingSearch(est, target="buy", n_candidates=4, min_iterations=2)
-    assert search._check() == {**DEFAULT_SPACE, "tasks__side_weight": SIDE_WEIGHTS}   # side tasks: their weights too
+    search = SuccessiveHalvingSearch(est, target="buy", n_candidates=4, min_iterations=2,
+                                     space={**DEFAULT_SPACE, "tasks__side_weight": ["auto", 0.01, 1.0]})
     built = search._build({"tasks__aux_weight": 0.3, "tasks__side_weight": 0.01, "tasks__alpha": 3.0}, 2)
     weights = {t.name: (t.weight, t.alpha) for t in built.tasks}
-    assert weights == {"view": (0.3, 3.0), "buy": (1.0, 3.0), "genre": (0.01, 2.0)}
+    assert weights == {"view": (0.3, 3.0), "buy": ("auto", 3.0), "genre": (0.01, 2.0)}
+    assert search._build({"tasks__side_weight": "auto"}, 2).tasks[2].weight == "auto"
     search.fit(data)
     assert search.best_estimator_.side_factors_["genre"].shape[0] == attrs.shape[1]
     assert set(search.trials_.columns) >= {"tasks__side_weight"}
-    plain = SuccessiveHalvingSearch(_model(tasks=[Task("view"), Task("buy")]), target="buy")
-    assert plain._check() == DEFAULT_SPACE                     # without side tasks the space is unchanged
+    # the default space leaves side weights at their default (warm validation cannot tell them apart)
+    assert SuccessiveHalvingSearch(est, target="buy")._check() == DEFAULT_SPACE
+
+
+def test_side_weight_auto_weighs_the_side_mass_to_a_share_of_the_pair_tasks_mass():
+    """weight="auto" (the default) is AUTO_SIDE_MASS * (the pair tasks' mass) / (the side matrix's own mass), per
+    kind; a number is kept; a user x item task's "auto" is 1."""
+    from mtl_classic.tasks import AUTO_SIDE_MASS
+    buy, attrs, _ = _planted(seed=31)
+    queries = _counts(32, buy.shape[0], 9)
+    known = sp.csr_matrix((np.random.default_rng(3).random((buy.shape[0], 1)) < 0.4).astype(float))   # 1-labels
+    data = _data(buy, attrs * 3.0, queries).with_side(user_side={"flag": (known, ["flag"])})
+    tasks = [Task("buy"), Task("genre", side="item"), Task("query", side="user", alpha=5.0),
+             Task("flag", side="user", kind="binary", weight=0.4)]
+    m = _model(tasks=tasks, iterations=2).fit(data)
+    fitted = {t.name: t.weight for t in m.side_tasks_}
+    alpha = m.tasks_[0].alpha
+    assert m.tasks_[0].weight == 1.0 and isinstance(alpha, float)
+    pair = buy.nnz + alpha * buy.sum()
+    assert fitted["genre"] == pytest.approx(AUTO_SIDE_MASS * pair / np.sum((attrs.data * 3.0) ** 2), rel=1e-12)
+    assert fitted["query"] == pytest.approx(AUTO_SIDE_MASS * pair / np.sum(1.0 + 5.0 * queries.data), rel=1e-12)
+    assert fitted["flag"] == 0.4
+    # the units of a uniform side matrix's values do not change its weighted mass
+    m10 = _model(tasks=tasks, iterations=2).fit(_data(buy, attrs * 30.0, queries).with_side(
+        user_side={"flag": (known, ["flag"])}))
+    assert {t.name: t.weight for t in m10.side_tasks_}["genre"] == pytest.approx(fitted["genre"] / 100.0, rel=1e-12)
+    binary = _model(tasks=[Task("buy"), Task("flag", side="user", kind="binary")], iterations=2).fit(
+        MultiTaskData.from_matrices({"buy": buy}).with_side(user_side={"flag": (known, ["flag"])}))
+    assert binary.side_tasks_[0].weight == pytest.approx(AUTO_SIDE_MASS * pair / known.nnz, rel=1e-12)
+    with pytest.raises(ValueError, match="weight must be a finite number > 0 or 'auto'"):
+        _model(tasks=[Task("buy"), Task("genre", side="item", weight="half")]).fit(_data(buy, attrs))
