@@ -1,7 +1,7 @@
 """Side matrices on MovieLens (issue 18): genres as an item x genre matrix, tags as a user x tag matrix.
 
 Two questions, one run each, defaults only (``MultiTaskMF(tasks=[...], random_state=0)``, side tasks at their default
-weight 1):
+weight, ``"auto"``; rows marked "weight 1" repeat a side matrix at the default before 037cf30):
 
 * **Warm**: target ``rated`` on the benchmark's test split (each user's last rating by time, as ``quality.py``),
   NDCG@10 / HR@10 with and without the side matrices.
@@ -104,6 +104,13 @@ def warm(bench, genre_pairs, tag_pairs, tuner=False):
                  "hr@10": res["hr@10"], "fit s": seconds})
     C.log(f"[warm] {rows[-1]['model']}: NDCG@10 {res['ndcg@10']:.4f}")
     rows.append(level_regression)           # appended last: the rows above keep their places
+    # genres and tags at weight 1, the side tasks' default before 037cf30
+    data = bench.train.with_side(user_side={"tag": tag_pairs}, item_side={"genre": genre_pairs})
+    model, seconds = _fit(base + [Task("genre", side="item", weight=1.0), Task("tag", side="user", weight=1.0)], data)
+    res = C.evaluate(model, bench.train, bench.test, bench.target)
+    rows.append({"model": "+ genres and tags, weight 1", "ndcg@10": res["ndcg@10"], "hr@10": res["hr@10"],
+                 "fit s": seconds})
+    C.log(f"[warm] {rows[-1]['model']}: NDCG@10 {res['ndcg@10']:.4f}")
     if tuner:   # the built-in tuner (its default space: with side tasks, their weights too) on the count column
         from mtl_classic.model_selection import SuccessiveHalvingSearch
         from mtl_classic import MultiTaskMF
@@ -114,8 +121,7 @@ def warm(bench, genre_pairs, tag_pairs, tuner=False):
                 MultiTaskMF(tasks=base + [Task("ratings", side="item", biases=True)], random_state=0,
                             n_jobs=C.THREADS, show_progress=False), target=bench.target).fit(ratings_data)
         res = C.evaluate(search.best_estimator_, bench.train, bench.test, bench.target)
-        chosen = search.best_params_.get("tasks__side_weight", 1.0)
-        rows.append({"model": f"built-in tuner, + log ratings per movie (side weight chosen: {chosen:g})",
+        rows.append({"model": "built-in tuner, + log ratings per movie",
                      "ndcg@10": res["ndcg@10"], "hr@10": res["hr@10"], "fit s": time.perf_counter() - t0,
                      "chosen": ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                          for k, v in sorted(search.best_params_.items()))})
@@ -220,6 +226,8 @@ def cold(genre_pairs, target="rated", seed=0):
     model, seconds = _fit(tasks + [Task("genre", side="item")], side_data)
     G_cold = _cold_genres(genre_pairs, side_data.side["genre"].columns, full.item_map.ids[cold_items])
     q_new, _ = model.fold_in_items({"genre": G_cold})   # genres only: the cold start path
+    heavy, _ = _fit(tasks + [Task("genre", side="item", weight=1.0)], side_data)
+    q_heavy, _ = heavy.fold_in_items({"genre": G_cold})
     t = model.task_index_[target]
     relevant = full.matrices[target][:, cold_items]
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
@@ -242,7 +250,10 @@ def cold(genre_pairs, target="rated", seed=0):
                           ("genre popularity (popularity within genre)", np.tile(pop_score, (len(users), 1))),
                           ("user's genre affinity", aff_score), ("random order (seeded)", random),
                           *([("cmfrec CMF_implicit (its defaults), cold items from genres", peer)] if peer is not None
-                            else [])):
+                            else []),
+                          ("MultiTaskMF defaults + genres at weight 1, cold items folded in from genres",
+                           heavy.user_factors_[users].astype(np.float64)
+                           @ (heavy.head_weights_[heavy.task_index_[target]] * q_heavy).T)):
         hr, ndcg = _ranking_metrics(np.asarray(scores), relevant)
         out.append({"model": label, "hr@10": hr, "ndcg@10": ndcg})
         C.log(f"[cold] {label}: NDCG@10 {ndcg:.4f}")
@@ -305,6 +316,7 @@ def cold_users(tag_pairs, target="rated", seed=0):
     data = train.with_side(user_side={"tag": tag_pairs})
     model, _ = _fit(tasks + [Task("tag", side="user")], data)
     confident, _ = _fit(tasks + [Task("tag", side="user", alpha=10.0)], data)
+    heavy, _ = _fit(tasks + [Task("tag", side="user", weight=1.0)], data)
     columns = data.side["tag"].columns
     ids = full.user_map.ids[cold_users]
     pairs = tag_pairs[tag_pairs["userId"].isin(ids) & tag_pairs["tag"].isin(columns.ids)]
@@ -314,6 +326,7 @@ def cold_users(tag_pairs, target="rated", seed=0):
     T_cold.sum_duplicates()
     p_new, _, _ = model.fold_in({"tag": T_cold})
     p_conf, _, _ = confident.fold_in({"tag": T_cold})
+    p_heavy, _, _ = heavy.fold_in({"tag": T_cold})
     t = model.task_index_[target]
     relevant = (full.matrices[target][cold_users] > 0).astype(float)
     keep = np.asarray(relevant.sum(axis=1)).ravel() > 0
@@ -327,7 +340,9 @@ def cold_users(tag_pairs, target="rated", seed=0):
                            np.tile(average, (int(keep.sum()), 1))),
                           ("popularity", np.tile(popularity, (int(keep.sum()), 1))),
                           ("MultiTaskMF defaults + tags with confidences (alpha=10), folded in from their tags",
-                           p_conf[keep] @ (confident.head_weights_[t] * confident.item_factors_.astype(np.float64)).T)):
+                           p_conf[keep] @ (confident.head_weights_[t] * confident.item_factors_.astype(np.float64)).T),
+                          ("MultiTaskMF defaults + tags at weight 1, folded in from their tags",
+                           p_heavy[keep] @ (heavy.head_weights_[t] * heavy.item_factors_.astype(np.float64)).T)):
         hr, ndcg = _ranking_metrics(np.asarray(scores), relevant[keep])
         rows.append({"model": label, "hr@10": hr, "ndcg@10": ndcg})
         C.log(f"[cold users] {label}: NDCG@10 {ndcg:.4f}")

@@ -6,7 +6,8 @@ weights, on the validation split of ``defaults.py`` (each user's last five train
 is not read), averaged over three model seeds. The genre matrix's cold start is scored on three cold-movie draws of
 the *training* data (seeds 100-102, not the draws ``side.py`` reports), and the planted side matrices of ``side.py``
 (attributes that carry the item factors, or noise) on their own hold-out. Printed next to each side matrix: the
-quantities a data-derived rule could use (its squared-value mass per shared row against the pair tasks').
+quantities a data-derived rule could use (its squared-value mass per shared row against the pair tasks'). The first
+row of each side matrix is the default, ``weight="auto"``, with the weight it resolved to (cold draws: the first's).
 
     python benchmarks/side_weights.py --out benchmarks/results
 """
@@ -24,7 +25,7 @@ import _common as C  # noqa: E402
 import defaults as D  # noqa: E402
 import side as S  # noqa: E402
 
-WEIGHTS = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
+WEIGHTS = ("auto", 1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
 SEEDS = (0, 1, 2)
 COLD_SEEDS = (100, 101, 102)
 
@@ -34,6 +35,13 @@ def _fit(tasks, data, seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return MultiTaskMF(tasks=tasks, random_state=seed, n_jobs=C.THREADS, show_progress=False).fit(data)
+
+
+def _shown(w, model):
+    """A weight as the tables show it: a number, or "auto (the fitted weights)"."""
+    if not isinstance(w, str):
+        return w
+    return "auto (" + ", ".join(f"{t.name} {t.weight:.2g}" for t in model.side_tasks_) + ")"
 
 
 def _side_sets(bench, data, genre_pairs, tag_pairs):
@@ -82,10 +90,11 @@ def warm(bench, genre_pairs, tag_pairs):
                          / (per_user * m.matrix.shape[0] if m.side == "user" else per_item * m.matrix.shape[0])
                          for name, m in data.side.items()}
         for w in WEIGHTS:
-            score = np.mean([C.evaluate(_fit(base + make(w), data, s), vtrain, vtest, bench.target)["ndcg@10"]
-                             for s in SEEDS])
-            rows.append({"side matrix": label, "weight": w, "val ndcg@10": score, "vs none": score / ref})
-            C.log(f"[warm] {label} weight {w:g}: {score:.4f} ({score / ref:.3f})")
+            models = [_fit(base + make(w), data, s) for s in SEEDS]
+            score = np.mean([C.evaluate(m, vtrain, vtest, bench.target)["ndcg@10"] for m in models])
+            rows.append({"side matrix": label, "weight": _shown(w, models[0]), "val ndcg@10": score,
+                         "vs none": score / ref})
+            C.log(f"[warm] {label} weight {_shown(w, models[0])}: {score:.4f} ({score / ref:.3f})")
     return rows, masses
 
 
@@ -102,10 +111,12 @@ def cold(bench, genre_pairs):
             rng = np.random.default_rng(seed)
             cold_items = np.sort(rng.choice(rated, size=int(round(S.COLD_SHARE * len(rated))), replace=False))
             warm_items = np.setdiff1d(np.arange(train.n_items), cold_items)
-            wtrain = MultiTaskData.from_matrices({t: sp.csr_matrix(m[:, warm_items]) for t, m in train.matrices.items()},
+            wtrain = MultiTaskData.from_matrices({t: sp.csr_matrix(m[:, warm_items])
+                                                  for t, m in train.matrices.items()},
                                                  user_ids=train.user_map.ids, item_ids=train.item_map.ids[warm_items])
             data = wtrain.with_side(item_side={"genre": genre_pairs})
             model = _fit(C.shipped_tasks(bench, wtrain.task_names) + [Task("genre", side="item", weight=w)], data, 0)
+            shown = _shown(w, model) if seed == COLD_SEEDS[0] else shown
             G_cold = S._cold_genres(genre_pairs, data.side["genre"].columns, train.item_map.ids[cold_items])
             q_new, _ = model.fold_in_items({"genre": G_cold})
             relevant = target[:, cold_items]
@@ -113,9 +124,9 @@ def cold(bench, genre_pairs):
             t = model.task_index_[bench.target]
             s = model.user_factors_[users].astype(np.float64) @ (model.head_weights_[t] * q_new).T
             scores.append(S._ranking_metrics(s, (relevant[users] > 0).astype(float))[1])
-        rows.append({"weight": w, "cold ndcg@10 (mean of draws)": float(np.mean(scores)),
+        rows.append({"weight": shown, "cold ndcg@10 (mean of draws)": float(np.mean(scores)),
                      "draws": ", ".join(f"{x:.4f}" for x in scores)})
-        C.log(f"[cold] weight {w:g}: {np.mean(scores):.4f}")
+        C.log(f"[cold] weight {shown}: {np.mean(scores):.4f}")
     return rows
 
 
@@ -136,6 +147,7 @@ def cold_users(bench, tag_pairs):
                                                  user_ids=train.user_map.ids[warm_users], item_ids=train.item_map.ids)
             data = wtrain.with_side(user_side={"tag": tag_pairs})
             model = _fit(C.shipped_tasks(bench, wtrain.task_names) + [Task("tag", side="user", weight=w)], data, 0)
+            shown = _shown(w, model) if seed == COLD_SEEDS[0] else shown
             ids, columns = train.user_map.ids[cold], data.side["tag"].columns
             pairs = tag_pairs[tag_pairs["userId"].isin(ids) & tag_pairs["tag"].isin(columns.ids)]
             T_cold = sp.csr_matrix((np.ones(len(pairs)), (pd.Index(ids).get_indexer(pairs["userId"]),
@@ -148,9 +160,9 @@ def cold_users(bench, tag_pairs):
             t = model.task_index_[bench.target]
             s = p_new[keep] @ (model.head_weights_[t] * model.item_factors_.astype(np.float64)).T
             scores.append(S._ranking_metrics(s, relevant[keep])[1])
-        rows.append({"weight": w, "cold users ndcg@10 (mean of draws)": float(np.mean(scores)),
+        rows.append({"weight": shown, "cold users ndcg@10 (mean of draws)": float(np.mean(scores)),
                      "draws": ", ".join(f"{x:.4f}" for x in scores)})
-        C.log(f"[cold users] weight {w:g}: {np.mean(scores):.4f}")
+        C.log(f"[cold users] weight {shown}: {np.mean(scores):.4f}")
     return rows
 
 
@@ -179,15 +191,15 @@ def synthetic(seed=0, n_users=2000, n_items=1000, k=8, n_attrs=40, density=0.003
         warm_data = warm_train.with_side(item_side={"attr": (sp.csr_matrix(attrs[warm_items]),
                                                               [f"a{j}" for j in range(n_attrs)])})
         for w in WEIGHTS:
-            ndcg = C.evaluate(_fit([Task("buy"), Task("attr", side="item", weight=w)], data, 0), split.train,
-                              split.test, "buy")["ndcg@10"]
+            model = _fit([Task("buy"), Task("attr", side="item", weight=w)], data, 0)
+            ndcg = C.evaluate(model, split.train, split.test, "buy")["ndcg@10"]
             cold_model = _fit([Task("buy"), Task("attr", side="item", weight=w)], warm_data, 0)
             q_new, _ = cold_model.fold_in_items({"attr": sp.csr_matrix(attrs[cold_items])})
             cold_scores = cold_model.user_factors_[users].astype(np.float64) @ (cold_model.head_weights_[0] * q_new).T
             cold_ndcg = S._ranking_metrics(cold_scores, relevant[users])[1]
-            rows.append({"side matrix": label, "weight": w, "ndcg@10": ndcg, "vs none": ndcg / ref,
+            rows.append({"side matrix": label, "weight": _shown(w, model), "ndcg@10": ndcg, "vs none": ndcg / ref,
                          "cold items ndcg@10": cold_ndcg})
-            C.log(f"[synthetic] {label} weight {w:g}: {ndcg:.4f} ({ndcg / ref:.3f}), cold {cold_ndcg:.4f}")
+            C.log(f"[synthetic] {label} weight {_shown(w, model)}: {ndcg:.4f} ({ndcg / ref:.3f}), cold {cold_ndcg:.4f}")
     return rows
 
 
@@ -220,7 +232,8 @@ def main(argv=None):
                            {"weight": "g"}), "",
           f"Total {(time.perf_counter() - start) / 60:.1f} min."]
     C.write_outputs(args.out, "side_weights", "\n".join(md),
-                    {"warm": warm_rows, "masses": masses, "cold": cold_rows, "cold_users": user_rows, "synthetic": synthetic_rows,
+                    {"warm": warm_rows, "masses": masses, "cold": cold_rows, "cold_users": user_rows,
+                     "synthetic": synthetic_rows,
                      "args": vars(args)})
 
 

@@ -295,8 +295,9 @@ def _check_unique(names, what):
 
 def resolve_tasks(tasks_param, data):
     """The Task list a MultiTaskMF fits on ``data``: ``tasks_param`` (None: every task of the data, implicit, weight
-    1; names become ``Task(name)``; ``weight="auto"`` becomes 1), copied and checked against the data (unique names, every named task present
-    and observed, every data task named, cross tasks among the modelled ones, values valid for each kind)."""
+    1; names become ``Task(name)``; ``weight="auto"`` becomes 1), copied and checked against the data (unique names,
+    every named task present and observed, every data task named, cross tasks among the modelled ones, values valid
+    for each kind)."""
     if tasks_param is None:
         tasks = [Task(name) for name in data.task_names]
     else:
