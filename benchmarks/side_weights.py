@@ -7,7 +7,7 @@ is not read), averaged over three model seeds. The genre matrix's cold start is 
 the *training* data (seeds 100-102, not the draws ``side.py`` reports), and the planted side matrices of ``side.py``
 (attributes that carry the item factors, or noise) on their own hold-out. Printed next to each side matrix: the
 quantities a data-derived rule could use (its squared-value mass per shared row against the pair tasks'). The first
-row of each side matrix is the default, ``weight="auto"``, with the weight it resolved to (cold draws: the first's).
+row of each side matrix is the default, ``weight="auto"``, with the weight it resolved to (cold draws: each draw's).
 
     python benchmarks/side_weights.py --out benchmarks/results
 """
@@ -106,7 +106,7 @@ def cold(bench, genre_pairs):
     rated = np.flatnonzero(np.diff(target.tocsc().indptr) > 0)
     rows = []
     for w in WEIGHTS:
-        scores = []
+        scores, shown = [], []
         for seed in COLD_SEEDS:
             rng = np.random.default_rng(seed)
             cold_items = np.sort(rng.choice(rated, size=int(round(S.COLD_SHARE * len(rated))), replace=False))
@@ -116,7 +116,7 @@ def cold(bench, genre_pairs):
                                                  user_ids=train.user_map.ids, item_ids=train.item_map.ids[warm_items])
             data = wtrain.with_side(item_side={"genre": genre_pairs})
             model = _fit(C.shipped_tasks(bench, wtrain.task_names) + [Task("genre", side="item", weight=w)], data, 0)
-            shown = _shown(w, model) if seed == COLD_SEEDS[0] else shown
+            shown.append(model.side_tasks_[0].weight)
             G_cold = S._cold_genres(genre_pairs, data.side["genre"].columns, train.item_map.ids[cold_items])
             q_new, _ = model.fold_in_items({"genre": G_cold})
             relevant = target[:, cold_items]
@@ -124,6 +124,7 @@ def cold(bench, genre_pairs):
             t = model.task_index_[bench.target]
             s = model.user_factors_[users].astype(np.float64) @ (model.head_weights_[t] * q_new).T
             scores.append(S._ranking_metrics(s, (relevant[users] > 0).astype(float))[1])
+        shown = w if not isinstance(w, str) else "auto (" + " / ".join(f"{x:.2g}" for x in shown) + ")"
         rows.append({"weight": shown, "cold ndcg@10 (mean of draws)": float(np.mean(scores)),
                      "draws": ", ".join(f"{x:.4f}" for x in scores)})
         C.log(f"[cold] weight {shown}: {np.mean(scores):.4f}")
@@ -139,7 +140,7 @@ def cold_users(bench, tag_pairs):
     taggers = np.sort(taggers[taggers >= 0])
     rows = []
     for w in WEIGHTS:
-        scores = []
+        scores, shown = [], []
         for seed in COLD_SEEDS:
             cold = np.sort(np.random.default_rng(seed).choice(taggers, size=len(taggers) // 2, replace=False))
             warm_users = np.setdiff1d(np.arange(train.n_users), cold)
@@ -147,7 +148,7 @@ def cold_users(bench, tag_pairs):
                                                  user_ids=train.user_map.ids[warm_users], item_ids=train.item_map.ids)
             data = wtrain.with_side(user_side={"tag": tag_pairs})
             model = _fit(C.shipped_tasks(bench, wtrain.task_names) + [Task("tag", side="user", weight=w)], data, 0)
-            shown = _shown(w, model) if seed == COLD_SEEDS[0] else shown
+            shown.append(model.side_tasks_[0].weight)
             ids, columns = train.user_map.ids[cold], data.side["tag"].columns
             pairs = tag_pairs[tag_pairs["userId"].isin(ids) & tag_pairs["tag"].isin(columns.ids)]
             T_cold = sp.csr_matrix((np.ones(len(pairs)), (pd.Index(ids).get_indexer(pairs["userId"]),
@@ -160,6 +161,7 @@ def cold_users(bench, tag_pairs):
             t = model.task_index_[bench.target]
             s = p_new[keep] @ (model.head_weights_[t] * model.item_factors_.astype(np.float64)).T
             scores.append(S._ranking_metrics(s, relevant[keep])[1])
+        shown = w if not isinstance(w, str) else "auto (" + " / ".join(f"{x:.2g}" for x in shown) + ")"
         rows.append({"weight": shown, "cold users ndcg@10 (mean of draws)": float(np.mean(scores)),
                      "draws": ", ".join(f"{x:.4f}" for x in scores)})
         C.log(f"[cold users] weight {shown}: {np.mean(scores):.4f}")
