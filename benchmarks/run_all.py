@@ -88,6 +88,7 @@ def jobs(data_dir):
         *[Job(f"side_seed{n}", "side.py", ["--seed", str(n), "--out", f"{r}/side-seed{n}"], 1,
               [f"side-seed{n}/side.md", f"side-seed{n}/side.json"]) for n in range(1, 6)],
         Job("side_draws", "side_draws.py", ["--out", r], 0.1, ["side_draws.md", "side_draws.json"]),
+        Job("side_weights", "side_weights.py", ["--out", r], 5, ["side_weights.md", "side_weights.json"]),
         # needs the [dask] extra; writes its synthetic events (up to 30M interactions) as parquet under --work
         Job("distributed", "distributed.py", ["--sizes", "1e6", "1e7", "3e7", "--out", r], 30,
             ["distributed.md", "distributed.json", "distributed.png"]),
