@@ -34,7 +34,7 @@ def solve_new_rows(model, interactions, by_item, n_sweeps, where, cross_item_wei
     """
     fitted, T = model.fitted_params_, len(model.tasks_)
     n_fixed = fitted.n_users if by_item else fitted.n_items
-    interactions, side_terms, n_side = _side_rows(model, interactions, by_item, where)
+    interactions, side_terms, n_side, feature_rows = _side_rows(model, interactions, by_item, where)
     cold = not interactions and n_side is not None   # side rows only: no pair task observed
     matrices, n_new = ((None, n_side) if cold else
                        fold_in_matrices(model.tasks_, interactions, n_fixed, by_item=by_item, where=where))
@@ -53,14 +53,18 @@ def solve_new_rows(model, interactions, by_item, n_sweeps, where, cross_item_wei
         params = dataclasses.replace(
             fitted, user_factors=np.zeros((n_new, fitted.factors)), user_biases=np.zeros((T, n_new)),
             cross_user_weights=None if fitted.cross_user_weights is None else np.zeros((T, T, n_new)))
+    # new items' item features: the fitted gamma held, a from the rows given (0 where not given)
+    gammas = model.item_feature_weights_ if by_item and any(getattr(t, "item_feature", None) for t in model.tasks_) \
+        else {}
+    features = {name: (feature_rows.get(model.tasks_[model.task_index_[name]].item_feature, np.zeros(n_new)), gamma)
+                for name, gamma in gammas.items()}
     if cold:
         _solve_from_side_only(model, params, side_terms, by_item)
+        for name, (a, gamma) in features.items():
+            params.item_biases[model.task_index_[name]] = gamma * a
         return params
     from .solver import als   # numba: loaded here, so that the serving path (fold_in_users) stays light
     patterns = {n: observation_pattern(m) for n, m in matrices.items()}
-    # new items' item features are unknown: their gamma * a term is 0 (the fitted gamma held, a = 0)
-    features = {t.name: (np.zeros(n_new), 0.0) for t in model.tasks_
-                if by_item and getattr(t, "item_feature", None) is not None}
     arrays = model._task_arrays(model.tasks_, matrices, patterns, item_features=features)
     config = model._config()
     config.solver = "cholesky"
@@ -76,6 +80,9 @@ def _solve_from_side_only(model, params, side_terms, by_item):
     rows' mean m."""
     side = params.item_factors if by_item else params.user_factors
     fitted = model.item_factors_ if by_item else model.user_factors_
+    if not side_terms:          # item features alone: the factors stay at the fitted rows' mean
+        side[:] = np.asarray(fitted, dtype=np.float64).mean(axis=0)
+        return
     side[:] = rows_from_side(side_terms, side.shape[1],
                              float(model.regularization), float(model.negative_regularization),
                              prior_mean=np.asarray(fitted, dtype=np.float64).mean(axis=0))
@@ -83,30 +90,37 @@ def _solve_from_side_only(model, params, side_terms, by_item):
 
 def _side_rows(model, interactions, by_item, where):
     """(the pair tasks' interactions, the side matrices' solver terms for the new rows, their number of rows or
-    None): entries of ``interactions`` naming a side task of the model's side (new items' attributes, new users'
-    queries) are matrices with one row per new row and one column per fitted column id."""
+    None, {item-feature name: the new items' values}): entries of ``interactions`` naming a side task of the model's
+    side (new items' attributes, new users' queries) are matrices with one row per new row and one column per fitted
+    column id; with ``by_item``, a 1-column matrix named by a task's ``item_feature`` gives the new items' values."""
     if not isinstance(interactions, dict):
-        return interactions, [], None
+        return interactions, [], None, {}
     side = {t.name: t for t in getattr(model, "side_tasks_", [])}
-    pairs, terms, n_rows = {}, [], None
+    feature_names = {t.item_feature for t in model.tasks_ if getattr(t, "item_feature", None)} if by_item else set()
+    pairs, terms, n_rows, features = {}, [], None, {}
     for name, m in interactions.items():
-        if name not in side:
+        if name not in side and name not in feature_names:
             pairs[name] = m
             continue
-        task, V = side[name], model.side_factors_[name]
-        if (task.side == "item") != by_item:
+        task = side.get(name)
+        if task is not None and (task.side == "item") != by_item:
             raise ValueError(f"{where}: {name!r} is a {task.side} side matrix; it cannot fold in "
                              f"{'items' if by_item else 'users'}.")
-        if not sp.issparse(m) or m.shape[1] != V.shape[0] or (n_rows is not None and m.shape[0] != n_rows):
-            raise ValueError(f"{where}: interactions[{name!r}] must be a sparse matrix (new rows x {V.shape[0]} "
+        n_cols = model.side_factors_[name].shape[0] if task is not None else 1
+        if not sp.issparse(m) or m.shape[1] != n_cols or (n_rows is not None and m.shape[0] != n_rows):
+            raise ValueError(f"{where}: interactions[{name!r}] must be a sparse matrix (new rows x {n_cols} "
                              f"columns, the side matrix's fitted column ids); got {getattr(m, 'shape', type(m))}.")
         m = sp.csr_matrix(m, dtype=np.float64)
         check_finite_values(m.data, f"{where}: interactions[{name!r}]")
+        n_rows = m.shape[0]
+        if name in feature_names:
+            features[name] = m.toarray().ravel()
+        if task is None:
+            continue
         if task.kind == "binary":
             task.check_values(m.data, f"{where}: interactions[{name!r}]")
-        n_rows = m.shape[0]
-        terms.append(SideTerm.from_task(task, m, V, model.side_intercepts_[name]))
-    return pairs, terms, n_rows
+        terms.append(SideTerm.from_task(task, m, model.side_factors_[name], model.side_intercepts_[name]))
+    return pairs, terms, n_rows, features
 
 
 def fold_in_matrices(tasks, interactions, n_fixed, by_item, where):

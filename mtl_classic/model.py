@@ -553,7 +553,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         ----------
         interactions : dict {task: sparse matrix (n_users, n_new_items)}
             The new items' observations in any subset of the tasks, over the model's user index (columns = new
-            items).
+            items). Item side matrices take the new items' rows instead (n_new_items, n_columns), and a task's
+            ``item_feature`` its values (n_new_items, 1): their term is gamma_t * a (0 when not given).
         n_sweeps : int, default=3
         cross_item_weights : ndarray (T, T, n_new_items), optional
             Per-item deviations gamma_tb[i] of the cross-task weights for the new items, for a model fitted with

@@ -93,7 +93,8 @@ class Task:
         each item's log sales, read as a head feature: the task's score gains ``gamma_t * a_i`` on every pair, one
         learned weight gamma_t (``item_feature_weights_``). It is the whole-data item bias constrained to
         ``gamma_t * a`` (docs/MATH.md, "item features"), so it excludes ``item_bias=True``. The side matrix need
-        not be modelled as a side task; items it does not list have value 0.
+        not be modelled as a side task; items it does not list have value 0. New items bring their values to
+        ``fold_in_items`` and ``InferenceModel.with_items`` / ``score_new_items`` under the same name.
     """
 
     name: str

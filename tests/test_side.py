@@ -636,7 +636,7 @@ def test_an_item_feature_is_a_head_feature_with_one_exact_weight(solver):
     assert total(gamma) < total(0.0) and total(gamma) < total(2 * gamma)
 
 
-def test_an_item_feature_is_saved_and_new_items_take_a_zero_term(tmp_path):
+def test_an_item_feature_is_saved_and_new_items_take_gamma_times_their_value(tmp_path):
     # (whether it lifts a ranking is measured, not asserted: on planted data whose buys follow the feature the
     # shared factors already carry that popularity, and the feature's weight stays small; benchmarks/side.py)
     data, sales = _feature_data(seed=20, gamma=0.8)
@@ -648,10 +648,20 @@ def test_an_item_feature_is_saved_and_new_items_take_a_zero_term(tmp_path):
     users = train.user_map.ids[:4]
     np.testing.assert_array_equal(loaded.recommend(users, n=5, task="buy")[0],
                                   with_feature.recommend(users, n=5, task="buy")[0])
-    # a new item's feature is unknown: its term is 0, and the fitted items' biases are untouched
+    # a new item whose feature is not given: its term is 0, and the fitted items' biases are untouched
     new = sp.csr_matrix(np.asarray(train.matrices["buy"][:, :2].todense()))
     _, biases = with_feature.fold_in_items({"buy": new})
     assert np.all(biases == 0)
+    # given (the 1-column matrix named by item_feature), its term is gamma * a, with interactions or alone
+    gamma, a = with_feature.item_feature_weights_["buy"], np.array([1.5, -0.5])
+    q_warm, warm = with_feature.fold_in_items({"buy": new, "sales": sp.csr_matrix(a[:, None])})
+    np.testing.assert_allclose(warm[0], gamma * a, rtol=1e-12)
+    q_cold, cold = with_feature.fold_in_items({"sales": sp.csr_matrix(a[:, None])})
+    np.testing.assert_allclose(cold[0], gamma * a, rtol=1e-12)
+    np.testing.assert_allclose(q_cold, np.tile(with_feature.item_factors_.astype(np.float64).mean(axis=0), (2, 1)),
+                               rtol=1e-5, atol=1e-7)            # no side matrix given: the average item
+    with pytest.raises(ValueError, match=r"interactions\['sales'\] must be a sparse matrix \(new rows x 1"):
+        with_feature.fold_in_items({"sales": sp.csr_matrix(np.ones((2, 2)))})
     for bad, says in (({"item_feature": "nope"}, "must name a 1-column item side matrix"),
                       ({"item_feature": "sales", "item_bias": True}, "without item_bias=True"),
                       ({"item_feature": "sales", "kind": "binary"}, "for implicit user x item tasks")):
