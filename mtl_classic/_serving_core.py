@@ -339,9 +339,18 @@ class _Logic:
         task = self.task(model, body.task)
         ids = [self.coerce(it.item, snap.int_items, "item") for it in body.items]
         names = sorted({name for it in body.items for name in it.side})
-        if not names:
-            raise _HTTPError(400, "every new item needs its side matrices' column ids in 'side'")
+        features = sorted({name for it in body.items for name in it.features})
+        if not names and not features:
+            raise _HTTPError(400, "every new item needs its side matrices' column ids in 'side' (or its item "
+                                  "features' values in 'features')")
         side_rows = {name: [it.side.get(name, []) for it in body.items] for name in names}
+        columns = {name: cols for name, cols, _ in model.item_features.values()}
+        for name in features:
+            if name not in columns or name in side_rows:
+                raise _HTTPError(400, f"{str(name)[:100]!r} in 'features' is not an item feature of the model "
+                                      f"({sorted(columns)}) or is also given in 'side'")
+            column = columns[name].ids[0]      # a 1-column matrix
+            side_rows[name] = [{column: it.features[name]} if name in it.features else {} for it in body.items]
         try:
             scores = model.score_new_items(user, ids, side_rows, task=task)
         except KeyError as exc:

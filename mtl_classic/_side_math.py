@@ -187,9 +187,29 @@ def rows_from_side(terms, k, regularization, negative_regularization, prior_mean
     return out
 
 
+def _rows_matrix(name, rows, n, columns, kind, where, unknown):
+    """``side_rows[name]`` as a float csr matrix (n, len(columns)): a matrix, or per row a list of column ids (value
+    1; a repeated id adds up) or a dict {column id: value}."""
+    if not sp.issparse(rows) and not isinstance(rows, np.ndarray):
+        if len(rows) != n:
+            raise ValueError(f"{where}: side_rows[{name!r}] has {len(rows)} rows for {n} {kind}s.")
+        cols = [columns.index(np.asarray(list(r), dtype=object), unknown=unknown) for r in rows]
+        values = [np.asarray([float(v) for v in r.values()]) if isinstance(r, dict) else np.ones(len(c))
+                  for r, c in zip(rows, cols)]
+        values, cols = [v[c >= 0] for v, c in zip(values, cols)], [c[c >= 0] for c in cols]
+        rows = sp.csr_matrix((np.concatenate(values or [[]]), np.concatenate(cols or [[]]).astype(np.int64),
+                              np.cumsum([0] + [len(c) for c in cols])), shape=(n, len(columns)))
+        rows.sum_duplicates()
+    if rows.shape != (n, len(columns)):
+        raise ValueError(f"{where}: side_rows[{name!r}] must have shape {(n, len(columns))}; got {rows.shape}.")
+    check_finite_values(sp.csr_matrix(rows).data, f"{where}: side_rows[{name!r}]")
+    return sp.csr_matrix(rows, dtype=np.float64)
+
+
 def _side_parts(model, kind, ids, known_ids, side_rows, where, unknown="raise"):
-    """A :class:`SideTerm` per side matrix named in ``side_rows`` (all of side ``kind``), on the new rows; column ids
-    the side matrix does not know raise ``KeyError`` or (``unknown="ignore"``) are dropped."""
+    """(a :class:`SideTerm` per side matrix named in ``side_rows`` (all of side ``kind``) on the new rows; per item
+    feature named there, its values (n,)); column ids a side matrix does not know raise ``KeyError`` or
+    (``unknown="ignore"``) are dropped."""
     if unknown not in ("raise", "ignore"):
         raise ValueError(f"{where}: unknown must be 'raise' or 'ignore'. Got {unknown!r}.")
     known = [i for i in ids if i in known_ids]
@@ -197,30 +217,22 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where, unknown="raise"):
         raise ValueError(f"{where}: {kind}_ids must be new, unique ids; {known[:5] or ids[:5]} are known or repeated.")
     if not isinstance(side_rows, dict) or not side_rows:
         raise ValueError(f"{where}: side_rows must be a non-empty dict {{side matrix: rows}}.")
-    parts = []
+    features = {f: columns for f, columns, _ in model.item_features.values()} if kind == "item" else {}
+    parts, values = [], {}
     for name, rows in side_rows.items():
+        if name in features:
+            values[name] = _rows_matrix(name, rows, len(ids), features[name], kind, where, unknown).toarray().ravel()
+            if name not in model.side:
+                continue
         if name not in model.side or model.side[name][0] != kind:
             article = "an" if kind == "item" else "a"
             raise ValueError(f"{where}: {str(name)[:100]!r} is not {article} {kind} side matrix of the model "
-                             f"({sorted(n for n, s in model.side.items() if s[0] == kind)}).")
+                             f"({sorted([n for n, s in model.side.items() if s[0] == kind] + list(features))}).")
         _, weight, columns, V, c, alpha, observed, binary = model.side[name]
-        if not sp.issparse(rows) and not isinstance(rows, np.ndarray):
-            if len(rows) != len(ids):
-                raise ValueError(f"{where}: side_rows[{name!r}] has {len(rows)} rows for {len(ids)} {kind}s.")
-            cols = [columns.index(np.asarray(list(r), dtype=object), unknown=unknown) for r in rows]
-            values = [np.asarray([float(v) for v in r.values()]) if isinstance(r, dict) else np.ones(len(c))
-                      for r, c in zip(rows, cols)]
-            values, cols = [v[c >= 0] for v, c in zip(values, cols)], [c[c >= 0] for c in cols]
-            rows = sp.csr_matrix((np.concatenate(values or [[]]), np.concatenate(cols or [[]]).astype(np.int64),
-                                  np.cumsum([0] + [len(c) for c in cols])), shape=(len(ids), len(columns)))
-            rows.sum_duplicates()
-        if rows.shape != (len(ids), len(columns)):
-            raise ValueError(f"{where}: side_rows[{name!r}] must have shape {(len(ids), len(columns))}; "
-                             f"got {rows.shape}.")
-        check_finite_values(sp.csr_matrix(rows).data, f"{where}: side_rows[{name!r}]")
-        parts.append(SideTerm(name, kind == "item", weight, sp.csr_matrix(rows, dtype=np.float64), V, c,
+        parts.append(SideTerm(name, kind == "item", weight,
+                              _rows_matrix(name, rows, len(ids), columns, kind, where, unknown), V, c,
                               alpha=alpha, observed_only=observed, logistic=binary))
-    return parts
+    return parts, values
 
 
 class SideColdStart:
@@ -228,12 +240,22 @@ class SideColdStart:
     movie by its genres, a new user by the tags or queries they wrote): the cold-start solve of
     :func:`rows_from_side` against the fitted column factors, centred on the fitted rows' mean."""
 
-    def _new_rows(self, kind, ids, side_rows, where, unknown="raise"):
+    def _new_rows(self, kind, ids, side_rows, where, unknown="raise", biases=False):
+        """The new rows' factors (and with ``biases``, their item biases (T, n): gamma_t * a for the tasks whose
+        item feature ``side_rows`` gives, 0 elsewhere); rows given item features only stay at the average row."""
         known_ids = self.item_ids if kind == "item" else self.user_ids
-        fitted = self.params.item_factors if kind == "item" else self.params.user_factors
-        parts = _side_parts(self, kind, list(ids), known_ids, side_rows, where, unknown)
-        return rows_from_side(parts, self.factors, *self.side_penalty,
-                              prior_mean=np.asarray(fitted, dtype=np.float64).mean(axis=0))
+        fitted = np.asarray(self.params.item_factors if kind == "item" else self.params.user_factors,
+                            dtype=np.float64)
+        parts, values = _side_parts(self, kind, list(ids), known_ids, side_rows, where, unknown)
+        q = (rows_from_side(parts, self.factors, *self.side_penalty, prior_mean=fitted.mean(axis=0)) if parts
+             else np.tile(fitted.mean(axis=0), (len(list(ids)), 1)))
+        if not biases:
+            return q
+        b = np.zeros((len(self.tasks), q.shape[0]))
+        for task, (feature, _, gamma) in self.item_features.items():
+            if feature in values:
+                b[self.task_index[task]] = gamma * values[feature]
+        return q, b
 
     def new_item_factors(self, item_ids, side_rows, where="InferenceModel.new_item_factors"):
         """Factors of new items known only by their item side matrices (docs/MATH.md, "cold start from side
@@ -245,7 +267,8 @@ class SideColdStart:
             External ids of the new items, none of them known.
         side_rows : dict of str -> sparse matrix (len(item_ids), n_columns) or list of rows
             Per item side matrix of the fit: the new items' rows, or per item a list of the column ids it has
-            (value 1; a repeated id adds up) or a dict {column id: value}.
+            (value 1; a repeated id adds up) or a dict {column id: value}. A task's ``item_feature`` may be named
+            too (its values: the items' bias terms gamma_t * a in :meth:`with_items` and :meth:`score_new_items`).
 
         Returns
         -------
@@ -268,8 +291,8 @@ class SideColdStart:
 
     def score_new_items(self, user, item_ids, side_rows, task=None):
         """Scores of new items known only by their side matrices for one known user (nothing stored): the score
-        formula with the items' cold-start factors, no item bias and no cross-task evidence (nobody has interacted
-        with them). Arguments as :meth:`new_item_factors`; ``user`` an external id.
+        formula with the items' cold-start factors, their item features' terms (when given) and no cross-task
+        evidence (nobody has interacted with them). Arguments as :meth:`new_item_factors`; ``user`` an external id.
 
         Returns
         -------
@@ -278,10 +301,10 @@ class SideColdStart:
         """
         t = self.task_index[self._task(task, "InferenceModel.score_new_items")]
         u = int(self.user_ids.index([user])[0])
-        q = self.new_item_factors(item_ids, side_rows, "InferenceModel.score_new_items")
+        q, b = self._new_rows("item", item_ids, side_rows, "InferenceModel.score_new_items", biases=True)
         p = self.params
         return (q @ (p.head_weights[t] * p.user_factors[u]).astype(np.float64) + float(p.intercepts[t])
-                + float(p.user_biases[t, u]))
+                + float(p.user_biases[t, u]) + b[t])
 
     def with_items(self, item_ids, side_rows):
         """This model with new items known only by their side matrices (a new movie's genres, a new product's brand and
@@ -292,12 +315,12 @@ class SideColdStart:
         -------
         InferenceModel
         """
-        q = self.new_item_factors(item_ids, side_rows, "InferenceModel.with_items")
+        q, b = self._new_rows("item", item_ids, side_rows, "InferenceModel.with_items", biases=True)
         ids = list(item_ids)
         p, n = self.params, len(ids)
         params = copy.copy(p)
         params.item_factors = np.vstack([p.item_factors, q.astype(p.item_factors.dtype)])
-        params.item_biases = np.hstack([p.item_biases, np.zeros((p.item_biases.shape[0], n), p.item_biases.dtype)])
+        params.item_biases = np.hstack([p.item_biases, b.astype(p.item_biases.dtype)])
         if p.cross_item_weights is not None:
             extra = np.zeros(p.cross_item_weights.shape[:2] + (n,))
             params.cross_item_weights = np.concatenate([p.cross_item_weights, extra], axis=2)
@@ -306,7 +329,7 @@ class SideColdStart:
         item_ids = IdMap(self.item_ids.to_list() + ids, kind="item")
         return type(self)(self.tasks, self.user_ids, item_ids, params, patterns, popularity,
                           default_task=self.default_task, cold=self.cold, calibrators=self.calibrators,
-                          side=self.side, side_penalty=self.side_penalty)
+                          side=self.side, side_penalty=self.side_penalty, item_features=self.item_features)
 
     def users_from_side(self, user_ids, side_rows, unknown="raise"):
         """A model over new users known only by their user side matrices (a visitor's search queries, a new user's

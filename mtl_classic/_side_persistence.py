@@ -7,7 +7,8 @@ import scipy.sparse as sp
 from ._errors import ModelFormatError
 from .tasks import Task
 
-__all__ = ["pattern_components", "side_entries", "side_array_names", "load_side", "load_features"]
+__all__ = ["pattern_components", "side_entries", "item_feature_entries", "side_array_names", "load_side",
+           "load_features"]
 
 
 def pattern_components(matrix):
@@ -50,6 +51,17 @@ def side_entries(model, arrays, slim, float_dtype):
         _put_csr(arrays, key, m.matrix)
         out.append({"feature": name, "columns": m.columns.to_list(), "key": key, "values": True})
     return out
+
+
+def item_feature_entries(model):
+    """The manifest's ``"item_features"``: per task with an ``item_feature``, the matrix's name, its column ids and the
+    fitted weight gamma_t, which new items' values are multiplied by (slim artifacts too: the serving path needs
+    them)."""
+    if not any(getattr(t, "item_feature", None) for t in model.tasks_):
+        return {}
+    return {t: {"feature": model.tasks_[model.task_index_[t]].item_feature,
+                "columns": model.data_.side[model.tasks_[model.task_index_[t]].item_feature].columns.to_list(),
+                "weight": float(gamma)} for t, gamma in model.item_feature_weights_.items()}
 
 
 def side_array_names(manifest):

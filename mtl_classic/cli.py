@@ -149,7 +149,8 @@ def build_parser():
     p.add_argument("--new-items", default=None, metavar="CSV",
                    help="new items known only by their attributes, ranked with the others: a CSV with the header "
                         "item,side,column (one row per attribute, e.g. m9001,genre,Comedy) naming the model's item "
-                        "side matrices")
+                        "side matrices, or item,side,column,value (e.g. m9001,sales,log_sales,2.3: also the "
+                        "tasks' item features)")
     p.add_argument("--new-users", default=None, metavar="CSV",
                    help="new users known only by their side rows (e.g. the queries they typed), recommended for "
                         "instead of the model's users: a CSV with the header user,side,column naming the model's "
@@ -374,33 +375,51 @@ def _cmd_evaluate(args):
 
 
 def _read_side_rows(path, model, kind):
-    """(new item or user ids, {side matrix: [column ids per row]}) from a CSV with the header item,side,column
-    (``kind="item"``) or user,side,column."""
+    """(new item or user ids, {side matrix: rows}) from a CSV with the header item,side,column (``kind="item"``) or
+    user,side,column, each row a list of column ids; with a fourth field, value (item,side,column,value), each row
+    a dict {column id: value}, and (new items) a task's item feature may be named too, with its one column id."""
     flag = f"--new-{kind}s"
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
     except OSError as exc:
         raise _CommandError(f"{flag}: cannot read {path} ({exc.strerror or exc}).") from None
-    if not rows or [c.strip() for c in rows[0]] != [kind, "side", "column"]:
-        raise _CommandError(f"{flag}: {path} must start with the header {kind},side,column.")
-    names = sorted(n for n, s in model.side.items() if s[0] == kind)
+    header = [c.strip() for c in rows[0]] if rows else []
+    if header not in ([kind, "side", "column"], [kind, "side", "column", "value"]):
+        raise _CommandError(f"{flag}: {path} must start with the header {kind},side,column (or {kind},side,column,"
+                            f"value).")
+    columns = {n: s[2] for n, s in model.side.items() if s[0] == kind}
+    if kind == "item":
+        columns.update({n: cols for n, cols, _ in model.item_features.values()})
     ids, side = [], {}
     for line, row in enumerate(rows[1:], start=2):
-        if len(row) != 3 or not all(c.strip() for c in row):
-            raise _CommandError(f"{flag}: {path} line {line} needs three non-empty fields, got {row!r}.")
-        new_id, name, column = (c.strip() for c in row)
-        if name not in names:
-            article = "an" if kind == "item" else "a"
-            raise _CommandError(f"{flag}: {path} line {line} names {name!r}, not {article} {kind} side matrix of "
-                                f"the model ({names}).")
+        if len(row) != len(header) or not all(c.strip() for c in row):
+            raise _CommandError(f"{flag}: {path} line {line} needs {len(header)} non-empty fields, got {row!r}.")
+        new_id, name, column = (c.strip() for c in row[:3])
+        if name not in columns:
+            what = "an item side matrix or item feature" if kind == "item" else "a user side matrix"
+            raise _CommandError(f"{flag}: {path} line {line} names {name!r}, not {what} of the model "
+                                f"({sorted(columns)}).")
+        try:
+            value = float(row[3]) if len(row) == 4 else 1.0
+        except ValueError:
+            raise _CommandError(f"{flag}: {path} line {line}: value {row[3].strip()[:50]!r} is not a number.") from None
         if new_id not in ids:
             ids.append(new_id)
-        side.setdefault(name, {}).setdefault(new_id, []).append(column)
+        side.setdefault(name, {}).setdefault(new_id, []).append((column, value))
     if not ids:
         raise _CommandError(f"{flag}: {path} has no rows.")
-    rows_by_side = {name: [_coerce_ids(per_row.get(i, []), model.side[name][2].ids) for i in ids]
-                    for name, per_row in side.items()}
+    rows_by_side = {}
+    for name, per_row in side.items():
+        pairs = [per_row.get(i, []) for i in ids]
+        cols = [_coerce_ids([c for c, _ in p], columns[name].ids) for p in pairs]
+        if len(header) == 3:
+            rows_by_side[name] = cols
+        else:   # {column: value}; a repeated column adds up
+            rows_by_side[name] = [{} for _ in ids]
+            for row, cs, p in zip(rows_by_side[name], cols, pairs):
+                for c, (_, v) in zip(cs, p):
+                    row[c] = row.get(c, 0.0) + v
     known = model.item_ids if kind == "item" else model.user_ids
     return _coerce_ids(ids, known.ids), rows_by_side
 

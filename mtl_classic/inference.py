@@ -91,6 +91,9 @@ class InferenceModel(SideColdStart):
         through :meth:`with_items`.
     side_penalty : (float, float), default=(0.0, 0.0)
         The fit's ``regularization`` and ``negative_regularization`` (the cold rows' penalty rule).
+    item_features : dict of str -> (str, IdMap or list, float), optional
+        Per task with an ``item_feature``: that matrix's name, its (one) column id and the fitted weight gamma_t; new
+        items that bring a value a under that name get the bias gamma_t * a (:meth:`with_items`).
 
     Attributes
     ----------
@@ -99,7 +102,7 @@ class InferenceModel(SideColdStart):
     """
 
     def __init__(self, tasks, user_ids, item_ids, params, patterns, popularity, default_task=None, cold=None,
-                 calibrators=None, side=None, side_penalty=(0.0, 0.0)):
+                 calibrators=None, side=None, side_penalty=(0.0, 0.0), item_features=None):
         self.tasks = list(tasks)
         self.task_names = [t.name for t in self.tasks]
         self.task_index = {n: j for j, n in enumerate(self.task_names)}
@@ -119,6 +122,9 @@ class InferenceModel(SideColdStart):
                             bool(entry[7]) if len(entry) > 7 else False)
                      for name, entry in (side or {}).items()}
         self.side_penalty = tuple(side_penalty)
+        # task name -> (its item_feature's name, that 1-column matrix's column ids, the fitted weight gamma_t)
+        self.item_features = {task: (name, columns if isinstance(columns, IdMap) else IdMap.from_list(list(columns)),
+                                     float(gamma)) for task, (name, columns, gamma) in (item_features or {}).items()}
         self.n_users, self.factors = params.user_factors.shape
         self.n_items = params.n_items
         self._logistic = [t.resolved_head() == "logistic" for t in self.tasks]
@@ -173,12 +179,15 @@ class InferenceModel(SideColdStart):
                 for t, columns, V, c, _ in load_side(manifest, arrays, path, n_users, n_items, values=False)}
         try:
             penalty = (float(manifest["params"]["regularization"]), float(manifest["params"]["negative_regularization"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFormatError(f"{path}: bad penalty settings in the manifest ({exc!r}).") from None
+            features = {str(t): (str(e["feature"]), list(e["columns"]), float(e["weight"]))
+                        for t, e in manifest.get("item_features", {}).items()}   # (absent before 2026-12-08)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ModelFormatError(f"{path}: bad penalty or item-feature settings in the manifest ({exc!r}).") from None
         return cls(tasks, decode_ids(manifest["user_ids"], "user", arrays),
                    decode_ids(manifest["item_ids"], "item", arrays), FittedParams.from_arrays(arrays, dtype=dtype),
                    patterns, np.asarray(arrays["popularity"], dtype=np.float64),
-                   default_task=manifest["default_task"], calibrators=calibrators, side=side, side_penalty=penalty)
+                   default_task=manifest["default_task"], calibrators=calibrators, side=side, side_penalty=penalty,
+                   item_features=features)
 
     @classmethod
     def from_model(cls, model, dtype=None, calibrators=None):
@@ -206,9 +215,14 @@ class InferenceModel(SideColdStart):
         side = {t.name: _side_entry(t, data.side[t.name].columns, model.side_factors_[t.name],
                                     model.side_intercepts_[t.name])
                 for t in getattr(model, "side_tasks_", None) or []}
+        features = {t: (model.tasks_[model.task_index_[t]].item_feature,
+                        data.side[model.tasks_[model.task_index_[t]].item_feature].columns, gamma)
+                    for t, gamma in (model.item_feature_weights_ if any(
+                        getattr(t, "item_feature", None) for t in model.tasks_) else {}).items()}
         return cls(model.tasks_, data.user_map.ids, data.item_map.ids, params, patterns, popularity,
                    default_task=getattr(model, "default_task_", None), calibrators=calibrators, side=side,
-                   side_penalty=(float(model.regularization), float(model.negative_regularization)))
+                   side_penalty=(float(model.regularization), float(model.negative_regularization)),
+                   item_features=features)
 
     def with_users(self, user_factors, user_biases, patterns, user_ids=None, cold=None, cross_user_weights=None):
         """A model over other users (e.g. folded-in ones) sharing this model's item side.
@@ -239,7 +253,7 @@ class InferenceModel(SideColdStart):
         return InferenceModel(self.tasks, ids, self.item_ids,
                               self.params.with_users(user_factors, user_biases, cross_user_weights), pats,
                               self.popularity, default_task=self.default_task, cold=cold, calibrators=self.calibrators,
-                              side=self.side, side_penalty=self.side_penalty)
+                              side=self.side, side_penalty=self.side_penalty, item_features=self.item_features)
 
     # ---------------------------------------------------------------- helpers
     def _task(self, task, where="InferenceModel"):

@@ -40,7 +40,8 @@ import scipy.sparse as sp
 from ._errors import ModelFormatError, not_fitted
 from ._npz import read_npz, write_npz
 from ._version import __version__
-from ._side_persistence import load_features, load_side, pattern_components, side_array_names, side_entries
+from ._side_persistence import (item_feature_entries, load_features, load_side, pattern_components,
+                               side_array_names, side_entries)
 from .params import OPTIONAL, SCHEMA, FittedParams, expected_shapes
 from .tasks import Task
 
@@ -263,6 +264,9 @@ def save_model(model, path, slim=False, dtype=None, overwrite=True):
         "side": side,
         "attributes": attributes,
     }
+    features = item_feature_entries(model)
+    if features:
+        manifest["item_features"] = features
     text = json.dumps(manifest, indent=1, allow_nan=False)
 
     if os.path.exists(path) and not os.path.isdir(path):
@@ -353,7 +357,8 @@ def read_manifest(path, check_version=True):
         raise ModelFormatError(f"{file} was written by mtl_classic {written_by!r} but this is mtl_classic "
                                f"{__version__}; predictions may differ between versions. Pass check_version=False "
                                f"to load it anyway (the file format, version {FORMAT_VERSION}, is compatible).")
-    unknown = sorted(set(manifest) - _MANIFEST_KEYS - {"side"})  # side: optional (models with side matrices)
+    # optional: side (models with side matrices), item_features (tasks with an item_feature)
+    unknown = sorted(set(manifest) - _MANIFEST_KEYS - {"side", "item_features"})
     missing = sorted(_MANIFEST_KEYS - set(manifest))
     if unknown or missing:
         raise ModelFormatError(f"{file} has unknown keys {unknown} / lacks keys {missing} for format version "

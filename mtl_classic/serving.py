@@ -14,7 +14,8 @@ Endpoints (loopback ``127.0.0.1`` by default; the schema is at ``GET /openapi.js
                                        -> fresh recommendations after folding in the events (no refit, not stored);
                                           a user side matrix's column ids count as events ({"query": ["red shoes"]}):
                                           an unknown user with those alone is folded in from them (no estimator)
-    POST /items/rank  {"user": U, "items": [{"item": id, "side": {name: [column, ...]}}], "task"?, "n"?}
+    POST /items/rank  {"user": U, "items": [{"item": id, "side": {name: [column, ...]}, "features"?: {name: value}}],
+                       "task"?, "n"?}
                                        -> a known user's ranking of new items known only by their item side matrices
     POST /admin/reload {"path": DIR?}  -> hot-swap to a newly saved model (loopback clients only)
 
@@ -207,8 +208,12 @@ def create_app(model=None, path=None, max_n=DEFAULT_MAX_N, max_pairs=DEFAULT_MAX
     class NewItem(BaseModel):
         model_config = ConfigDict(extra="forbid")
         item: Id
-        side: Dict[str, List[Id]] = Field(description="per item side matrix of the model: the item's column ids "
-                                                       "(e.g. {\"genre\": [\"Comedy\"]})")
+        side: Dict[str, List[Id]] = Field(default_factory=dict,
+                                          description="per item side matrix of the model: the item's column ids "
+                                                      "(e.g. {\"genre\": [\"Comedy\"]})")
+        features: Dict[str, Finite] = Field(default_factory=dict,
+                                            description="per item feature of the model (a task's item_feature): the "
+                                                        "item's value (e.g. {\"sales\": 2.3})")
 
     class NewItemsRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")

@@ -669,6 +669,96 @@ def test_an_item_feature_is_saved_and_new_items_take_gamma_times_their_value(tmp
             _model(tasks=[Task("buy", **bad)]).fit(train)
 
 
+def test_the_serving_path_gives_new_items_their_item_feature_term(tmp_path):
+    """InferenceModel.with_items / score_new_items read a task's item_feature among the side rows: the new items'
+    bias gamma_t * a, as fold_in_items gives it; saved in slim artifacts; unknown without it in older ones."""
+    import json
+    from mtl_classic.inference import InferenceModel
+    data, _ = _feature_data(seed=23, gamma=0.8)
+    genres = sp.csr_matrix((np.random.default_rng(5).random((data.n_items, 6)) < 0.3).astype(float))
+    data = data.with_side(item_side={"genre": (genres, [f"g{j}" for j in range(6)])})
+    m = _model(tasks=[Task("buy", item_feature="sales"), Task("genre", side="item")]).fit(data)
+    gamma, a = m.item_feature_weights_["buy"], np.array([2.0, -1.0, 0.0])
+    rows = {"genre": [["g0", "g2"], ["g1"], []], "sales": [{"s": 2.0}, {"s": -1.0}, {}]}
+    q, b = m.fold_in_items({"genre": _rows(rows["genre"], 6), "sales": sp.csr_matrix(a[:, None])})
+    np.testing.assert_allclose(b[0], gamma * a, rtol=1e-12)
+    u = data.user_map.ids[3]
+    expect = q @ (m.head_weights_[0] * m.user_factors_[3]).astype(np.float64) + b[0]
+    inf = InferenceModel.from_model(m)
+    np.testing.assert_allclose(inf.score_new_items(u, ["n1", "n2", "n3"], rows), expect, rtol=1e-5, atol=1e-7)
+    more = inf.with_items(["n1", "n2", "n3"], rows)
+    np.testing.assert_allclose(more.params.item_biases[0, -3:], gamma * a, rtol=1e-6)
+    without = inf.score_new_items(u, ["n1", "n2", "n3"], {"genre": rows["genre"]})   # feature not given: term 0
+    np.testing.assert_allclose(expect - without, gamma * a, rtol=1e-5, atol=1e-7)
+    alone = inf.score_new_items(u, ["n1", "n2"], {"sales": [{"s": 2.0}, {"s": -1.0}]})   # the average item
+    assert alone[0] - alone[1] == pytest.approx(3.0 * gamma, rel=1e-5)
+    m.save(tmp_path / "slim", slim=True)
+    loaded = InferenceModel.load(tmp_path / "slim")
+    np.testing.assert_allclose(loaded.score_new_items(u, ["n1", "n2", "n3"], rows), expect, rtol=1e-5, atol=1e-7)
+    with pytest.raises(KeyError):
+        inf.score_new_items(u, ["n1"], {"sales": [{"nope": 1.0}]})
+    with pytest.raises(ValueError, match=r"side_rows\['sales'\] must have shape \(1, 1\)"):
+        inf.score_new_items(u, ["n1"], {"sales": sp.csr_matrix(np.ones((1, 2)))})
+    manifest = json.loads((tmp_path / "slim" / "model.json").read_text())
+    del manifest["item_features"]                     # as written before new items took their feature values
+    (tmp_path / "slim" / "model.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="'sales' is not an item side matrix"):
+        InferenceModel.load(tmp_path / "slim").score_new_items(u, ["n1"], {"sales": [{"s": 1.0}]})
+
+
+def test_the_server_and_the_cli_take_new_items_item_feature_values(tmp_path, capsys):
+    pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
+    import json
+    import httpx
+    from test_serving import running
+    from mtl_classic.cli import main as cli
+    from mtl_classic.inference import InferenceModel
+    from mtl_classic.serving import create_app
+    data, _ = _feature_data(seed=24, gamma=0.8)
+    genres = sp.csr_matrix((np.random.default_rng(6).random((data.n_items, 6)) < 0.3).astype(float))
+    data = data.with_side(item_side={"genre": (genres, [f"g{j}" for j in range(6)])})
+    _model(tasks=[Task("buy", item_feature="sales"), Task("genre", side="item")]).fit(data).save(tmp_path / "m")
+    served = InferenceModel.load(tmp_path / "m")
+    rows = {"genre": [["g1"], ["g2", "g3"], []], "sales": [{"s": -1.0}, {}, {"s": 4.0}]}
+    expected = served.score_new_items(2, ["x", "y", "z"], rows)
+    app = create_app(path=str(tmp_path / "m"), max_n=10, max_pairs=20, blas_threads=None)
+    with running(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        deadline = time.monotonic() + 20
+        while client.get("/ready").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        body = {"user": 2, "n": 3, "items": [{"item": "x", "side": {"genre": ["g1"]}, "features": {"sales": -1.0}},
+                                             {"item": "y", "side": {"genre": ["g2", "g3"]}},
+                                             {"item": "z", "features": {"sales": 4.0}}]}
+        r = client.post("/items/rank", json=body)
+        assert r.status_code == 200, r.text
+        order = np.argsort(-expected, kind="stable")
+        assert r.json()["items"] == [["x", "y", "z"][j] for j in order]
+        np.testing.assert_allclose(r.json()["scores"], expected[order], rtol=1e-5)
+        for bad in ([{"item": "x", "features": {"genre": 1.0}}], [{"item": "x", "features": {"nope": 1.0}}],
+                    [{"item": "x"}]):
+            r = client.post("/items/rank", json=dict(body, items=bad))
+            assert r.status_code == 400 and "error" in r.json(), (bad, r.text)
+    # the command line: item,side,column[,value]
+    new = tmp_path / "new.csv"
+    new.write_text("item,side,column,value\nx,genre,g1,1\nx,sales,s,-1\ny,genre,g2,1\ny,genre,g3,1\nz,sales,s,4\n")
+    assert cli(["recommend", "--model", str(tmp_path / "m"), "--user", "2", "-n", "3", "--new-items", str(new),
+                "--items", "x", "y", "z", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["items"] == [["x", "y", "z"][j] for j in order]
+    np.testing.assert_allclose(got["scores"], expected[order], rtol=1e-5)
+    new.write_text("item,side,column,value\nx,sales,s,lots\n")
+    assert cli(["recommend", "--model", str(tmp_path / "m"), "--user", "2", "--new-items", str(new)]) != 0
+    assert "is not a number" in capsys.readouterr().err
+
+
+def _rows(lists, n_cols):
+    """Lists of column indexes g<j> as a csr matrix of ones."""
+    indices = [int(c[1:]) for r in lists for c in r]
+    indptr = np.cumsum([0] + [len(r) for r in lists])
+    return sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(lists), n_cols))
+
+
 def _counts(seed, n_rows, n_cols, density=0.15):
     rng = np.random.default_rng(seed)
     mask = rng.random((n_rows, n_cols)) < density
