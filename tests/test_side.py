@@ -289,6 +289,14 @@ def test_new_items_are_scored_for_a_user_without_changing_the_served_model():
     assert served.n_items == buy.shape[1]
 
 
+def _wait_ready(client, seconds=20):
+    """Wait until the loopback server answers /ready with 200."""
+    deadline = time.monotonic() + seconds
+    while client.get("/ready").status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
 def test_the_server_ranks_new_items_given_by_their_attributes(tmp_path):
     pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
     import httpx
@@ -302,10 +310,7 @@ def test_the_server_ranks_new_items_given_by_their_attributes(tmp_path):
                                                                    {"genre": [["g1"], ["g2", "g3"], ["g9"]]})
     app = create_app(path=str(tmp_path / "m"), max_n=10, max_pairs=20, blas_threads=None)
     with running(app) as base, httpx.Client(base_url=base, timeout=30) as client:
-        deadline = time.monotonic() + 20
-        while client.get("/ready").status_code != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        _wait_ready(client)
         body = {"user": 2, "task": "buy", "n": 2, "items": [{"item": "x", "side": {"genre": ["g1"]}},
                                                            {"item": "y", "side": {"genre": ["g2", "g3"]}},
                                                            {"item": "z", "side": {"genre": ["g9"]}}]}
@@ -723,10 +728,7 @@ def test_the_server_and_the_cli_take_new_items_item_feature_values(tmp_path, cap
     expected = served.score_new_items(2, ["x", "y", "z"], rows)
     app = create_app(path=str(tmp_path / "m"), max_n=10, max_pairs=20, blas_threads=None)
     with running(app) as base, httpx.Client(base_url=base, timeout=30) as client:
-        deadline = time.monotonic() + 20
-        while client.get("/ready").status_code != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        _wait_ready(client)
         body = {"user": 2, "n": 3, "items": [{"item": "x", "side": {"genre": ["g1"]}, "features": {"sales": -1.0}},
                                              {"item": "y", "side": {"genre": ["g2", "g3"]}},
                                              {"item": "z", "features": {"sales": 4.0}}]}
