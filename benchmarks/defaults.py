@@ -76,6 +76,9 @@ CANDIDATES = {
     # item feature (Task(item_feature=...), one weight), against the free item bias of the "item_bias" set
     "item_feature": [("target's log counts as its item feature", {}, {"popularity_feature": True})],
     # the reference ALS's own confidence and penalty (alpha=10, regularization 0.1) and steps towards it
+    # a ceiling on alpha="auto": a task with very few observations (Tmall's 2k carts) gets alpha in the thousands, so
+    # each of its pairs weighs as much as thousands of negatives in the shared factors
+    "alpha_cap": [(f"alpha auto, at most {c:g}", {}, {"alpha_cap": c}) for c in (100.0, 300.0, 1000.0)],
     "confidence": [(f"alpha={a:g}, regularization={r:g}, negative_regularization={n:g}",
                     {"regularization": r, "negative_regularization": n}, {"alpha": a})
                    for a, r, n in ((10.0, 0.1, 0.0), (10.0, 1.0, 0.0), (10.0, 0.01, 1e-5), (3.0, 0.01, 3e-5))],
@@ -112,6 +115,7 @@ def make_model(bench, data, params, task_params):
     mass = task_params.pop("alpha_mass", None)
     power = task_params.pop("weight_power", None)
     feature = task_params.pop("popularity_feature", False)
+    cap = task_params.pop("alpha_cap", None)
     tasks = C.shipped_tasks(bench, data.task_names, **task_params)
     if feature:
         for t in tasks:
@@ -121,11 +125,12 @@ def make_model(bench, data, params, task_params):
         top = max(data.matrices[t.name].nnz for t in tasks)
         for t in tasks:
             t.weight = (data.matrices[t.name].nnz / top) ** power
-    if mass is not None:
+    if mass is not None or cap is not None:
         for t in tasks:
             if t.kind == "implicit":
                 t.alpha = auto_alpha(float(data.matrices[t.name].sum()), data.n_users, data.n_items,
-                                     t.negative_weight, mass=mass)
+                                     t.negative_weight, **({} if mass is None else {"mass": mass}))
+                t.alpha = t.alpha if cap is None else min(t.alpha, cap)
     return MultiTaskMF(tasks=tasks, random_state=0, n_jobs=C.THREADS, **params)
 
 
