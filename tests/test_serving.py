@@ -532,10 +532,12 @@ def fuzz_url(tmp_path_factory):
     columns = list("0123ab")
     side = {name: (sp.csr_matrix((rng.random((n, len(columns))) < 0.4).astype(float)), columns)
             for name, n in (("q", len(users)), ("g", len(items)))}
+    # and a one-letter item feature ("s", one column "v"): fuzzed new items' "features" reach the bias term
+    sales = (rng.random((len(items), 1)) * 3.0, ["v"])
     data = MultiTaskData.from_matrices({"buy": buy}, user_ids=users, item_ids=items).with_side(
-        user_side={"q": side["q"]}, item_side={"g": side["g"]})
-    model = MultiTaskMF(tasks=[Task("buy"), Task("q", side="user"), Task("g", side="item")], factors=3,
-                        iterations=2, random_state=0).fit(data)
+        user_side={"q": side["q"]}, item_side={"g": side["g"], "s": sales})
+    model = MultiTaskMF(tasks=[Task("buy", item_feature="s"), Task("q", side="user"), Task("g", side="item")],
+                        factors=3, iterations=2, random_state=0).fit(data)
     path = str(tmp_path_factory.mktemp("fuzz") / "model")
     model.save(path)
     with running(create_app(path=path, load="startup", max_n=50, max_pairs=100, blas_threads=None)) as base:
