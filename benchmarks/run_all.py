@@ -57,6 +57,8 @@ def jobs(data_dir):
             ["validation_transfer.md", "validation_transfer.json"]),
         Job("evidence_terms", "evidence_terms.py", ["--data-dir", data_dir, "--out", r], 6,
             ["evidence_terms.md", "evidence_terms.json"]),
+        Job("popularity_negatives", "popularity_negatives.py", ["--data-dir", data_dir, "--out", r], 5,
+            ["popularity_negatives.md", "popularity_negatives.json"]),
         Job("evidence", "defaults.py", ["--data-dir", data_dir, "--sets", "evidence", "--out", f"{r}/evidence"], 1,
             ["evidence/defaults.md", "evidence/defaults.json"]),
         Job("ratings", "ratings.py", ["--out", r], 1, ["ratings.md", "ratings.json"]),
