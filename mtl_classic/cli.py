@@ -469,7 +469,8 @@ def run_builtin_benchmark(factors=32, iterations=15, threads=None, path=None, pr
     test = each user's latest ``rated`` pair (leave-last-out by timestamp, removed from ``tagged`` too); full
     ranking of all items, training items of ``rated`` filtered. Models: popularity, implicit's ALS on ``rated`` and
     on ``rated + 0.3 tagged``, MultiTaskMF on ``rated`` alone and jointly with ``tagged`` (weight 0.3), with the
-    same factors, iterations, regularisation 0.01 and confidence ``alpha = 10`` everywhere. Untuned.
+    same factors, iterations, regularisation 0.01 and confidence ``alpha = 10`` everywhere, and MultiTaskMF on both
+    tasks with its own defaults (the same factors and iterations, nothing else set). Untuned.
 
     Returns
     -------
@@ -502,6 +503,9 @@ def run_builtin_benchmark(factors=32, iterations=15, threads=None, path=None, pr
         ("MultiTaskMF (rated + tagged 0.3)",
          lambda: MultiTaskMF(tasks=[Task("rated", alpha=10.0), Task("tagged", weight=0.3, alpha=10.0)],
                              n_jobs=n_threads, **common), train),
+        ("MultiTaskMF, its defaults (rated + tagged)",
+         lambda: MultiTaskMF(tasks=[Task("rated"), Task("tagged")], factors=factors, iterations=iterations,
+                             random_state=0, n_jobs=n_threads), train),
     ]
     rows = []
     for name, make, fit_data in models:

@@ -169,5 +169,6 @@ def test_serve_subprocess(model_dir):
 def test_builtin_benchmark_runs(capsys):
     assert main(["benchmark", "--factors", "4", "--iterations", "2", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["model"] for r in rows][0] == "popularity" and len(rows) == 5
+    assert [r["model"] for r in rows][0] == "popularity" and len(rows) == 6
+    assert rows[-1]["model"] == "MultiTaskMF, its defaults (rated + tagged)"
     assert all(0 <= r["NDCG@10"] <= 1 for r in rows)
