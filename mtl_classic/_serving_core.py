@@ -344,7 +344,7 @@ class _Logic:
             raise _HTTPError(400, "every new item needs its side matrices' column ids in 'side' (or its item "
                                   "features' values in 'features')")
         side_rows = {name: [it.side.get(name, []) for it in body.items] for name in names}
-        columns = {name: cols for name, cols, _ in model.item_features.values()}
+        columns = model.item_feature_columns
         for name in features:
             if name not in columns or name in side_rows:
                 raise _HTTPError(400, f"{str(name)[:100]!r} in 'features' is not an item feature of the model "

@@ -12,7 +12,8 @@ from ._sparse import observation_pattern
 from ._validation import check_finite_values
 from .heads import logistic_bound
 
-__all__ = ["SideTerm", "side_system", "entry_weights", "side_entries", "rows_from_side", "SideColdStart"]
+__all__ = ["SideTerm", "side_system", "entry_weights", "side_entries", "rows_from_side", "item_feature_specs",
+           "SideColdStart"]
 
 
 @dataclass
@@ -131,7 +132,7 @@ LOGISTIC_TOL = 1e-10
 ROW_CHUNK = 256
 
 
-def rows_from_side(terms, k, regularization, negative_regularization, prior_mean=None):
+def rows_from_side(terms, k, regularization, negative_regularization, prior_mean=None, n_rows=None):
     """Factors of rows known only by their side matrices, shrunk towards the fitted rows' mean.
 
     Parameters
@@ -148,6 +149,9 @@ def rows_from_side(terms, k, regularization, negative_regularization, prior_mean
         The centre of the penalty: the mean of the side's fitted rows (None: 0). A row with little side evidence
         then stays near the average row (the average user ranks items about as popularity does) instead of near
         the zero row (every score 0: no ranking at all).
+    n_rows : int or None
+        The number of rows; needed only without ``terms`` (rows given item features alone), which then all sit at
+        ``prior_mean``.
 
     Returns
     -------
@@ -155,6 +159,9 @@ def rows_from_side(terms, k, regularization, negative_regularization, prior_mean
         ``(sum_s lambda_s V_s^T V_s + r I)^{-1} (sum_s lambda_s V_s^T (a_s - c_s) + r m)`` for every row (m:
         ``prior_mean``), with each row's entry terms (:func:`side_entries`) added to its own system.
     """
+    if not terms:
+        centre = np.zeros(k) if prior_mean is None else np.asarray(prior_mean, dtype=np.float64)
+        return np.tile(centre, (int(n_rows), 1))
     n_rows = terms[0].matrix.shape[0]
     A, rhs = side_system(terms, k, negative_regularization)
     rhs = np.zeros((n_rows, k)) if rhs is None else rhs
@@ -217,7 +224,7 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where, unknown="raise"):
         raise ValueError(f"{where}: {kind}_ids must be new, unique ids; {known[:5] or ids[:5]} are known or repeated.")
     if not isinstance(side_rows, dict) or not side_rows:
         raise ValueError(f"{where}: side_rows must be a non-empty dict {{side matrix: rows}}.")
-    features = {f: columns for f, columns, _ in model.item_features.values()} if kind == "item" else {}
+    features = model.item_feature_columns if kind == "item" else {}
     parts, values = [], {}
     for name, rows in side_rows.items():
         if name in features:
@@ -235,20 +242,36 @@ def _side_parts(model, kind, ids, known_ids, side_rows, where, unknown="raise"):
     return parts, values
 
 
+def item_feature_specs(model):
+    """Per task of a fitted ``MultiTaskMF`` with an ``item_feature``: (that 1-column matrix's name, its column ids,
+    the fitted weight gamma_t), what new items' feature values are read against (the fold-ins, the serving path, the
+    saved artifacts)."""
+    features = {t.name: t.item_feature for t in model.tasks_ if getattr(t, "item_feature", None)}
+    if not features:
+        return {}
+    gammas = model.item_feature_weights_
+    return {t: (f, model.data_.side[f].columns, gammas[t]) for t, f in features.items()}
+
+
 class SideColdStart:
     """The :class:`~mtl_classic.inference.InferenceModel` methods for rows known only by their side matrices (a new
     movie by its genres, a new user by the tags or queries they wrote): the cold-start solve of
     :func:`rows_from_side` against the fitted column factors, centred on the fitted rows' mean."""
 
+    @property
+    def item_feature_columns(self):
+        """{item-feature matrix name: its column ids} of the tasks' ``item_feature`` (new items give values there)."""
+        return {name: columns for name, columns, _ in self.item_features.values()}
+
     def _new_rows(self, kind, ids, side_rows, where, unknown="raise", biases=False):
         """The new rows' factors (and with ``biases``, their item biases (T, n): gamma_t * a for the tasks whose
         item feature ``side_rows`` gives, 0 elsewhere); rows given item features only stay at the average row."""
+        ids = list(ids)
         known_ids = self.item_ids if kind == "item" else self.user_ids
         fitted = np.asarray(self.params.item_factors if kind == "item" else self.params.user_factors,
                             dtype=np.float64)
-        parts, values = _side_parts(self, kind, list(ids), known_ids, side_rows, where, unknown)
-        q = (rows_from_side(parts, self.factors, *self.side_penalty, prior_mean=fitted.mean(axis=0)) if parts
-             else np.tile(fitted.mean(axis=0), (len(list(ids)), 1)))
+        parts, values = _side_parts(self, kind, ids, known_ids, side_rows, where, unknown)
+        q = rows_from_side(parts, self.factors, *self.side_penalty, prior_mean=fitted.mean(axis=0), n_rows=len(ids))
         if not biases:
             return q
         b = np.zeros((len(self.tasks), q.shape[0]))

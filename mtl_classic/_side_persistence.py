@@ -5,6 +5,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._errors import ModelFormatError
+from ._side_math import item_feature_specs
 from .tasks import Task
 
 __all__ = ["pattern_components", "side_entries", "item_feature_entries", "side_array_names", "load_side",
@@ -57,11 +58,8 @@ def item_feature_entries(model):
     """The manifest's ``"item_features"``: per task with an ``item_feature``, the matrix's name, its column ids and the
     fitted weight gamma_t, which new items' values are multiplied by (slim artifacts too: the serving path needs
     them)."""
-    if not any(getattr(t, "item_feature", None) for t in model.tasks_):
-        return {}
-    return {t: {"feature": model.tasks_[model.task_index_[t]].item_feature,
-                "columns": model.data_.side[model.tasks_[model.task_index_[t]].item_feature].columns.to_list(),
-                "weight": float(gamma)} for t, gamma in model.item_feature_weights_.items()}
+    return {t: {"feature": feature, "columns": columns.to_list(), "weight": float(gamma)}
+            for t, (feature, columns, gamma) in item_feature_specs(model).items()}
 
 
 def side_array_names(manifest):

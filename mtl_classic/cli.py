@@ -390,7 +390,7 @@ def _read_side_rows(path, model, kind):
                             f"value).")
     columns = {n: s[2] for n, s in model.side.items() if s[0] == kind}
     if kind == "item":
-        columns.update({n: cols for n, cols, _ in model.item_features.values()})
+        columns.update(model.item_feature_columns)
     ids, side = [], {}
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header) or not all(c.strip() for c in row):

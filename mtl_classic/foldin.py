@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._ids import as_query
-from ._side_math import SideTerm, rows_from_side
+from ._side_math import SideTerm, item_feature_specs, rows_from_side
 from ._sparse import observation_pattern
 from ._validation import check_finite_values
 from .inference import InferenceModel
@@ -54,10 +54,8 @@ def solve_new_rows(model, interactions, by_item, n_sweeps, where, cross_item_wei
             fitted, user_factors=np.zeros((n_new, fitted.factors)), user_biases=np.zeros((T, n_new)),
             cross_user_weights=None if fitted.cross_user_weights is None else np.zeros((T, T, n_new)))
     # new items' item features: the fitted gamma held, a from the rows given (0 where not given)
-    gammas = model.item_feature_weights_ if by_item and any(getattr(t, "item_feature", None) for t in model.tasks_) \
-        else {}
-    features = {name: (feature_rows.get(model.tasks_[model.task_index_[name]].item_feature, np.zeros(n_new)), gamma)
-                for name, gamma in gammas.items()}
+    features = {name: (feature_rows.get(feature, np.zeros(n_new)), gamma)
+                for name, (feature, _, gamma) in (item_feature_specs(model) if by_item else {}).items()}
     if cold:
         _solve_from_side_only(model, params, side_terms, by_item)
         for name, (a, gamma) in features.items():
@@ -80,12 +78,9 @@ def _solve_from_side_only(model, params, side_terms, by_item):
     rows' mean m."""
     side = params.item_factors if by_item else params.user_factors
     fitted = model.item_factors_ if by_item else model.user_factors_
-    if not side_terms:          # item features alone: the factors stay at the fitted rows' mean
-        side[:] = np.asarray(fitted, dtype=np.float64).mean(axis=0)
-        return
     side[:] = rows_from_side(side_terms, side.shape[1],
                              float(model.regularization), float(model.negative_regularization),
-                             prior_mean=np.asarray(fitted, dtype=np.float64).mean(axis=0))
+                             prior_mean=np.asarray(fitted, dtype=np.float64).mean(axis=0), n_rows=side.shape[0])
 
 
 def _side_rows(model, interactions, by_item, where):

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from ._errors import ModelFormatError, not_fitted
 from ._validation import check_number
 from ._ids import IdMap, as_query
-from ._side_math import SideColdStart
+from ._side_math import SideColdStart, item_feature_specs
 from ._sparse import observation_pattern
 from .base import is_scalar_id
 from .calibration import CALIBRATION_NAME, load_calibrators
@@ -215,14 +215,10 @@ class InferenceModel(SideColdStart):
         side = {t.name: _side_entry(t, data.side[t.name].columns, model.side_factors_[t.name],
                                     model.side_intercepts_[t.name])
                 for t in getattr(model, "side_tasks_", None) or []}
-        features = {t: (model.tasks_[model.task_index_[t]].item_feature,
-                        data.side[model.tasks_[model.task_index_[t]].item_feature].columns, gamma)
-                    for t, gamma in (model.item_feature_weights_ if any(
-                        getattr(t, "item_feature", None) for t in model.tasks_) else {}).items()}
         return cls(model.tasks_, data.user_map.ids, data.item_map.ids, params, patterns, popularity,
                    default_task=getattr(model, "default_task_", None), calibrators=calibrators, side=side,
                    side_penalty=(float(model.regularization), float(model.negative_regularization)),
-                   item_features=features)
+                   item_features=item_feature_specs(model))
 
     def with_users(self, user_factors, user_biases, patterns, user_ids=None, cold=None, cross_user_weights=None):
         """A model over other users (e.g. folded-in ones) sharing this model's item side.
