@@ -49,6 +49,11 @@ DEFAULT_SPACE = {
 }
 
 
+def _number_or_auto(value):
+    """A search space's value for a Task setting that takes a number or ``"auto"``."""
+    return value if isinstance(value, str) else float(value)
+
+
 def same_event_tasks(data, target, share=0.99):
     """Tasks whose observed pairs coincide with the target's (>= ``share`` of each side's pairs in the other), such
     as MovieLens ``rated`` / ``liked`` / ``rating``: held-out target pairs must leave them too, or they leak."""
@@ -228,11 +233,11 @@ class SuccessiveHalvingSearch(BaseEstimator):
             for t in est.tasks:
                 t = Task(t) if isinstance(t, str) else copy.deepcopy(t)
                 if alpha is not None and t.kind == "implicit" and t.side is None:  # a side task's alpha is its own
-                    t.alpha = alpha if isinstance(alpha, str) else float(alpha)
+                    t.alpha = _number_or_auto(alpha)
                 if aux is not None and t.name != self.target and t.side is None:
                     t.weight = float(aux)
                 if side_weight is not None and t.side is not None:
-                    t.weight = side_weight if isinstance(side_weight, str) else float(side_weight)
+                    t.weight = _number_or_auto(side_weight)
                 tasks.append(t)
             params["tasks"] = tasks
         if iterations is not None:
