@@ -8,8 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["check_number", "parameter_of", "non_finite_fit_error", "check_estimator_settings",
-           "check_validation",
-           "shape_settings", "warm_start_params"]
+           "check_validation", "shape_settings", "warm_start_params", "MAX_VALUE", "check_finite_values"]
 
 
 def parameter_of(owner, name):
