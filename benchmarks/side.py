@@ -197,10 +197,11 @@ def cmfrec_cold(target_matrix, G_warm, G_cold, users):
     return model.A_[position] @ B.T
 
 
-def _cold_split(target, seed):
-    """(full data, cold item indexes, training data without them, the pair tasks): the cold-movie split."""
+def _cold_split(target, seed, data=None):
+    """(full data, cold item indexes, training data without them, the pair tasks): the cold-movie split of ``data``
+    (None: the whole embedded MovieLens)."""
     from mtl_classic import MultiTaskData, Task, datasets
-    full = datasets.load_movielens()
+    full = datasets.load_movielens() if data is None else data
     rated = np.flatnonzero(np.diff(full.matrices[target].tocsc().indptr) > 0)
     rng = np.random.default_rng(seed)
     cold_items = np.sort(rng.choice(rated, size=int(round(COLD_SHARE * len(rated))), replace=False))
@@ -349,17 +350,23 @@ def cold_users(tag_pairs, target="rated", seed=0):
     return rows, {"cold_users": int(keep.sum())}
 
 
+def planted(seed, n_users, n_items, k, n_attrs, density):
+    """(the generator, to draw on from here; item factors Q; buys from planted factors, the top ``density`` of
+    pairs; the attribute loadings G) of the planted set."""
+    rng = np.random.default_rng(seed)
+    P, Q = rng.normal(size=(n_users, k)), rng.normal(size=(n_items, k))
+    scores = P @ Q.T
+    buy = sp.csr_matrix((scores > np.quantile(scores, 1 - density)).astype(float))
+    return rng, Q, buy, rng.normal(size=(n_attrs, k))
+
+
 def synthetic(seed=0, n_users=2000, n_items=1000, k=8, n_attrs=40, density=0.003):
     """Planted data: buys from user and item factors; an item x attribute matrix from the same item factors (the
     side matrix carries the signal) or from independent ones (noise). Target NDCG@10 on a seeded 20% hold-out,
     with and without the side matrix at its default weight."""
     from mtl_classic import MultiTaskData, Task
     from mtl_classic.data.splits import random_holdout
-    rng = np.random.default_rng(seed)
-    P, Q = rng.normal(size=(n_users, k)), rng.normal(size=(n_items, k))
-    scores = P @ Q.T
-    buy = sp.csr_matrix((scores > np.quantile(scores, 1 - density)).astype(float))
-    G = rng.normal(size=(n_attrs, k))
+    rng, Q, buy, G = planted(seed, n_users, n_items, k, n_attrs, density)
     rows = []
     base = MultiTaskData.from_matrices({"buy": buy})
     split = random_holdout(base, "buy", test_fraction=0.2, random_state=seed)

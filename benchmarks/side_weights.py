@@ -100,20 +100,14 @@ def warm(bench, genre_pairs, tag_pairs):
 
 def cold(bench, genre_pairs):
     """Genre cold start on cold-movie draws of the training data (each draw's cold movies leave training entirely)."""
-    from mtl_classic import MultiTaskData, Task
+    from mtl_classic import Task
     train = bench.train
     target = train.matrices[bench.target]
-    rated = np.flatnonzero(np.diff(target.tocsc().indptr) > 0)
     rows = []
     for w in WEIGHTS:
         scores, shown = [], []
         for seed in COLD_SEEDS:
-            rng = np.random.default_rng(seed)
-            cold_items = np.sort(rng.choice(rated, size=int(round(S.COLD_SHARE * len(rated))), replace=False))
-            warm_items = np.setdiff1d(np.arange(train.n_items), cold_items)
-            wtrain = MultiTaskData.from_matrices({t: sp.csr_matrix(m[:, warm_items])
-                                                  for t, m in train.matrices.items()},
-                                                 user_ids=train.user_map.ids, item_ids=train.item_map.ids[warm_items])
+            _, cold_items, wtrain, _ = S._cold_split(bench.target, seed, data=train)
             data = wtrain.with_side(item_side={"genre": genre_pairs})
             model = _fit(C.shipped_tasks(bench, wtrain.task_names) + [Task("genre", side="item", weight=w)], data, 0)
             shown.append(model.side_tasks_[0].weight)
@@ -172,11 +166,7 @@ def synthetic(seed=0, n_users=2000, n_items=1000, k=8, n_attrs=40, density=0.003
     """``side.synthetic``'s planted data at each weight (warm hold-out NDCG@10 only)."""
     from mtl_classic import MultiTaskData, Task
     from mtl_classic.data.splits import random_holdout
-    rng = np.random.default_rng(seed)
-    P, Q = rng.normal(size=(n_users, k)), rng.normal(size=(n_items, k))
-    scores = P @ Q.T
-    buy = sp.csr_matrix((scores > np.quantile(scores, 1 - density)).astype(float))
-    G = rng.normal(size=(n_attrs, k))
+    rng, Q, buy, G = S.planted(seed, n_users, n_items, k, n_attrs, density)
     split = random_holdout(MultiTaskData.from_matrices({"buy": buy}), "buy", test_fraction=0.2, random_state=seed)
     ref = C.evaluate(_fit([Task("buy")], split.train, 0), split.train, split.test, "buy")["ndcg@10"]
     rows = [{"side matrix": "none", "weight": None, "ndcg@10": ref, "vs none": 1.0}]
