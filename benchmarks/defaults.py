@@ -79,6 +79,11 @@ CANDIDATES = {
     # a ceiling on alpha="auto": a task with very few observations (Tmall's 2k carts) gets alpha in the thousands, so
     # each of its pairs weighs as much as thousands of negatives in the shared factors
     "alpha_cap": [(f"alpha auto, at most {c:g}", {}, {"alpha_cap": c}) for c in (100.0, 300.0, 1000.0)],
+    # popularity-weighted negatives (He et al. 2016): an unobserved pair weighs w0 s_i, s_i ~ (1 + users of i) ** beta
+    "popularity": [(f"negative_popularity={b:g}", {"negative_popularity": b}, {}) for b in (0.1, 0.25, 0.5, 0.75, 1.0)],
+    # with a learned popularity term (whole-data item biases) that can put back the popularity the weights take out
+    "popularity_bias": [(f"negative_popularity={b:g}, item_bias=True", {"negative_popularity": b},
+                         {"item_bias": True}) for b in (0.25, 0.5, 0.75, 1.0)],
     "confidence": [(f"alpha={a:g}, regularization={r:g}, negative_regularization={n:g}",
                     {"regularization": r, "negative_regularization": n}, {"alpha": a})
                    for a, r, n in ((10.0, 0.1, 0.0), (10.0, 1.0, 0.0), (10.0, 0.01, 1e-5), (3.0, 0.01, 3e-5))],

@@ -77,7 +77,8 @@ def non_finite_fit_error(tasks, data, dtype, sweep):
 _MF_NUMBERS = {
     "factors": (1, True, False, False), "iterations": (1, True, False, False),
     "regularization": (0.0, False, False, False), "row_regularization": (0.0, False, False, False),
-    "negative_regularization": (0.0, False, False, False), "bias_regularization": (0.0, False, False, True),
+    "negative_regularization": (0.0, False, False, False), "negative_popularity": (0.0, False, False, False),
+    "bias_regularization": (0.0, False, False, True),
     "head_regularization": (0.0, False, True, False), "cg_steps": (1, True, False, False),
     "cg_tol": (0.0, False, False, False), "cross_regularization": (0.0, False, True, False),
     "init_scale": (0.0, False, True, False), "early_stopping_rounds": (1, True, False, True),

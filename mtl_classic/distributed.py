@@ -140,6 +140,9 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     if getattr(estimator, "warm_start", False):
         raise ValueError("distributed.fit does not continue a fit: pass warm_start=False (it starts from the "
                          "estimator's random_state, as a first local fit does).")
+    if float(estimator.negative_popularity):
+        raise ValueError(f"distributed.fit does not weigh negatives by popularity yet: pass negative_popularity=0 "
+                         f"(got {estimator.negative_popularity}), or fit locally.")
     cols = _check_columns(events, user_col, item_col, task_col, value_col)
     facts = _scan(events, cols, client)
     side, dropped_side = {}, {}

@@ -18,6 +18,7 @@ from ._side_math import SideTerm, item_feature_specs, rows_from_side
 from ._sparse import observation_pattern
 from ._validation import check_finite_values
 from .inference import InferenceModel
+from .tasks import fitted_negative_scale
 
 __all__ = ["fold_in_matrices", "fold_in_users", "solve_new_rows"]
 
@@ -63,7 +64,8 @@ def solve_new_rows(model, interactions, by_item, n_sweeps, where, cross_item_wei
         return params
     from .solver import als   # numba: loaded here, so that the serving path (fold_in_users) stays light
     patterns = {n: observation_pattern(m) for n, m in matrices.items()}
-    arrays = model._task_arrays(model.tasks_, matrices, patterns, item_features=features)
+    arrays = model._task_arrays(model.tasks_, matrices, patterns, item_features=features,
+                                negative_scale=fitted_negative_scale(model, matrices if by_item else None))
     config = model._config()
     config.solver = "cholesky"
     als.solve_side(arrays, params, by_item, config, n_sweeps=n_sweeps, n_jobs=model.n_jobs, side_terms=side_terms)

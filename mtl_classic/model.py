@@ -24,8 +24,8 @@ from .params import SCHEMA
 from .persistence import load_parts, save_model
 from .solver import als
 from .solver.kernels import kernel_threads
-from .tasks import (item_feature_values, resolve_alphas, resolve_cross_tasks, resolve_private_factors,
-                    resolve_side_tasks, resolve_side_weights, resolve_tasks)
+from .tasks import (fit_negative_scale, item_feature_values, resolve_alphas, resolve_cross_tasks,
+                    resolve_private_factors, resolve_side_tasks, resolve_side_weights, resolve_tasks)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,10 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         ``benchmarks/results/defaults.md``): against 0 it lifts Tmall by 12% at no cost on Beibei; 3e-4 and 1e-3
         cost Beibei 1-3%. A constant ``regularization=10`` scored as well in the final run but 18% lower on
         MovieLens in the run before (that column is noise-level), and 30 costs Beibei 8%.
+    negative_popularity : float, default=0.0
+        Popularity-weighted negatives (He et al., SIGIR 2016): an unobserved pair (u, i) weighs ``w0 s_i`` with
+        ``s_i ~ (1 + c_i) ** negative_popularity`` (c_i: the item's users over the implicit tasks), mean 1, so a
+        popular item a user did not take counts as stronger evidence against it. 0: every pair weighs w0.
     row_regularization : float, default=0.1
         Evidence-scaled L2 penalty (ALS-WR, as Spark's ALS): a user row adds ``row_regularization * m_u ||p_u||^2``,
         where m_u is the user's weighted number of observations in the binary and regression tasks (items alike).
@@ -156,7 +160,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     """
 
     def __init__(self, tasks=None, factors=64, iterations=15, regularization=0.01, negative_regularization=1e-4,
-                 row_regularization=0.1, bias_regularization=5.0, private_factors="auto", head_regularization=0.1,
+                 row_regularization=0.1, bias_regularization=5.0, negative_popularity=0.0, private_factors="auto", head_regularization=0.1,
                  fit_heads=True, cross_regularization=10.0, cross_per_item=False, cross_per_user=True, solver="cg",
                  cg_steps=3, cg_tol=0.1, init_scale=0.01, early_stopping_rounds=None, dtype="float32", n_jobs=None,
                  random_state=None, warm_start=False, show_progress=True, verbose=False):
@@ -166,6 +170,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         self.regularization = regularization
         self.negative_regularization = negative_regularization
         self.row_regularization = row_regularization
+        self.negative_popularity = negative_popularity
         self.bias_regularization = bias_regularization
         self.private_factors = private_factors
         self.head_regularization = head_regularization
@@ -199,9 +204,10 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         return tasks, resolve_side_weights(side_tasks, getattr(data, "side", {}), tasks, nnz, sums)
 
     # ------------------------------------------------------------------ fitting
-    def _task_arrays(self, tasks, matrices, patterns, cross_tasks=None, item_features=None):
+    def _task_arrays(self, tasks, matrices, patterns, cross_tasks=None, item_features=None, negative_scale=None):
         """Solver arrays of every task; ``cross_tasks`` (default: the fitted ``cross_tasks_``) names the tasks whose
-        patterns feed each head; ``item_features``: task name -> (values per item, fixed weight or None)."""
+        patterns feed each head; ``item_features``: task name -> (values per item, fixed weight or None);
+        ``negative_scale``: the items' weights of the negatives (:func:`~mtl_classic.tasks.fitted_negative_scale`)."""
         names = [t.name for t in tasks]
         if cross_tasks is None:
             cross_tasks = getattr(self, "cross_tasks_", None)
@@ -216,7 +222,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                 negative_weight=t.negative_weight, evidence_negative_weight=t.resolved_evidence_negative_weight(),
                 biases=t.resolved_biases(), item_bias=t.resolved_item_bias(),
                 cross_patterns=[patterns[c] for c in cross],
-                cross_task_indices=[names.index(c) for c in cross],
+                cross_task_indices=[names.index(c) for c in cross], negative_scale=negative_scale,
                 **dict(zip(("item_feature", "item_feature_weight"), (item_features or {}).get(t.name, ())))))
         return arrays
 
@@ -292,7 +298,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
                           "all pairs the fed task records itself, so they say nothing about its other pairs: "
                           + "; ".join(f"{t} <- {b}" for t, b in self.dropped_cross_tasks_.items())
                           + " (see dropped_cross_tasks_).", UserWarning, stacklevel=2)
-        arrays = self._task_arrays(tasks, data.matrices, patterns, item_features=item_feature_values(tasks, data))
+        arrays = self._task_arrays(tasks, data.matrices, patterns, item_features=item_feature_values(tasks, data),
+                                   negative_scale=fit_negative_scale(self, tasks, data))
         covered = covered_pairs(patterns)
         coverage = [covered[n] / max(patterns[n].nnz, 1) for n in names]
         k, mask = int(self.factors), self._head_mask(len(tasks), coverage)

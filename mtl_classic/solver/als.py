@@ -17,8 +17,9 @@ from .side import (SideTerm, row_terms, side_entries, side_objective, update_sid
                    with_side_entries)
 from .terms import (  # noqa: F401  (the solver's public names are re-exported here)
     Params, SolverConfig, TaskArrays, _EntryTerms, _bias_column_sums, _bias_head_terms, _bias_reg, _curvature,
-    _dense_rhs, _dense_term, _entry_terms, _factor_scores, _gram, _offsets, _stacked_terms, head_mask,
-    head_penalties, init_params, negative_mass, objective, prepare_task_arrays, row_evidence, side_regularization)
+    _dense_rhs, _dense_term, _entry_terms, _factor_scores, _gram, _offsets, _stacked_terms, entry_negative_weights,
+    head_mask, head_penalties, init_params, item_gram, negative_mass, negative_scale, objective, prepare_task_arrays,
+    row_evidence, side_regularization)
 
 
 class _Stacked:
@@ -63,7 +64,7 @@ def _update_item_bias(task, t, params, config, f, o):
 def item_bias_sums(task, t, params, f, o):
     """The entries' sums of the closed-form item bias update (per item, over ``params.item_factors``' items) and
     the offsets without the item bias; sums over disjoint sets of entries add up."""
-    a, z, w0 = task.confidence, task.target, task.negative_weight
+    a, z, w0 = task.confidence, task.target, entry_negative_weights(task)
     n_items = params.item_factors.shape[0]
     o_rest = o - params.item_biases[t][task.cols]
     num = np.bincount(task.cols, a * (f + o_rest - z) - w0 * f, minlength=n_items)
@@ -76,6 +77,8 @@ def item_bias_values(task, t, params, config, num, den):
     ``params``. The objective is separable per item, ``A_i b_i^2 + 2 B_i b_i``; with an item feature a the biases
     are ``gamma a`` and the exact gamma is ``-sum_i a_i B_i / sum_i a_i^2 A_i`` (or the task's fixed weight)."""
     lam, w0, n_users = task.weight, task.negative_weight, params.user_factors.shape[0]
+    if task.negative_scale is not None:   # an item's unobserved pairs weigh w0 s_i
+        w0 = w0 * task.negative_scale
     B = lam * (w0 * _bias_column_sums(task, t, params) + num)
     A = lam * (w0 * n_users + den) + _bias_reg(config)
     feature = getattr(task, "item_feature", None)
@@ -93,8 +96,9 @@ def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None
     """Solve every user row (or item row, ``by_item``) with the other side, heads and offsets fixed.
 
     ``terms``: the sweep's :class:`_EntryTerms` (built here when not given); ``gram``: the other side's Gram
-    matrix when the caller has it; ``scaled``: whether any row of the side carries an evidence-scaled penalty
-    (None: read from ``stacked``). A caller that solves one block of a side's rows (a distributed fit) passes
+    matrix when the caller has it (users: :func:`item_gram`); ``scaled``: whether any row of the side carries an
+    evidence-scaled penalty (None: read from ``stacked``; popularity-weighted negatives scale every item row's
+    dense part by its s_i, which takes the plain path too). A caller that solves one block of a side's rows (a distributed fit) passes
     the whole side's ``gram`` and ``scaled``, and ``params`` with the block's rows of the solved side, so that
     every row takes the path the whole side would. ``side_terms``: side matrices (:mod:`.side`) whose shared
     part and right-hand sides join the rows' systems."""
@@ -103,15 +107,21 @@ def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None
     terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
     work = other.dtype if config.solver == "cg" else np.float64
     curv, lin = terms.for_rows(stacked, work)
-    gram = _gram(other) if gram is None else gram
+    gram = (_gram(other) if by_item else item_gram(other, tasks)) if gram is None else gram
     A0 = _dense_term(tasks, params, gram, side_regularization(tasks, config, other.shape[0]), by_item)
     diag = config.row_regularization * stacked.evidence
     scaled = bool(np.any(diag)) if scaled is None else bool(scaled)
+    # popularity-weighted negatives: item row i's whole-data part, its negatives and their penalty, is s_i A0 (the
+    # side matrices' part, A1, is not scaled)
+    scale, A1 = (negative_scale(tasks) if by_item else None), None
     rhs = _dense_rhs(tasks, params, by_item)
     entries = None
     if side_terms:
         dense, extra = row_terms(side_terms, by_item, side.shape[0], A0.shape[0], config.negative_regularization)
-        A0 = A0 + dense
+        if scale is None:
+            A0 = A0 + dense
+        else:
+            A1, scaled = dense, True   # not the identity in A0's basis
         rhs = extra if rhs is None else (rhs if extra is None else rhs + extra)
         entries = side_entries([s for s in side_terms if s.by_item == by_item], side)   # their per-entry terms
     # plain CG when asked for, when A0 is too close to singular for its Cholesky factor to change the basis (e.g.
@@ -120,7 +130,7 @@ def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None
     if (config.solver == "cg" and config.precondition and not scaled
             and np.linalg.cond(A0) <= 0.1 / np.finfo(work).eps):
         _solve_rows_preconditioned(stacked, curv, lin, other, params.head_weights, A0, side, config.cg_steps,
-                                   config.cg_rtol, rhs, entries)
+                                   config.cg_rtol, rhs, entries, scale)
         return
     X = kernels.scaled_copies(other, params.head_weights.astype(work),
                               np.empty((len(tasks) * other.shape[0], other.shape[1]), work))
@@ -129,21 +139,23 @@ def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None
         indptr, indices, curv, lin, X = with_side_entries(indptr, indices, curv, lin, X, entries,
                                                           entries[3].astype(work))
     if config.solver == "cholesky":
-        kernels.solve_rows_cholesky(indptr, indices, curv, lin, X, A0, side, diag, rhs)
+        kernels.solve_rows_cholesky(indptr, indices, curv, lin, X, A0, side, diag, rhs, scale=scale, A1=A1)
     else:
         kernels.solve_rows_cg(indptr, indices, curv, lin, X, A0.astype(work), side, config.cg_steps,
-                              config.cg_rtol, diag=diag.astype(work) if scaled else None, rhs=rhs)
+                              config.cg_rtol, diag=diag.astype(work) if scaled else None, rhs=rhs, scale=scale,
+                              A1=A1)
 
 
 _update_rows = solve_rows
 
 
 def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side, cg_steps, rtol=0.0, rhs=None,
-                               entries=None):
+                               entries=None, scale=None):
     """CG on every row preconditioned by the shared dense part A0 = L L^T (docs/MATH.md section 2): in the basis
     y = L^T x the row system becomes (I + sum_e curv_e xt_e xt_e^T) y = sum_e lin_e xt_e with xt_e = L^{-1} x_e, so
     a CG step costs O(nnz_u k) without A0's O(k^2) product, and the iterates see only the rows' own entries
-    (at most nnz_u eigenvalues differ from 1). The changes of basis are three matrix products per side."""
+    (at most nnz_u eigenvalues differ from 1). The changes of basis are three matrix products per side. ``scale``:
+    row r's dense part is scale[r] A0 (s_r I in the new basis)."""
     k = other.shape[1]
     work = other.dtype
     L = np.linalg.cholesky(A0)
@@ -158,7 +170,7 @@ def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side
                                                            (entries[3] @ L_inv.T).astype(work))
     Y = side @ L.astype(work)  # warm start in the new basis
     rhs = None if rhs is None else rhs @ L_inv.T  # L^{-1} h per row
-    kernels.solve_rows_cg(indptr, indices, curv, lin, Xt, None, Y, cg_steps, rtol, rhs=rhs)
+    kernels.solve_rows_cg(indptr, indices, curv, lin, Xt, None, Y, cg_steps, rtol, rhs=rhs, scale=scale)
     np.matmul(Y, L_inv.astype(work), out=side)
 
 
@@ -173,7 +185,8 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
         CG: every task's factor scores on its entries at the new heads (the line search's pass computes them);
         None otherwise."""
     P, Q = params.user_factors, params.item_factors
-    regs, dense, bias_lin = head_dense_terms(tasks, params, config, (_gram(P), _gram(Q)) if grams is None else grams)
+    regs, dense, bias_lin = head_dense_terms(tasks, params, config,
+                                             (_gram(P), item_gram(Q, tasks)) if grams is None else grams)
     terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
     if config.solver == "cholesky":
         solve_heads_exactly(params, config, head_normal_sums(tasks, params, config, terms, n_chunks), regs, dense,
@@ -200,7 +213,7 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
 # disjoint blocks of entries) and the dense parts on the full parameters. The local fit chains them on all entries;
 # a distributed fit sums the entries' pieces over its blocks.
 def head_dense_terms(tasks, params, config, grams, n_observed=None):
-    """Every head's dense terms from the Gram matrices (P^T P, Q^T Q): the penalties (T,), the dense parts of the
+    """Every head's dense terms from the Gram matrices (P^T P, :func:`item_gram`): the penalties (T,), the dense parts of the
     systems ``lambda w0 G_P o G_Q + reg I`` (list of k x k) and the whole-data item biases' linear terms (T, k);
     ``n_observed`` as in :func:`head_penalties`."""
     GP, GQ = grams
@@ -544,7 +557,7 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8, side_terms
     item_side = _Stacked(tasks, n_items, n_users, by_item=True)
     terms = _EntryTerms(tasks)
     offsets = [_offsets(task, t, params) for t, task in enumerate(tasks)]
-    gram_q = _gram(params.item_factors)
+    gram_q = item_gram(params.item_factors, tasks)
     evidence = (user_side.evidence, item_side.evidence)
     reg = (config.regularization, config.negative_regularization)
 
@@ -563,7 +576,7 @@ def fit_alternating(tasks, params, config, callback=None, n_chunks=8, side_terms
         gram_p = _gram(params.user_factors)
         _update_rows(tasks, params, item_side, True, config, offsets, terms, gram=gram_p, side_terms=side_terms)
         update_side_factors(side_terms, params.item_factors, True, *reg)
-        gram_q = _gram(params.item_factors)  # (also the next sweep's user-side Gram matrix)
+        gram_q = item_gram(params.item_factors, tasks)  # (also the next sweep's user-side Gram matrix)
         factor_scores = None
         if config.fit_heads:
             factor_scores = _update_heads(tasks, params, config, n_chunks, user_side, offsets, terms,

@@ -93,28 +93,34 @@ def _entries_product(start, end, indices, curv, lin, X, v, out, with_lin, zero):
 
 
 @njit(inline="always")
-def _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, d, v, out, with_b, zero):
-    """out = b - A v (``with_b``) or -A v for one row, A = A0 + d I + sum_e curv_e X_e X_e^T, b = sum_e lin_e X_e
-    (A0 = I when ``identity``, where d is not read: the preconditioned basis has no per-row diagonal)."""
+def _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, d, s, A1, has_a1, tmp, v, out, with_b, zero):
+    """out = b - A v (``with_b``) or -A v for one row, A = s A0 + A1 + d I + sum_e curv_e X_e X_e^T (A1 only when
+    ``has_a1``; ``tmp`` scratch), b = sum_e lin_e X_e (A0 = I when ``identity``, where d and A1 are not read: the
+    preconditioned basis has no per-row diagonal)."""
     k = X.shape[1]
     if identity:
         for m in range(k):
-            out[m] = -v[m]
+            out[m] = -s * v[m]
     else:
         _dense_matvec(A0, v, out, k)
         for m in range(k):
-            out[m] = -out[m] - d * v[m]
+            out[m] = -s * out[m] - d * v[m]
+        if has_a1:
+            _dense_matvec(A1, v, tmp, k)
+            for m in range(k):
+                out[m] -= tmp[m]
     _entries_product(start, end, indices, curv, lin, X, v, out, with_b, zero)
 
 
 @njit(inline="always")
-def _cg_row(start, end, indices, curv, lin, X, A0, identity, d, rhs, has_rhs, x, r, p, minus_Ap, cg_steps, rtol2):
-    """At most ``cg_steps`` CG steps on A x = b for one row (A = A0 + d I + sum_e curv_e X_e X_e^T, b = sum_e lin_e
-    X_e (+ rhs when ``has_rhs``)), warm-started from ``x`` and updated in place, stopping once
-    |r|^2 <= rtol2 |r_0|^2; r, p, minus_Ap (-A p) are scratch vectors."""
+def _cg_row(start, end, indices, curv, lin, X, A0, identity, d, s, A1, has_a1, rhs, has_rhs, x, r, p, minus_Ap,
+            tmp, cg_steps, rtol2):
+    """At most ``cg_steps`` CG steps on A x = b for one row (A = s A0 + A1 + d I + sum_e curv_e X_e X_e^T, b =
+    sum_e lin_e X_e (+ rhs when ``has_rhs``)), warm-started from ``x`` and updated in place, stopping once
+    |r|^2 <= rtol2 |r_0|^2; r, p, minus_Ap (-A p), tmp are scratch vectors."""
     k = X.shape[1]
     zero = X[0, 0] - X[0, 0]  # a zero of X's type, for the accumulators
-    _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, d, x, r, True, zero)  # r = b - A x
+    _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, d, s, A1, has_a1, tmp, x, r, True, zero)  # b - Ax
     if has_rhs:
         for m in range(k):
             r[m] += rhs[m]
@@ -126,7 +132,8 @@ def _cg_row(start, end, indices, curv, lin, X, A0, identity, d, rhs, has_rhs, x,
         return
     stop = rtol2 * rs_old
     for _ in range(cg_steps):
-        _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, d, p, minus_Ap, False, zero)
+        _b_minus_A_v(start, end, indices, curv, lin, X, A0, identity, d, s, A1, has_a1, tmp, p, minus_Ap, False,
+                     zero)
         pAp = zero
         for m in range(k):
             pAp -= p[m] * minus_Ap[m]
@@ -147,7 +154,8 @@ def _cg_row(start, end, indices, curv, lin, X, A0, identity, d, rhs, has_rhs, x,
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, diag, rhs, has_rhs, out, cg_steps, rtol2):
+def _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, diag, scale, has_scale, A1, has_a1, rhs, has_rhs,
+                   out, cg_steps, rtol2):
     """The compiled body of :func:`solve_rows_cg`."""
     n_rows = indptr.shape[0] - 1
     k = X.shape[1]
@@ -157,48 +165,56 @@ def _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, diag, rhs, has_r
         r = np.empty(k, X.dtype)
         p = np.empty(k, X.dtype)
         minus_Ap = np.empty(k, X.dtype)
+        tmp = np.empty(k, X.dtype)
         for u in range(blk * ROW_BLOCK, min(n_rows, (blk + 1) * ROW_BLOCK)):
             for m in range(k):
                 x[m] = out[u, m]
-            _cg_row(indptr[u], indptr[u + 1], indices, curv, lin, X, A0, identity, diag[u], rhs[u if has_rhs else 0],
-                    has_rhs, x, r, p, minus_Ap, cg_steps, rtol2)
+            _cg_row(indptr[u], indptr[u + 1], indices, curv, lin, X, A0, identity, diag[u],
+                    scale[u] if has_scale else 1.0, A1, has_a1, rhs[u if has_rhs else 0], has_rhs, x, r, p, minus_Ap,
+                    tmp, cg_steps, rtol2)
             for m in range(k):
                 out[u, m] = x[m]
 
 
-def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps, rtol=0.0, diag=None, rhs=None):
+def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps, rtol=0.0, diag=None, rhs=None, scale=None,
+                  A1=None):
     """Update ``out[u]`` by at most ``cg_steps`` conjugate-gradient steps on A_u p = b_u, warm-started from
     ``out[u]``; a row stops early once its residual norm is ``rtol`` times its first (0: never).
 
     CG from a warm start never increases the row's quadratic objective, so the sweep stays monotone. The work is
     done in ``X``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin`` and
     ``A0`` in that type too (A0 symmetric), or ``A0=None`` for the identity (the solver's preconditioned basis,
-    where each CG step costs O(nnz_u k) without the O(k^2) product). ``diag``: a per-row penalty d_u added to
+    where each CG step costs O(nnz_u k) without the O(k^2) product; ``scale`` applies to it too). ``diag``: a per-row penalty d_u added to
     A_u's diagonal (None: 0; only with an explicit A0); ``rhs``: a dense (n_rows, k) term added to every b_u
-    (None: 0). Rows go to the threads in blocks of :data:`ROW_BLOCK`, one block at a time.
+    (None: 0); ``scale``: a per-row factor s_u on A0 (None: 1) and ``A1`` a second dense part not scaled (None:
+    0), so that row u's dense part is ``s_u A0 + A1 + d_u I`` (popularity-weighted negatives on the item side:
+    docs/MATH.md, "popularity-weighted negatives"). Rows go to the threads in blocks of :data:`ROW_BLOCK`, one
+    block at a time.
     """
     identity = A0 is None
     if identity:
-        if diag is not None:
-            raise ValueError("solve_rows_cg: a per-row diag needs an explicit A0 (with A0=None the rows are solved in "
-                             "the preconditioned basis, where d_u I is not diagonal).")
+        if diag is not None or A1 is not None:
+            raise ValueError("solve_rows_cg: a per-row diag or A1 needs an explicit A0 (with A0=None the rows are "
+                             "solved in the preconditioned basis, where they are not the identity).")
         A0 = np.zeros((1, 1), X.dtype)  # unread
     if diag is None:
         diag = np.zeros(len(indptr) - 1, X.dtype)
-    has_rhs = rhs is not None
+    has_rhs, has_scale, has_a1 = rhs is not None, scale is not None, A1 is not None
     rhs = np.zeros((1, X.shape[1]), X.dtype) if rhs is None else np.ascontiguousarray(rhs, dtype=X.dtype)
+    scale = np.ones(1, X.dtype) if scale is None else np.ascontiguousarray(scale, dtype=X.dtype)
+    A1 = np.zeros((1, 1), X.dtype) if A1 is None else np.ascontiguousarray(A1, dtype=X.dtype)
     with numba.parallel_chunksize(1):  # one block at a time (restores the caller's chunk size)
-        _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, diag, rhs, has_rhs, out, cg_steps,
-                       float(rtol) ** 2)
+        _solve_rows_cg(indptr, indices, curv, lin, X, A0, identity, diag, scale, has_scale, A1, has_a1, rhs, has_rhs,
+                       out, cg_steps, float(rtol) ** 2)
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def _solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, diag, rhs, has_rhs):
+def _solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, diag, scale, A1, rhs, has_rhs):
     """The compiled body of :func:`solve_rows_cholesky`."""
     n_rows = indptr.shape[0] - 1
     k = X.shape[1]
     for u in prange(n_rows):
-        A = A0.copy()
+        A = scale[u] * A0 + A1
         for j in range(k):
             A[j, j] += diag[u]
         b = np.zeros(k)
@@ -222,14 +238,18 @@ def _solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, diag, rhs, has_
         out[u] = np.linalg.solve(A, b)
 
 
-def solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, diag=None, rhs=None):
-    """Exact update ``out[u] = A_u^{-1} b_u`` for every row, ``A_u = A0 + diag[u] I + sum_e curv_e X_e X_e^T``,
-    ``b_u = sum_e lin_e X_e + rhs[u]`` (``diag`` / ``rhs`` None: 0); assembly O(nnz_u k^2), solve O(k^3)."""
-    if diag is None:
-        diag = np.zeros(len(indptr) - 1)
+def solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, diag=None, rhs=None, scale=None, A1=None):
+    """Exact update ``out[u] = A_u^{-1} b_u`` for every row, ``A_u = scale[u] A0 + A1 + diag[u] I + sum_e curv_e
+    X_e X_e^T``, ``b_u = sum_e lin_e X_e + rhs[u]`` (``diag`` / ``rhs`` / ``A1`` None: 0, ``scale`` None: 1);
+    assembly O(nnz_u k^2), solve O(k^3)."""
+    n_rows, k = len(indptr) - 1, X.shape[1]
+    diag = np.zeros(n_rows) if diag is None else np.asarray(diag, dtype=np.float64)
+    scale = np.ones(n_rows) if scale is None else np.asarray(scale, dtype=np.float64)
+    A1 = np.zeros((k, k)) if A1 is None else np.asarray(A1, dtype=np.float64)
     has_rhs = rhs is not None
-    rhs = np.zeros((1, X.shape[1])) if rhs is None else np.ascontiguousarray(rhs, dtype=np.float64)
-    _solve_rows_cholesky(indptr, indices, curv, lin, X, A0, out, np.asarray(diag, dtype=np.float64), rhs, has_rhs)
+    rhs = np.zeros((1, k)) if rhs is None else np.ascontiguousarray(rhs, dtype=np.float64)
+    _solve_rows_cholesky(indptr, indices, curv, lin, X, np.asarray(A0, dtype=np.float64), out, diag, scale, A1, rhs,
+                         has_rhs)
 
 
 @njit(parallel=True, cache=True, fastmath=True)
@@ -353,12 +373,13 @@ def head_products(indptr, indices, order, n_tasks, curv, lin, P, Q, V, with_lin,
 
 @njit(parallel=True, cache=True)
 def squared_loss(confidence, target, f, o, negative_weight):
-    """sum_e confidence_e (target_e - f_e - o_e)^2 - negative_weight f_e^2: the entries' part of a squared-loss
-    task's objective (the whole-data negatives w0 f^2 are added back through the Gram matrices)."""
+    """sum_e confidence_e (target_e - f_e - o_e)^2 - negative_weight_e f_e^2: the entries' part of a squared-loss
+    task's objective (the whole-data negatives w0 f^2 are added back through the Gram matrices); ``negative_weight``
+    holds one value per entry (popularity-weighted negatives: w0 s_i)."""
     total = 0.0
     for e in prange(f.shape[0]):
         d = target[e] - f[e] - o[e]
-        total += confidence[e] * d * d - negative_weight * f[e] * f[e]
+        total += confidence[e] * d * d - negative_weight[e] * f[e] * f[e]
     return total
 
 

@@ -32,6 +32,7 @@ class TaskArrays:
     item_bias: bool = False   # implicit tasks: an item bias bi_t[i] on every pair (the popularity term)
     item_feature: np.ndarray = None   # (n_items,) a_i: the item bias is constrained to gamma_t * a (one weight)
     item_feature_weight: float = None  # gamma_t held fixed (a fold-in of new items); None: learned
+    negative_scale: np.ndarray = None  # (n_items,) s_i: an unobserved pair (u, i) weighs w0 s_i (None: w0)
 
 
 @dataclass
@@ -59,7 +60,7 @@ class SolverConfig:
 
 def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negative_weight=1.0, biases=False,
                         cross_patterns=(), cross_task_indices=(), evidence_negative_weight=None, item_bias=False,
-                        item_feature=None, item_feature_weight=None):
+                        item_feature=None, item_feature_weight=None, negative_scale=None):
     """Lay one task out as :class:`TaskArrays`.
 
     Parameters
@@ -77,6 +78,9 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
     item_feature : array (n_items,) or None
         Implicit tasks: the item bias is ``gamma * item_feature`` with one learned weight gamma (implies
         ``item_bias``); ``item_feature_weight`` holds gamma fixed instead (new items folded in).
+    negative_scale : array (n_items,) or None
+        Implicit tasks: popularity-weighted negatives, an unobserved pair (u, i) weighs ``negative_weight * s_i``
+        (its evidence weight likewise ``evidence_negative_weight * s_i``); None: every s_i = 1.
     """
     obs = sp.csr_matrix(observations, dtype=np.float64)
     obs.sum_duplicates()
@@ -98,9 +102,15 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
     cols = union.indices.astype(np.int64)
     values = np.zeros(n_entries)
     values[observed] = obs.data[obs_position]
+    scale = None
+    if kind == "implicit" and negative_scale is not None:
+        scale = np.asarray(negative_scale, dtype=np.float64)
+        if scale.shape != (shape[1],) or not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise ValueError(f"task {name!r}: negative_scale must hold one positive finite value per item "
+                             f"({shape[1]}); got shape {scale.shape}.")
     if kind == "implicit":
         off = negative_weight if evidence_negative_weight is None else evidence_negative_weight
-        confidence = np.full(n_entries, float(off))
+        confidence = np.full(n_entries, float(off)) if scale is None else float(off) * scale[cols]
         confidence[observed] = 1.0 + alpha * values[observed]
         target = observed.astype(float)
         w0 = float(negative_weight)
@@ -118,7 +128,8 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
                       cross_tasks=np.asarray(cross_task_indices, dtype=np.int64),
                       item_bias=(bool(item_bias) or item_feature is not None) and kind == "implicit",
                       item_feature=None if item_feature is None else np.asarray(item_feature, dtype=np.float64),
-                      item_feature_weight=None if item_feature_weight is None else float(item_feature_weight))
+                      item_feature_weight=None if item_feature_weight is None else float(item_feature_weight),
+                      negative_scale=scale)
 
 
 def _gram(M):
@@ -127,6 +138,37 @@ def _gram(M):
     return (M.T @ M).astype(np.float64)
 
 
+
+
+def negative_scale(tasks):
+    """The items' weights s_i of the unobserved pairs (popularity-weighted negatives), shared by every task with
+    whole-data negatives, or None when no task has them. The item rows' dense part is then ``s_i`` times one shared
+    matrix, which needs one s for all tasks: tasks with different ones raise ``ValueError``."""
+    tasks = [t for t in tasks if t.negative_weight > 0]
+    scales = [t.negative_scale for t in tasks if t.negative_scale is not None]
+    if not scales:
+        return None
+    if len(scales) < len(tasks) or any(s is not scales[0] and not np.array_equal(s, scales[0]) for s in scales):
+        raise ValueError("the implicit tasks weigh their negatives by different item popularities ("
+                         + ", ".join(t.name for t in tasks) + "); the solver needs one negative_scale for all.")
+    return scales[0]
+
+
+def entry_negative_weights(task):
+    """w0 s_i on every entry of the task: the whole-data weight its entries replace (a float without
+    ``negative_scale``)."""
+    if task.negative_scale is None:
+        return task.negative_weight
+    return task.negative_weight * task.negative_scale[task.cols]
+
+
+def item_gram(Q, tasks):
+    """Q^T diag(s) Q (float64): the item side's Gram matrix of the whole-data negatives (:func:`_gram` without
+    popularity-weighted negatives)."""
+    s = negative_scale(tasks)
+    if s is None:
+        return _gram(Q)
+    return ((Q * s[:, None].astype(Q.dtype)).T @ Q).astype(np.float64)
 
 
 def row_evidence(tasks, n_rows, by_item):
@@ -215,40 +257,43 @@ def _entry_terms(task, t, params, o=None):
     a, z = _curvature(task, t, params, o=o)
     lam = task.weight
     # implicit: every pair already carries w0 through the Gram matrix; entries add (a_e - w0)
-    curv = lam * (a - task.negative_weight) if task.kind == "implicit" else lam * a
+    w0 = entry_negative_weights(task)
+    curv = lam * (a - w0) if task.kind == "implicit" else lam * a
     lin = lam * a * (z - o)
     if task.item_bias:  # the pair's whole-data term w0 (f + b_i)^2 is replaced by the entry's own
-        lin += lam * task.negative_weight * params.item_biases[t, task.cols]
+        lin += lam * w0 * params.item_biases[t, task.cols]
     return curv, lin
 
 
-def _bias_sums(params, t):
-    """(P^T 1, Q^T b_t) in float64: the two sums through which task t's whole-data item biases reach the rows,
-    the heads and the objective."""
+def _bias_sums(params, t, task):
+    """(P^T 1, Q^T (s * b_t)) in float64: the two sums through which task t's whole-data item biases reach the rows,
+    the heads and the objective (s: the negatives' item weights, 1 without them)."""
     P, Q = params.user_factors, params.item_factors
-    return P.sum(axis=0, dtype=np.float64), Q.T.astype(np.float64) @ params.item_biases[t]
+    b = params.item_biases[t] if task.negative_scale is None else task.negative_scale * params.item_biases[t]
+    return P.sum(axis=0, dtype=np.float64), Q.T.astype(np.float64) @ b
 
 
 def _dense_rhs(tasks, params, by_item):
     """The whole-data item biases' part of every row's right-hand side, (n_rows, k), or None without them:
-    user rows ``-sum_t lambda_t w0_t w_t * (Q^T b_t)`` (the same for all), item row i
-    ``-sum_t lambda_t w0_t b_t[i] w_t * (P^T 1)``."""
+    user rows ``-sum_t lambda_t w0_t w_t * (Q^T (s * b_t))`` (the same for all), item row i
+    ``-sum_t lambda_t w0_t s_i b_t[i] w_t * (P^T 1)``."""
     n_rows = params.item_factors.shape[0] if by_item else params.user_factors.shape[0]
     rhs = None
     for t, task in enumerate(tasks):
         if not task.item_bias:
             continue
         lam_w0, w = task.weight * task.negative_weight, params.head_weights[t]
-        sum_p, q_b = _bias_sums(params, t)
+        sum_p, q_b = _bias_sums(params, t, task)
         if rhs is None:
             rhs = np.zeros((n_rows, w.shape[0]))
-        rhs -= lam_w0 * (np.outer(params.item_biases[t], w * sum_p) if by_item else w * q_b)
+        b = params.item_biases[t] if task.negative_scale is None else task.negative_scale * params.item_biases[t]
+        rhs -= lam_w0 * (np.outer(b, w * sum_p) if by_item else w * q_b)
     return rhs
 
 
 def _bias_column_sums(task, t, params):
     """sum_u f_t(u, i) for every item: ``Q (w_t * P^T 1)``."""
-    return params.item_factors.astype(np.float64) @ (params.head_weights[t] * _bias_sums(params, t)[0])
+    return params.item_factors.astype(np.float64) @ (params.head_weights[t] * _bias_sums(params, t, task)[0])
 
 
 def _bias_head_terms(tasks, params):
@@ -257,13 +302,14 @@ def _bias_head_terms(tasks, params):
     out = np.zeros(params.head_weights.shape)
     for t, task in enumerate(tasks):
         if task.item_bias:
-            sum_p, q_b = _bias_sums(params, t)
+            sum_p, q_b = _bias_sums(params, t, task)
             out[t] = task.weight * task.negative_weight * sum_p * q_b
     return out
 
 
 def _dense_term(tasks, params, gram, reg, by_item):
-    """A0 = sum_t lambda_t w0_t D_t G D_t + reg I (the whole-data negatives through the Gram matrix)."""
+    """A0 = sum_t lambda_t w0_t D_t G D_t + reg I (the whole-data negatives through the Gram matrix; user rows:
+    G = Q^T diag(s) Q with popularity-weighted negatives, whose item row i takes s_i A0)."""
     k = gram.shape[0]
     A0 = reg * np.eye(k)
     for t, task in enumerate(tasks):
@@ -300,7 +346,7 @@ class _EntryTerms:
                 o = _offsets(task, t, params) if offsets[t] is None else offsets[t]
                 kernels.linear_terms(task.confidence, task.target, o, task.weight, self.lin[sl])
                 if task.item_bias:
-                    self.lin[sl] += task.weight * task.negative_weight * params.item_biases[t, task.cols]
+                    self.lin[sl] += task.weight * entry_negative_weights(task) * params.item_biases[t, task.cols]
             else:
                 self.curv[sl], self.lin[sl] = _entry_terms(task, t, params, offsets[t])
                 self._filled[t] = True
@@ -369,20 +415,22 @@ def objective_entry_sums(tasks, params, offsets=None, factor_scores=None):
         if task.kind == "binary":
             out.append((logistic_loss(task.target, f + o), 0.0))
             continue
-        entries, bias = kernels.squared_loss(task.confidence, task.target, f, o, task.negative_weight), 0.0
-        if task.item_bias:
+        w0 = np.broadcast_to(np.asarray(entry_negative_weights(task), dtype=np.float64), f.shape)
+        entries, bias = kernels.squared_loss(task.confidence, task.target, f, o, w0), 0.0
+        if task.item_bias:  # sum_e s_i (2 f_e b_e + b_e^2)
             be = params.item_biases[t][task.cols]
-            bias = float(np.sum(2.0 * f * be + be * be))
+            s_e = 1.0 if task.negative_scale is None else task.negative_scale[task.cols]
+            bias = float(np.sum(s_e * (2.0 * f * be + be * be)))
         out.append((entries, bias))
     return out
 
 
 def objective_from_entry_sums(tasks, params, config, entry_sums, grams=None, evidence=None, n_observed=None):
     """The objective from :func:`objective_entry_sums` of every entry and the dense parts (Gram matrices,
-    penalties) of the full ``params``; ``n_observed`` as in :func:`head_penalties`. Returns (total, per_task) as
-    :func:`objective`."""
+    penalties) of the full ``params``; ``grams``: (P^T P, :func:`item_gram`); ``n_observed`` as in
+    :func:`head_penalties`. Returns (total, per_task) as :func:`objective`."""
     P, Q = params.user_factors, params.item_factors
-    GP, GQ = (_gram(P), _gram(Q)) if grams is None else grams
+    GP, GQ = (_gram(P), item_gram(Q, tasks)) if grams is None else grams
     per_task = []
     for t, task in enumerate(tasks):
         entries, bias = entry_sums[t]
@@ -393,12 +441,14 @@ def objective_from_entry_sums(tasks, params, config, entry_sums, grams=None, evi
             w = params.head_weights[t]
             total_f2 = float(np.sum((w[:, None] * GP * w[None, :]) * GQ)) if task.negative_weight else 0.0
             loss = task.negative_weight * total_f2 + entries
-            if task.item_bias:  # w0 sum_(u,i) [(f + b_i)^2 - f^2] over all pairs, less the entries' share of it
+            if task.item_bias:  # w0 sum_(u,i) s_i [(f + b_i)^2 - f^2] over all pairs, less the entries' share
                 b = params.item_biases[t]
-                loss += task.negative_weight * (2.0 * float(b @ _bias_column_sums(task, t, params))
-                                                + P.shape[0] * float(b @ b) - bias)
+                sb = b if task.negative_scale is None else task.negative_scale * b
+                loss += task.negative_weight * (2.0 * float(sb @ _bias_column_sums(task, t, params))
+                                                + P.shape[0] * float(sb @ b) - bias)
         per_task.append(task.weight * loss)
-    # ||P||^2 = trace(P^T P): the Gram matrices carry the factors' squared norms
+    # ||P||^2 = trace(P^T P): the Gram matrices carry the factors' squared norms (with popularity-weighted negatives
+    # an item row's penalty scales with its negatives' mass, s_i: trace(Q^T diag(s) Q))
     penalty = (side_regularization(tasks, config, Q.shape[0]) * np.trace(GP)
                + side_regularization(tasks, config, P.shape[0]) * np.trace(GQ))
     penalty += _bias_reg(config) * (np.sum(params.user_biases ** 2) + np.sum(params.item_biases ** 2))
