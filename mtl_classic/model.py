@@ -24,8 +24,9 @@ from .params import SCHEMA
 from .persistence import load_parts, save_model
 from .solver import als
 from .solver.kernels import kernel_threads
-from .tasks import (fit_negative_scale, item_feature_values, resolve_alphas, resolve_cross_tasks,
-                    resolve_private_factors, resolve_side_tasks, resolve_side_weights, resolve_tasks)
+from .tasks import (fit_negative_scale, fitted_negative_scale, item_feature_values, item_feature_weights,
+                    resolve_alphas, resolve_cross_tasks, resolve_private_factors, resolve_side_tasks,
+                    resolve_side_weights, resolve_tasks)
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,12 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         ``benchmarks/results/defaults.md``): against 0 it lifts Tmall by 12% at no cost on Beibei; 3e-4 and 1e-3
         cost Beibei 1-3%. A constant ``regularization=10`` scored as well in the final run but 18% lower on
         MovieLens in the run before (that column is noise-level), and 30 costs Beibei 8%.
-    negative_popularity : float, default=0.0
+    negative_popularity : float, default=0.25
         Popularity-weighted negatives (He et al., SIGIR 2016): an unobserved pair (u, i) weighs ``w0 s_i`` with
         ``s_i ~ (1 + c_i) ** negative_popularity`` (c_i: the item's users over the implicit tasks), mean 1, so a
-        popular item a user did not take counts as stronger evidence against it. 0: every pair weighs w0.
+        popular item a user did not take counts as stronger evidence against it; 0: every pair weighs w0. Chosen on
+        the validation splits (``benchmarks/defaults.py``, set "popularity"): the best mean over five datasets; 0.5
+        and more lift Tmall further but cost Beibei 16% and more (docs/MATH.md, benchmarks/RESULTS.md).
     row_regularization : float, default=0.1
         Evidence-scaled L2 penalty (ALS-WR, as Spark's ALS): a user row adds ``row_regularization * m_u ||p_u||^2``,
         where m_u is the user's weighted number of observations in the binary and regression tasks (items alike).
@@ -160,7 +163,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     """
 
     def __init__(self, tasks=None, factors=64, iterations=15, regularization=0.01, negative_regularization=1e-4,
-                 row_regularization=0.1, bias_regularization=5.0, negative_popularity=0.0, private_factors="auto", head_regularization=0.1,
+                 row_regularization=0.1, bias_regularization=5.0, negative_popularity=0.25, private_factors="auto", head_regularization=0.1,
                  fit_heads=True, cross_regularization=10.0, cross_per_item=False, cross_per_user=True, solver="cg",
                  cg_steps=3, cg_tol=0.1, init_scale=0.01, early_stopping_rounds=None, dtype="float32", n_jobs=None,
                  random_state=None, warm_start=False, show_progress=True, verbose=False):
@@ -204,10 +207,12 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         return tasks, resolve_side_weights(side_tasks, getattr(data, "side", {}), tasks, nnz, sums)
 
     # ------------------------------------------------------------------ fitting
-    def _task_arrays(self, tasks, matrices, patterns, cross_tasks=None, item_features=None, negative_scale=None):
+    def _task_arrays(self, tasks, matrices, patterns, cross_tasks=None, item_features=None, negative_scale="fitted"):
         """Solver arrays of every task; ``cross_tasks`` (default: the fitted ``cross_tasks_``) names the tasks whose
         patterns feed each head; ``item_features``: task name -> (values per item, fixed weight or None);
-        ``negative_scale``: the items' weights of the negatives (:func:`~mtl_classic.tasks.fitted_negative_scale`)."""
+        ``negative_scale``: the items' weights of the negatives (default: the fit's, over its items)."""
+        if isinstance(negative_scale, str):
+            negative_scale = fitted_negative_scale(self)
         names = [t.name for t in tasks]
         if cross_tasks is None:
             cross_tasks = getattr(self, "cross_tasks_", None)
@@ -231,11 +236,7 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         """dict task name -> gamma_t, the learned weight of each task's ``item_feature`` (the item biases are
         ``gamma_t * a``)."""
         self._check_fitted()
-        out = {}
-        for t, (a, _) in item_feature_values(self.tasks_, self.data_).items():
-            b = self.fitted_params_.item_biases[self.task_index_[t]]
-            out[t] = float(b @ a / (a @ a)) if a @ a > 0 else 0.0
-        return out
+        return item_feature_weights(self.tasks_, self.data_, self.fitted_params_.item_biases)
 
     def _head_mask(self, n_tasks, coverage=None):
         """The heads' mask of shared plus private factors for ``n_tasks`` tasks (None without private factors);

@@ -46,6 +46,7 @@ DEFAULT_SPACE = {
     "private_factors": [0, 4, 8],
     "negative_regularization": [0.0, 1e-4, 3e-4],
     "row_regularization": [0.03, 0.1, 0.3],
+    "negative_popularity": [0.0, 0.25, 0.5, 0.75],
 }
 
 

@@ -65,7 +65,7 @@ _KNOWN_LEARNED = {"tasks_", "task_index_", "fitted_params_", "cross_features_", 
 #: parameters added after format version 1 was first written, with the value that reproduces the older fit (a
 #: refit or a fold-in of an older model then behaves as it did)
 _LEGACY_PARAMS = {"negative_regularization": 0.0, "row_regularization": 0.0, "bias_regularization": None,
-                  "private_factors": 0}
+                  "private_factors": 0, "negative_popularity": 0.0}
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -389,6 +389,17 @@ def item_feature_values(tasks, data):
             for t in tasks if getattr(t, "item_feature", None) is not None}
 
 
+def item_feature_weights(tasks, data, item_biases):
+    """task name -> gamma_t, the weight of each task's ``item_feature`` in its fitted item biases (``gamma_t a``;
+    ``item_biases``: (T, n_items) in ``tasks`` order)."""
+    index = {t.name: i for i, t in enumerate(tasks)}
+    out = {}
+    for name, (a, _) in item_feature_values(tasks, data).items():
+        b = item_biases[index[name]]
+        out[name] = float(b @ a / (a @ a)) if a @ a > 0 else 0.0
+    return out
+
+
 #: ``Task(alpha="auto")``: the observations' extra confidence totals this share of the whole-data negative mass
 AUTO_CONFIDENCE_MASS = 0.02
 
