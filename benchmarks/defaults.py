@@ -80,7 +80,9 @@ CANDIDATES = {
     # each of its pairs weighs as much as thousands of negatives in the shared factors
     "alpha_cap": [(f"alpha auto, at most {c:g}", {}, {"alpha_cap": c}) for c in (100.0, 300.0, 1000.0)],
     # popularity-weighted negatives (He et al. 2016): an unobserved pair weighs w0 s_i, s_i ~ (1 + users of i) ** beta
-    "popularity": [(f"negative_popularity={b:g}", {"negative_popularity": b}, {}) for b in (0.1, 0.25, 0.5, 0.75, 1.0)],
+    # (shipped: 0.25)
+    "popularity": [(f"negative_popularity={b:g}", {"negative_popularity": b}, {})
+                   for b in (0.0, 0.1, 0.5, 0.75, 1.0)],
     # with a learned popularity term (whole-data item biases) that can put back the popularity the weights take out
     "popularity_bias": [(f"negative_popularity={b:g}, item_bias=True", {"negative_popularity": b},
                          {"item_bias": True}) for b in (0.25, 0.5, 0.75, 1.0)],
