@@ -73,6 +73,7 @@ class TaskSummary:
     cross_tasks: np.ndarray
     n_observed: int
     item_feature: np.ndarray = None   # the item bias is gamma * item_feature (Task.item_feature)
+    negative_scale: np.ndarray = None  # implicit tasks: the items' weights s_i of the negatives (TaskArrays')
 
 
 class _DataStub:
