@@ -19,6 +19,7 @@ from ._sparse import covered_pairs, observation_pattern
 from .solver import als
 from .solver.kernels import kernel_threads
 from .solver.terms import EntryTerms, entry_offsets, factor_scores, objective_entry_sums
+from .tasks import item_audiences
 
 #: one compiled kernel call at a time per worker process (threads of one worker would share numba's pool)
 _KERNEL_LOCK = threading.Lock()
@@ -107,7 +108,8 @@ def _aggregate(rows, cols, values, shape, how):
 
 def user_block_data(pieces, b, spec):
     """The block's matrices, one CSR (block users x all items) per task, from its pieces of every partition, with
-    the statistics the driver needs before the fit (observations, their target sums, shared pairs)."""
+    the statistics the driver needs before the fit (observations, their target sums, shared pairs and, when
+    ``spec["audiences"]``, every item's number of the block's users in :func:`~mtl_classic.tasks.item_audiences`)."""
     lo, hi = int(spec["user_edges"][b]), int(spec["user_edges"][b + 1])
     u, i, t, v = (np.concatenate([p[b][k] for p in pieces]) for k in range(4))
     matrices = {}
@@ -121,18 +123,22 @@ def user_block_data(pieces, b, spec):
     stats = {"nnz": {n: int(m.nnz) for n, m in matrices.items()},
              "sum": {n: float(np.sum(m.data)) for n, m in matrices.items()},
              "both": {(a, c): int(patterns[a].multiply(patterns[c]).nnz) for a in names for c in names if a != c},
-             "covered": covered_pairs(patterns)}
+             "covered": covered_pairs(patterns),
+             "audiences": (item_audiences(matrices, list(spec["task_objects"].values()), spec["n_items"])
+                           if spec.get("audiences") else None)}
     return {"lo": lo, "hi": hi, "matrices": matrices, "stats": stats}
 
 
-def _arrays(specs, matrices):
-    """The solver's arrays of every task (``model.MultiTaskMF._task_arrays``' arguments, from ``specs``)."""
+def _arrays(specs, matrices, negative_scale=None):
+    """The solver's arrays of every task (``model.MultiTaskMF._task_arrays``' arguments, from ``specs``);
+    ``negative_scale``: the popularity weights s_i of the matrices' columns (None: unweighted negatives)."""
     patterns = {n: observation_pattern(m) for n, m in matrices.items()}
     return [als.prepare_task_arrays(s["name"], s["kind"], matrices[s["name"]], weight=s["weight"], alpha=s["alpha"],
                                     negative_weight=s["negative_weight"],
                                     evidence_negative_weight=s["evidence_negative_weight"], biases=s["biases"],
                                     item_bias=s["item_bias"], cross_patterns=[patterns[c] for c in s["cross"]],
-                                    cross_task_indices=s["cross_indices"]) for s in specs]
+                                    cross_task_indices=s["cross_indices"], negative_scale=negative_scale)
+            for s in specs]
 
 
 @dataclasses.dataclass
@@ -164,10 +170,11 @@ sizeof.register(als.TaskArrays)(_sizeof_arrays)
 sizeof.register(als.Params)(_sizeof_arrays)
 
 
-def build_user_block(data, specs, n_items, n_jobs=None):
-    """A user block: its rows' entries of every task, user-major, with the whole item index."""
+def build_user_block(data, specs, n_items, n_jobs=None, negative_scale=None):
+    """A user block: its rows' entries of every task, user-major, with the whole item index (``negative_scale``:
+    every item's popularity weight, or None)."""
     with _Kernels(n_jobs):
-        tasks = _arrays(specs, data["matrices"])
+        tasks = _arrays(specs, data["matrices"], negative_scale)
         layout = als.StackedLayout(tasks, data["hi"] - data["lo"], n_items, by_item=False)
     return Block(data["lo"], data["hi"], False, tasks, layout, data["matrices"])
 
@@ -185,8 +192,10 @@ def item_pieces(data, specs, item_edges):
     return out
 
 
-def build_item_block(j, item_edges, specs, n_users, n_jobs, *pieces):
-    """An item block from its pieces of every user block: the same entries as the user blocks hold, item-major."""
+def build_item_block(j, item_edges, specs, n_users, n_jobs, negative_scale, *pieces):
+    """An item block from its pieces of every user block: the same entries as the user blocks hold, item-major
+    (``negative_scale``: the popularity weights of the block's items, or None; the row solve scales each item's
+    whole-data part by its own)."""
     lo, hi = int(item_edges[j]), int(item_edges[j + 1])
     matrices = {}
     for s in specs:
@@ -195,7 +204,7 @@ def build_item_block(j, item_edges, specs, n_users, n_jobs, *pieces):
         m.sort_indices()
         matrices[s["name"]] = m
     with _Kernels(n_jobs):
-        tasks = _arrays(specs, matrices)
+        tasks = _arrays(specs, matrices, negative_scale)
         layout = als.StackedLayout(tasks, hi - lo, n_users, by_item=True)
     return Block(lo, hi, True, tasks, layout)
 

@@ -14,7 +14,7 @@ from dask.sizeof import sizeof
 from . import _distributed_blocks as blocks
 from .solver import als
 from .solver.side import side_objective, update_side_factors
-from .solver.terms import gram, objective_from_entry_sums
+from .solver.terms import gram, item_gram, objective_from_entry_sums
 
 log = logging.getLogger("mtl_classic.distributed")
 
@@ -93,7 +93,7 @@ class Driver:
         """The sweeps from ``params`` (updated in place). Returns (history, n_iter)."""
         self._ensure_blocks()
         history = [self._attempt(max_retries, lambda p: self._initial_objective(p), params)[0]]
-        self.gram_q = gram(params.item_factors)
+        self.gram_q = item_gram(params.item_factors, self.summaries)
         n_iter = 0
         for it in range(self.config.iterations):
             begin = time.perf_counter()
@@ -163,7 +163,8 @@ class Driver:
         sums = self._gather("objective", [
             self._submit("objective", blocks.objective_sums, b, pf, self._own("objective", b, params, False, lo, hi),
                          self.n_jobs) for b, (lo, hi) in zip(self.user_blocks, self.ranges[0])])
-        return self._objective(params, sums, (gram(params.user_factors), gram(params.item_factors)))[0]
+        grams = (gram(params.user_factors), item_gram(params.item_factors, self.summaries))
+        return self._objective(params, sums, grams)[0]
 
     def _objective(self, params, block_sums, grams):
         T = len(self.summaries)
@@ -194,7 +195,7 @@ class Driver:
         rows = self._gather("item half-sweep", self._solve_side(params, True, gram_p, "item half-sweep"))
         params.item_factors = np.concatenate(rows)
         update_side_factors(self.side_terms, params.item_factors, True, *self._side_penalty)
-        gram_q = gram(params.item_factors)
+        gram_q = item_gram(params.item_factors, self.summaries)   # Q^T diag(s) Q, as the local fit's
         grams = (gram_p, gram_q)
         clock = self._time("item half-sweep", clock)
         # the user blocks keep their own rows and the sweep's other arrays: they need the new item factors only

@@ -18,7 +18,10 @@ whole matrix. One half-sweep is one round: the driver broadcasts the parameters 
 its Gram matrix, every block of rows is solved on its worker by :func:`mtl_classic.solver.als.solve_rows` (the
 local fit's compiled kernels), and the driver assembles the new side. Heads, intercepts, biases and cross weights
 come from sufficient statistics summed over the blocks (:func:`mtl_classic.solver.als.head_residual_sums`,
-:func:`~mtl_classic.solver.als.block_sums`, ...), in the local fit's order. The result is the local fit's: the
+:func:`~mtl_classic.solver.als.block_sums`, ...), in the local fit's order. Popularity-weighted negatives
+(``negative_popularity``): the items' audiences are counted once, in the first pass over the user blocks (their users
+are disjoint, so the per-item counts add up), and the weights s_i go to every block's arrays (an item block gets its
+items' share) and to the driver's Gram matrices of the items, Q^T diag(s) Q. The result is the local fit's: the
 objective per sweep agrees to round-off, and so do the factors.
 
 Faults: every block is rebuilt by Dask from the events if its worker is lost (its lineage is the read and the two
@@ -48,7 +51,8 @@ from .data import IdMap, MultiTaskData
 from .data.side import build_side
 from .model import MultiTaskMF
 from .solver import als
-from .tasks import item_feature_values, resolve_alphas, resolve_side_tasks, resolve_side_weights, resolve_tasks
+from .tasks import (item_feature_values, negative_popularity_scale, resolve_alphas, resolve_side_tasks,
+                    resolve_side_weights, resolve_tasks)
 
 __all__ = ["fit"]
 
@@ -73,6 +77,7 @@ class TaskSummary:
     cross_tasks: np.ndarray
     n_observed: int
     item_feature: np.ndarray = None   # the item bias is gamma * item_feature (Task.item_feature)
+    negative_scale: np.ndarray = None  # implicit tasks: the items' weights s_i of the negatives (TaskArrays')
 
 
 class _DataStub:
@@ -140,9 +145,6 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     if getattr(estimator, "warm_start", False):
         raise ValueError("distributed.fit does not continue a fit: pass warm_start=False (it starts from the "
                          "estimator's random_state, as a first local fit does).")
-    if float(estimator.negative_popularity):
-        raise ValueError(f"distributed.fit does not weigh negatives by popularity yet: pass negative_popularity=0 "
-                         f"(got {estimator.negative_popularity}), or fit locally.")
     cols = _check_columns(events, user_col, item_col, task_col, value_col)
     facts = _scan(events, cols, client)
     side, dropped_side = {}, {}
@@ -164,18 +166,21 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     n_users, n_items = len(facts["users"]), len(facts["items"])
     user_edges = np.linspace(0, n_users, min(nb, n_users) + 1).astype(np.int64)
     item_edges = np.linspace(0, n_items, min(nb, n_items) + 1).astype(np.int64)
+    beta = float(estimator.negative_popularity)
     spec = {"columns": cols, "task_names": names, "user_edges": user_edges, "n_items": n_items,
             "aggregate": rules, "task_objects": {t.name: t for t in tasks}}
     # the id indexes are literals of the graph, not scattered data: a worker's loss loses no lineage (scattered
     # futures have none, and the blocks built from them could not be rebuilt)
     indexes = [delayed(pd.Index(facts["users"])), delayed(pd.Index(facts["items"]))]
 
-    def user_data():
+    def user_data(count_audiences=False):
+        """The user blocks' matrices and statistics (the items' audiences only when asked: the first pass)."""
         split = [delayed(blocks.split_partition, pure=False)(part, spec, *indexes) for part in events.to_delayed()]
-        return client.compute([delayed(blocks.user_block_data, pure=False)(split, b, spec)
+        block_spec = {**spec, "audiences": count_audiences}
+        return client.compute([delayed(blocks.user_block_data, pure=False)(split, b, block_spec)
                                for b in range(len(user_edges) - 1)])
 
-    first_data = [user_data()]
+    first_data = [user_data(count_audiences=bool(beta))]
     stats = client.gather([client.submit(_stats_of, d, pure=False) for d in first_data[0]])
     nnz = {n: sum(s["nnz"][n] for s in stats) for n in names}
     for name in names:
@@ -188,20 +193,26 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
                       + "; ".join(f"{t} <- {b}" for t, b in estimator.dropped_cross_tasks_.items())
                       + " (see dropped_cross_tasks_).", UserWarning, stacklevel=2)
     sums = {n: sum(s["sum"][n] for s in stats) for n in names}
+    # popularity-weighted negatives: the blocks hold disjoint users, so their items' audiences add up
+    audiences = sum(s["audiences"] for s in stats) if beta else None
+    scale = negative_popularity_scale(audiences, beta)
     tasks = resolve_alphas(tasks, sums, n_users, n_items)
     side_tasks = resolve_side_weights(side_tasks, side, tasks, nnz, sums)
     specs = [_spec(t, estimator.cross_tasks_[t.name], names) for t in tasks]
     features = item_feature_values(tasks, stub)
     summaries = [TaskSummary(s["name"], s["kind"], s["weight"], s["negative_weight"] if s["kind"] == "implicit"
                              else 0.0, s["biases"], s["item_bias"], np.asarray(s["cross_indices"], dtype=np.int64),
-                             nnz[s["name"]], features.get(s["name"], (None,))[0]) for s in specs]
+                             nnz[s["name"]], features.get(s["name"], (None,))[0],
+                             scale if s["kind"] == "implicit" else None) for s in specs]
 
     def build():
         """Block futures from the events (the first call reuses the partitioned data of the scan above)."""
         data = first_data.pop() if first_data else user_data()
-        user_blocks = [client.submit(blocks.build_user_block, d, specs, n_items, n_jobs, pure=False) for d in data]
+        user_blocks = [client.submit(blocks.build_user_block, d, specs, n_items, n_jobs, scale, pure=False)
+                       for d in data]
         pieces = [client.submit(blocks.item_pieces, d, specs, item_edges, pure=False) for d in data]
-        item_blocks = [client.submit(blocks.build_item_block, j, item_edges, specs, n_users, n_jobs, *pieces,
+        item_blocks = [client.submit(blocks.build_item_block, j, item_edges, specs, n_users, n_jobs,
+                                     None if scale is None else scale[item_edges[j]:item_edges[j + 1]], *pieces,
                                      pure=False) for j in range(len(item_edges) - 1)]
         return user_blocks, item_blocks
 
@@ -237,6 +248,9 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     data.side = side
     estimator._set_data_state(tasks, data, {n: observation_pattern(m) for n, m in matrices.items()},
                               default_task=names[-1] if len(names) == 1 else None)
+    # the fold-ins' item weights (tasks.fitted_negative_scale) from these audiences, as tasks.fit_negative_scale
+    # leaves them after a local fit
+    estimator._negative_scale_cache = ((id(data), beta), audiences) if beta else None
     estimator.validation_history_ = []
     estimator._finish_fit(params, history, n_iter)
     estimator.fit_time_ = fit_time

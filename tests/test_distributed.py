@@ -28,6 +28,9 @@ CONFIGS = {
     "exact": dict(tasks=[Task("view", weight=0.5, item_bias=True, alpha="auto"), Task("buy"), Task("rating", kind="regression"),
                          Task("liked", kind="binary")], solver="cholesky", private_factors=1, factors=10),
 }
+# popularity-weighted negatives (s_i from the items' audiences): the preconditioned CG path with per-item scales, and
+# the exact path with a whole-data item bias
+CONFIGS.update({f"{name}+popularity": {**cfg, "negative_popularity": 0.5} for name, cfg in list(CONFIGS.items())})
 
 
 def events_of(data, seed=0):
@@ -107,6 +110,24 @@ def test_distributed_fit_is_the_local_fit(client, events, local_fits, config, tm
     stats = dist.distributed_stats_
     assert stats["n_workers"] == 2 and len(stats["sweeps"]) == KW["iterations"]
     assert stats["sweeps"][0]["bytes"]["user half-sweep"] > 0
+    if CONFIGS[config].get("negative_popularity"):
+        _assert_same_item_weights(local, dist, loaded, local_fits[config.split("+")[0]])
+
+
+def _assert_same_item_weights(local, dist, loaded, uniform):
+    """A fit with popularity-weighted negatives: the weights change the fit, and a fold-in of items uses the fit's
+    weights on the distributed model (and on its saved copy, which counts them again from ``data_``) as on the
+    local one."""
+    from mtl_classic.tasks import fitted_negative_scale
+    assert np.abs(local.item_factors_ - uniform.item_factors_).max() > 1e-3
+    s = fitted_negative_scale(local)
+    assert s.std() > 0.05
+    for model in (dist, loaded):
+        np.testing.assert_allclose(fitted_negative_scale(model), s, rtol=1e-12)
+    columns = {n: local.data_.matrices[n][:, :5] for n in local.data_.task_names}
+    expected = local.fold_in_items(columns)[0]
+    for model in (dist, loaded):
+        np.testing.assert_allclose(model.fold_in_items(columns)[0], expected, rtol=1e-7, atol=1e-10)
 
 
 def test_the_fit_survives_the_loss_of_a_worker(client, events, local_fits):
@@ -178,10 +199,12 @@ SIDE_TASKS = [Task("genre", side="item", biases=True), Task("query", side="user"
               Task("vip", side="user", kind="binary", biases=True, weight=0.3)]
 
 
-def test_side_matrices_in_the_distributed_fit_are_the_local_fit(client, events):
+@pytest.mark.parametrize("negative_popularity", [0.0, 0.5])
+def test_side_matrices_in_the_distributed_fit_are_the_local_fit(client, events, negative_popularity):
+    """(with popularity-weighted negatives the item rows' side matrices add an unscaled part to s_i A0)"""
     data = MultiTaskData.from_events(events, value_col="value")
     item_side, user_side = _side_frames(data)
-    cfg = dict(tasks=TASKS + SIDE_TASKS, factors=16)
+    cfg = dict(tasks=TASKS + SIDE_TASKS, factors=16, negative_popularity=negative_popularity)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         local = MultiTaskMF(**{**KW, **cfg}).fit(data.with_side(user_side=user_side, item_side=item_side))

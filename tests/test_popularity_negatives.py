@@ -230,11 +230,8 @@ def test_fold_in_of_users_and_items_reproduces_the_fitted_rows():
     assert rel.max() < 0.02 and cos.min() > 0.9999, (rel.max(), cos.min())
 
 
-def test_negative_popularity_is_checked_and_the_distributed_fit_refuses_it():
+def test_negative_popularity_is_checked():
     from _synthetic import TASKS, four_task_data
-    from mtl_classic import distributed
     data = four_task_data(30, 20)
     with pytest.raises(ValueError, match="negative_popularity"):
         MultiTaskMF(tasks=TASKS, negative_popularity=-0.5).fit(data)
-    with pytest.raises(ValueError, match="negative_popularity=0"):
-        distributed.fit(MultiTaskMF(tasks=TASKS, negative_popularity=0.5), events=None, client=None)
