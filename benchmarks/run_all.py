@@ -59,6 +59,8 @@ def jobs(data_dir):
             ["evidence_terms.md", "evidence_terms.json"]),
         Job("popularity_negatives", "popularity_negatives.py", ["--data-dir", data_dir, "--out", r], 5,
             ["popularity_negatives.md", "popularity_negatives.json"]),
+        Job("popularity", "defaults.py", ["--data-dir", data_dir, "--sets", "popularity", "--out",
+                                          f"{r}/popularity"], 3, ["popularity/defaults.md", "popularity/defaults.json"]),
         Job("evidence", "defaults.py", ["--data-dir", data_dir, "--sets", "evidence", "--out", f"{r}/evidence"], 1,
             ["evidence/defaults.md", "evidence/defaults.json"]),
         Job("ratings", "ratings.py", ["--out", r], 1, ["ratings.md", "ratings.json"]),
