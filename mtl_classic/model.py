@@ -163,9 +163,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     """
 
     def __init__(self, tasks=None, factors=64, iterations=15, regularization=0.01, negative_regularization=1e-4,
-                 row_regularization=0.1, bias_regularization=5.0, negative_popularity=0.25, private_factors="auto", head_regularization=0.1,
-                 fit_heads=True, cross_regularization=10.0, cross_per_item=False, cross_per_user=True, solver="cg",
-                 cg_steps=3, cg_tol=0.1, init_scale=0.01, early_stopping_rounds=None, dtype="float32", n_jobs=None,
+                 row_regularization=0.1, bias_regularization=5.0, negative_popularity=0.25, private_factors="auto",
+                 head_regularization=0.1, fit_heads=True, cross_regularization=10.0, cross_per_item=False,
+                 cross_per_user=True, solver="cg", cg_steps=3, cg_tol=0.1, init_scale=0.01, early_stopping_rounds=None, dtype="float32", n_jobs=None,
                  random_state=None, warm_start=False, show_progress=True, verbose=False):
         self.tasks = tasks
         self.factors = factors

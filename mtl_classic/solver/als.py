@@ -97,11 +97,10 @@ def solve_rows(tasks, params, stacked, by_item, config, offsets=None, terms=None
 
     ``terms``: the sweep's :class:`_EntryTerms` (built here when not given); ``gram``: the other side's Gram
     matrix when the caller has it (users: :func:`item_gram`); ``scaled``: whether any row of the side carries an
-    evidence-scaled penalty (None: read from ``stacked``; popularity-weighted negatives scale every item row's
-    dense part by its s_i, which takes the plain path too). A caller that solves one block of a side's rows (a distributed fit) passes
-    the whole side's ``gram`` and ``scaled``, and ``params`` with the block's rows of the solved side, so that
-    every row takes the path the whole side would. ``side_terms``: side matrices (:mod:`.side`) whose shared
-    part and right-hand sides join the rows' systems."""
+    evidence-scaled penalty (None: read from ``stacked``). A caller that solves one block of a side's rows (a
+    distributed fit) passes the whole side's ``gram`` and ``scaled``, and ``params`` with the block's rows of the
+    solved side, so that every row takes the path the whole side would. ``side_terms``: side matrices
+    (:mod:`.side`) whose shared part and right-hand sides join the rows' systems."""
     side = params.item_factors if by_item else params.user_factors
     other = params.user_factors if by_item else params.item_factors
     terms = _EntryTerms(tasks).refresh(params, offsets) if terms is None else terms.refresh_bounds(params, offsets)
@@ -213,9 +212,9 @@ def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, term
 # disjoint blocks of entries) and the dense parts on the full parameters. The local fit chains them on all entries;
 # a distributed fit sums the entries' pieces over its blocks.
 def head_dense_terms(tasks, params, config, grams, n_observed=None):
-    """Every head's dense terms from the Gram matrices (P^T P, :func:`item_gram`): the penalties (T,), the dense parts of the
-    systems ``lambda w0 G_P o G_Q + reg I`` (list of k x k) and the whole-data item biases' linear terms (T, k);
-    ``n_observed`` as in :func:`head_penalties`."""
+    """Every head's dense terms from the Gram matrices (P^T P, :func:`item_gram`): the penalties (T,), the dense
+    parts of the systems ``lambda w0 G_P o G_Q + reg I`` (list of k x k) and the whole-data item biases' linear
+    terms (T, k); ``n_observed`` as in :func:`head_penalties`."""
     GP, GQ = grams
     GPQ = GP * GQ
     k = params.user_factors.shape[1]

@@ -184,12 +184,12 @@ def solve_rows_cg(indptr, indices, curv, lin, X, A0, out, cg_steps, rtol=0.0, di
     CG from a warm start never increases the row's quadratic objective, so the sweep stays monotone. The work is
     done in ``X``'s floating point type (float32 halves memory traffic, as in implicit); pass ``curv``, ``lin`` and
     ``A0`` in that type too (A0 symmetric), or ``A0=None`` for the identity (the solver's preconditioned basis,
-    where each CG step costs O(nnz_u k) without the O(k^2) product; ``scale`` applies to it too). ``diag``: a per-row penalty d_u added to
-    A_u's diagonal (None: 0; only with an explicit A0); ``rhs``: a dense (n_rows, k) term added to every b_u
-    (None: 0); ``scale``: a per-row factor s_u on A0 (None: 1) and ``A1`` a second dense part not scaled (None:
-    0), so that row u's dense part is ``s_u A0 + A1 + d_u I`` (popularity-weighted negatives on the item side:
-    docs/MATH.md, "popularity-weighted negatives"). Rows go to the threads in blocks of :data:`ROW_BLOCK`, one
-    block at a time.
+    where each CG step costs O(nnz_u k) without the O(k^2) product; ``scale`` applies to it too). ``diag``: a
+    per-row penalty d_u added to A_u's diagonal (None: 0; only with an explicit A0); ``rhs``: a dense (n_rows, k)
+    term added to every b_u (None: 0); ``scale``: a per-row factor s_u on A0 (None: 1) and ``A1`` a second dense
+    part not scaled (None: 0), so that row u's dense part is ``s_u A0 + A1 + d_u I`` (popularity-weighted
+    negatives on the item side: docs/MATH.md, "popularity-weighted negatives"). Rows go to the threads in blocks
+    of :data:`ROW_BLOCK`, one block at a time.
     """
     identity = A0 is None
     if identity:

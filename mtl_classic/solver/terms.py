@@ -138,8 +138,6 @@ def _gram(M):
     return (M.T @ M).astype(np.float64)
 
 
-
-
 def negative_scale(tasks):
     """The items' weights s_i of the unobserved pairs (popularity-weighted negatives), shared by every task with
     whole-data negatives, or None when no task has them. The item rows' dense part is then ``s_i`` times one shared
@@ -265,12 +263,17 @@ def _entry_terms(task, t, params, o=None):
     return curv, lin
 
 
+def _weighted_item_biases(task, t, params):
+    """s * b_t: task t's whole-data item biases weighted by the negatives' item weights (b_t without them)."""
+    b = params.item_biases[t]
+    return b if task.negative_scale is None else task.negative_scale * b
+
+
 def _bias_sums(params, t, task):
     """(P^T 1, Q^T (s * b_t)) in float64: the two sums through which task t's whole-data item biases reach the rows,
     the heads and the objective (s: the negatives' item weights, 1 without them)."""
     P, Q = params.user_factors, params.item_factors
-    b = params.item_biases[t] if task.negative_scale is None else task.negative_scale * params.item_biases[t]
-    return P.sum(axis=0, dtype=np.float64), Q.T.astype(np.float64) @ b
+    return P.sum(axis=0, dtype=np.float64), Q.T.astype(np.float64) @ _weighted_item_biases(task, t, params)
 
 
 def _dense_rhs(tasks, params, by_item):
@@ -286,8 +289,7 @@ def _dense_rhs(tasks, params, by_item):
         sum_p, q_b = _bias_sums(params, t, task)
         if rhs is None:
             rhs = np.zeros((n_rows, w.shape[0]))
-        b = params.item_biases[t] if task.negative_scale is None else task.negative_scale * params.item_biases[t]
-        rhs -= lam_w0 * (np.outer(b, w * sum_p) if by_item else w * q_b)
+        rhs -= lam_w0 * (np.outer(_weighted_item_biases(task, t, params), w * sum_p) if by_item else w * q_b)
     return rhs
 
 
@@ -442,10 +444,9 @@ def objective_from_entry_sums(tasks, params, config, entry_sums, grams=None, evi
             total_f2 = float(np.sum((w[:, None] * GP * w[None, :]) * GQ)) if task.negative_weight else 0.0
             loss = task.negative_weight * total_f2 + entries
             if task.item_bias:  # w0 sum_(u,i) s_i [(f + b_i)^2 - f^2] over all pairs, less the entries' share
-                b = params.item_biases[t]
-                sb = b if task.negative_scale is None else task.negative_scale * b
+                sb = _weighted_item_biases(task, t, params)
                 loss += task.negative_weight * (2.0 * float(sb @ _bias_column_sums(task, t, params))
-                                                + P.shape[0] * float(sb @ b) - bias)
+                                                + P.shape[0] * float(sb @ params.item_biases[t]) - bias)
         per_task.append(task.weight * loss)
     # ||P||^2 = trace(P^T P): the Gram matrices carry the factors' squared norms (with popularity-weighted negatives
     # an item row's penalty scales with its negatives' mass, s_i: trace(Q^T diag(s) Q))
