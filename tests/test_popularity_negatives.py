@@ -11,28 +11,12 @@ from mtl_classic import MultiTaskMF, Task
 from mtl_classic.solver import als, kernels
 from mtl_classic.tasks import item_audiences, negative_popularity_scale
 
-from test_solver import ALL, N_ITEMS, N_USERS, _fd_gradient, _pattern, _random_csr, _random_params
+from test_solver import ALL, N_ITEMS, N_USERS, _fd_gradient, _random_csr, _random_params, _task_mix
 
 
 def _tasks(rng, mix, scale, item_bias=False):
     """The tasks of ``test_solver._task_mix`` with the items' negative weights ``scale`` (None: uniform)."""
-    mats = {
-        "view": ("implicit", _random_csr(rng, 0.25, lambda n: rng.integers(1, 4, n).astype(float)), 1.0),
-        "buy": ("implicit", _random_csr(rng, 0.05, lambda n: np.ones(n)), 0.7),
-        "liked": ("binary", _random_csr(rng, 0.15, lambda n: rng.integers(0, 2, n).astype(float)), 1.0),
-        "rating": ("regression", _random_csr(rng, 0.15, lambda n: rng.normal(3.0, 1.0, n)), 0.4),
-    }
-    names = [n for n in mats if n in mix]
-    out = []
-    for t, name in enumerate(names):
-        kind, m, weight = mats[name]
-        others = [b for b in range(len(names)) if b != t]
-        out.append(als.prepare_task_arrays(
-            name, kind, m, weight=weight, alpha=1.5, negative_weight=0.8, biases=kind != "implicit",
-            evidence_negative_weight=0.3 if name == "buy" else None, item_bias=item_bias and kind == "implicit",
-            cross_patterns=[_pattern(mats[names[b]][1]) for b in others], cross_task_indices=others,
-            negative_scale=scale))
-    return out
+    return _task_mix(rng, mix, item_bias=item_bias, negative_scale=scale)
 
 
 def _scale(seed=11):

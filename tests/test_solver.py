@@ -20,9 +20,9 @@ def _pattern(m):
     return sp.csr_matrix((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape)
 
 
-def _task_mix(rng, mix, item_bias=False):
+def _task_mix(rng, mix, item_bias=False, negative_scale=None):
     """Tasks of several kinds on shared users/items, each fed by the others' patterns (``item_bias``: the implicit
-    tasks carry whole-data item biases)."""
+    tasks carry whole-data item biases; ``negative_scale``: their negatives' item weights, None: uniform)."""
     mats = {
         "view": ("implicit", _random_csr(rng, 0.25, lambda n: rng.integers(1, 4, n).astype(float)), 1.0),
         "buy": ("implicit", _random_csr(rng, 0.05, lambda n: np.ones(n)), 0.7),
@@ -37,7 +37,8 @@ def _task_mix(rng, mix, item_bias=False):
         tasks.append(als.prepare_task_arrays(
             name, kind, m, weight=weight, alpha=1.5, negative_weight=0.8, biases=kind != "implicit",
             evidence_negative_weight=0.3 if name == "buy" else None, item_bias=item_bias,
-            cross_patterns=[_pattern(mats[names[b]][1]) for b in others], cross_task_indices=others))
+            cross_patterns=[_pattern(mats[names[b]][1]) for b in others], cross_task_indices=others,
+            negative_scale=negative_scale))
     return tasks
 
 
