@@ -29,8 +29,9 @@ CFG = dict(regularization=0.05, head_regularization=0.2, row_regularization=0.3,
 
 
 def test_objective_is_the_dense_sum_with_item_weighted_negatives():
-    """Every pair (u, i) off the task's entries costs w0 s_i (f + b_i)^2, its entries a_e (z - f - o)^2 with the
-    unobserved entries' a_e = evidence weight x s_i; the Gram-matrix form of the solver equals that sum."""
+    """Every pair (u, i) off the task's entries costs w0 s_i (f + b_i)^2, its entries a_e (z - f - o)^2 (the
+    unobserved entries, another task's evidence, keep their evidence weight); the Gram-matrix form of the solver
+    equals that sum."""
     rng = np.random.default_rng(3)
     s = _scale()
     tasks = _tasks(rng, ("view", "buy"), s, item_bias=True)
@@ -47,9 +48,8 @@ def test_objective_is_the_dense_sum_with_item_weighted_negatives():
                                              - weight[task.rows, task.cols] * sq[task.rows, task.cols])
         assert per_task[t] == pytest.approx(task.weight * dense, rel=1e-10)
         unobserved = ~task.observed
-        if unobserved.any():   # the evidence pairs' weight follows s too
-            expected = (0.3 if task.name == "buy" else task.negative_weight) * s[task.cols[unobserved]]
-            np.testing.assert_allclose(task.confidence[unobserved], expected)
+        if unobserved.any():   # the evidence pairs keep their own weight (the user saw those items)
+            np.testing.assert_array_equal(task.confidence[unobserved], 0.3 if task.name == "buy" else 0.8)
 
 
 @pytest.mark.parametrize("item_bias", [False, True])

@@ -80,7 +80,8 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
         ``item_bias``); ``item_feature_weight`` holds gamma fixed instead (new items folded in).
     negative_scale : array (n_items,) or None
         Implicit tasks: popularity-weighted negatives, an unobserved pair (u, i) weighs ``negative_weight * s_i``
-        (its evidence weight likewise ``evidence_negative_weight * s_i``); None: every s_i = 1.
+        (None: every s_i = 1). The pairs another task observed keep ``evidence_negative_weight``: the weights stand
+        for how likely the user saw the item, and there the user did.
     """
     obs = sp.csr_matrix(observations, dtype=np.float64)
     obs.sum_duplicates()
@@ -110,7 +111,7 @@ def prepare_task_arrays(name, kind, observations, weight=1.0, alpha=1.0, negativ
                              f"({shape[1]}); got shape {scale.shape}.")
     if kind == "implicit":
         off = negative_weight if evidence_negative_weight is None else evidence_negative_weight
-        confidence = np.full(n_entries, float(off)) if scale is None else float(off) * scale[cols]
+        confidence = np.full(n_entries, float(off))
         confidence[observed] = 1.0 + alpha * values[observed]
         target = observed.astype(float)
         w0 = float(negative_weight)
