@@ -19,7 +19,7 @@ from ._sparse import covered_pairs, observation_pattern
 from .solver import als
 from .solver.kernels import kernel_threads
 from .solver.terms import EntryTerms, entry_offsets, factor_scores, objective_entry_sums
-from .tasks import item_audiences
+from .negatives import item_audiences
 
 #: one compiled kernel call at a time per worker process (threads of one worker would share numba's pool)
 _KERNEL_LOCK = threading.Lock()
@@ -109,7 +109,7 @@ def _aggregate(rows, cols, values, shape, how):
 def user_block_data(pieces, b, spec):
     """The block's matrices, one CSR (block users x all items) per task, from its pieces of every partition, with
     the statistics the driver needs before the fit (observations, their target sums, shared pairs and, when
-    ``spec["audiences"]``, every item's number of the block's users in :func:`~mtl_classic.tasks.item_audiences`)."""
+    ``spec["audiences"]``, every item's number of the block's users in :func:`~mtl_classic.negatives.item_audiences`)."""
     lo, hi = int(spec["user_edges"][b]), int(spec["user_edges"][b + 1])
     u, i, t, v = (np.concatenate([p[b][k] for p in pieces]) for k in range(4))
     matrices = {}

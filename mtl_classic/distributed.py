@@ -50,9 +50,9 @@ from ._sparse import observation_pattern
 from .data import IdMap, MultiTaskData
 from .data.side import build_side
 from .model import MultiTaskMF
+from .negatives import negative_popularity_scale
 from .solver import als
-from .tasks import (item_feature_values, negative_popularity_scale, resolve_alphas, resolve_side_tasks,
-                    resolve_side_weights, resolve_tasks)
+from .tasks import item_feature_values, resolve_alphas, resolve_side_tasks, resolve_side_weights, resolve_tasks
 
 __all__ = ["fit"]
 
@@ -248,7 +248,7 @@ def fit(estimator, events, client, user_col="user", item_col="item", task_col="t
     data.side = side
     estimator._set_data_state(tasks, data, {n: observation_pattern(m) for n, m in matrices.items()},
                               default_task=names[-1] if len(names) == 1 else None)
-    # the fold-ins' item weights (tasks.fitted_negative_scale) from these audiences, as tasks.fit_negative_scale
+    # the fold-ins' item weights (negatives.fitted_negative_scale) from these audiences, as fit_negative_scale
     # leaves them after a local fit
     estimator._negative_scale_cache = ((id(data), beta), audiences) if beta else None
     estimator.validation_history_ = []

@@ -18,7 +18,7 @@ from ._side_math import SideTerm, item_feature_specs, rows_from_side
 from ._sparse import observation_pattern
 from ._validation import check_finite_values
 from .inference import InferenceModel
-from .tasks import fitted_negative_scale
+from .negatives import fitted_negative_scale
 
 __all__ = ["fold_in_matrices", "fold_in_users", "solve_new_rows"]
 

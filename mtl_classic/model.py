@@ -24,9 +24,9 @@ from .params import SCHEMA
 from .persistence import load_parts, save_model
 from .solver import als
 from .solver.kernels import kernel_threads
-from .tasks import (fit_negative_scale, fitted_negative_scale, item_feature_values, item_feature_weights,
-                    resolve_alphas, resolve_cross_tasks, resolve_private_factors, resolve_side_tasks,
-                    resolve_side_weights, resolve_tasks)
+from .negatives import fit_negative_scale, fitted_negative_scale
+from .tasks import (item_feature_values, item_feature_weights, resolve_alphas, resolve_cross_tasks,
+                    resolve_private_factors, resolve_side_tasks, resolve_side_weights, resolve_tasks)
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ import copy
 import numbers
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._sparse import same_pairs
 from ._validation import check_finite_values
@@ -531,55 +530,3 @@ def resolve_side_weights(side_tasks, side, tasks, nnz, value_sums):
     pair = pair_mass(tasks, nnz, value_sums)
     return [replace(t, weight=auto_side_weight(side_mass(t, side[t.name].matrix), pair))
             if isinstance(t.weight, str) else t for t in side_tasks]
-
-
-def item_audiences(matrices, tasks, n_items):
-    """Every item's audience: the number of distinct users with an observation of it in any implicit task with
-    whole-data negatives (``matrices``: task name -> users x items sparse matrix)."""
-    union = None
-    for t in tasks:
-        if t.kind == "implicit" and t.negative_weight > 0:
-            pattern = (sp.csr_matrix(matrices[t.name]) != 0).astype(np.int8)
-            union = pattern if union is None else union + pattern
-    if union is None:
-        return np.zeros(n_items)
-    return np.asarray((union > 0).sum(axis=0), dtype=np.float64).ravel()
-
-
-def negative_popularity_scale(audiences, beta, reference=None):
-    """The items' weights of the unobserved pairs, ``s_i = (1 + c_i) ** beta`` over their mean on the ``reference``
-    audiences (default: ``audiences`` itself, so that the mean s is 1 and the negatives' total weight is that of
-    ``beta = 0``); popularity-weighted negatives (docs/MATH.md). None when ``beta`` is 0."""
-    if not beta:
-        return None
-    reference = audiences if reference is None else reference
-    mean = float(np.mean((1.0 + np.asarray(reference, dtype=np.float64)) ** beta)) if len(reference) else 1.0
-    return (1.0 + np.asarray(audiences, dtype=np.float64)) ** beta / mean
-
-
-def fit_negative_scale(model, tasks, data):
-    """The items' weights of the negatives for a fit of ``model`` on ``data`` (None when its
-    ``negative_popularity`` is 0); the audiences are kept on the model for :func:`fitted_negative_scale`."""
-    beta = float(getattr(model, "negative_popularity", 0.0) or 0.0)
-    audiences = item_audiences(data.matrices, tasks, data.n_items) if beta else None
-    model._negative_scale_cache = ((id(data), beta), audiences) if beta else None
-    return negative_popularity_scale(audiences, beta)
-
-
-def fitted_negative_scale(model, matrices=None):
-    """A fitted ``MultiTaskMF``'s item weights of the negatives (:func:`negative_popularity_scale`) over its
-    training items, or over new items from their ``matrices`` (a fold-in of items), the mean still that of the
-    training items; None when ``negative_popularity`` is 0. The training items' values are cached on the model."""
-    beta = float(getattr(model, "negative_popularity", 0.0) or 0.0)
-    if not beta:
-        return None
-    key = (id(model.data_), beta)
-    cache = getattr(model, "_negative_scale_cache", None)
-    if cache is None or cache[0] != key:
-        cache = (key, item_audiences(model.data_.matrices, model.tasks_, model.data_.n_items))
-        model._negative_scale_cache = cache
-    fitted = cache[1]
-    if matrices is None:
-        return negative_popularity_scale(fitted, beta)
-    n_new = next(iter(matrices.values())).shape[1]
-    return negative_popularity_scale(item_audiences(matrices, model.tasks_, n_new), beta, reference=fitted)

@@ -118,7 +118,7 @@ def _assert_same_item_weights(local, dist, loaded, uniform):
     """A fit with popularity-weighted negatives: the weights change the fit, and a fold-in of items uses the fit's
     weights on the distributed model (and on its saved copy, which counts them again from ``data_``) as on the
     local one."""
-    from mtl_classic.tasks import fitted_negative_scale
+    from mtl_classic.negatives import fitted_negative_scale
     assert np.abs(local.item_factors_ - uniform.item_factors_).max() > 1e-3
     s = fitted_negative_scale(local)
     assert s.std() > 0.05

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from mtl_classic import MultiTaskMF, Task
 from mtl_classic.solver import als, kernels
-from mtl_classic.tasks import item_audiences, negative_popularity_scale
+from mtl_classic.negatives import item_audiences, negative_popularity_scale
 
 from test_solver import ALL, N_ITEMS, N_USERS, _fd_gradient, _random_csr, _random_params, _task_mix
 
