@@ -109,7 +109,8 @@ def _aggregate(rows, cols, values, shape, how):
 def user_block_data(pieces, b, spec):
     """The block's matrices, one CSR (block users x all items) per task, from its pieces of every partition, with
     the statistics the driver needs before the fit (observations, their target sums, shared pairs and, when
-    ``spec["audiences"]``, every item's number of the block's users in :func:`~mtl_classic.negatives.item_audiences`)."""
+    ``spec["audiences"]``, every item's number of the block's users in
+    :func:`~mtl_classic.negatives.item_audiences`)."""
     lo, hi = int(spec["user_edges"][b]), int(spec["user_edges"][b + 1])
     u, i, t, v = (np.concatenate([p[b][k] for p in pieces]) for k in range(4))
     matrices = {}

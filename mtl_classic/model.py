@@ -5,7 +5,6 @@ import time
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from tqdm.auto import tqdm
 
@@ -63,8 +62,9 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
         Popularity-weighted negatives (He et al., SIGIR 2016): an unobserved pair (u, i) weighs ``w0 s_i`` with
         ``s_i ~ (1 + c_i) ** negative_popularity`` (c_i: the item's users over the implicit tasks), mean 1, so a
         popular item a user did not take counts as stronger evidence against it; 0: every pair weighs w0. Chosen on
-        the validation splits (``benchmarks/defaults.py``, set "popularity"): the best mean over five datasets; 0.5
-        and more lift Tmall further but cost Beibei 16% and more (docs/MATH.md, benchmarks/RESULTS.md).
+        the validation splits (``benchmarks/defaults.py``, set "popularity"): the best mean over five datasets;
+        0.5 and 0.75 lift Tmall further but cost MovieLens and Beibei more than Tmall gains (docs/MATH.md,
+        benchmarks/RESULTS.md). Pairs another task observed keep their ``evidence_negative_weight``.
     row_regularization : float, default=0.1
         Evidence-scaled L2 penalty (ALS-WR, as Spark's ALS): a user row adds ``row_regularization * m_u ||p_u||^2``,
         where m_u is the user's weighted number of observations in the binary and regression tasks (items alike).
@@ -165,8 +165,8 @@ class MultiTaskMF(RecommenderMixin, BaseEstimator):
     def __init__(self, tasks=None, factors=64, iterations=15, regularization=0.01, negative_regularization=1e-4,
                  row_regularization=0.1, bias_regularization=5.0, negative_popularity=0.25, private_factors="auto",
                  head_regularization=0.1, fit_heads=True, cross_regularization=10.0, cross_per_item=False,
-                 cross_per_user=True, solver="cg", cg_steps=3, cg_tol=0.1, init_scale=0.01, early_stopping_rounds=None, dtype="float32", n_jobs=None,
-                 random_state=None, warm_start=False, show_progress=True, verbose=False):
+                 cross_per_user=True, solver="cg", cg_steps=3, cg_tol=0.1, init_scale=0.01, early_stopping_rounds=None,
+                 dtype="float32", n_jobs=None, random_state=None, warm_start=False, show_progress=True, verbose=False):
         self.tasks = tasks
         self.factors = factors
         self.iterations = iterations
