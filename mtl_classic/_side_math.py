@@ -12,7 +12,7 @@ from ._sparse import observation_pattern
 from ._validation import check_finite_values
 from .heads import logistic_bound
 
-__all__ = ["SideTerm", "side_system", "entry_weights", "side_entries", "rows_from_side", "item_feature_specs",
+__all__ = ["SideTerm", "side_system", "entry_scores", "entry_weights", "side_entries", "rows_from_side", "item_feature_specs",
            "SideColdStart"]
 
 
@@ -78,16 +78,20 @@ def side_system(terms, k, negative_regularization):
     return A, rhs
 
 
+def entry_scores(matrix, F, V, c):
+    """The scores ``f_row . v_col + c_col`` of every entry of the csr ``matrix`` (csr order), float64."""
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    return (np.einsum("ij,ij->i", np.asarray(F, dtype=np.float64)[rows],
+                      np.asarray(V, dtype=np.float64)[matrix.indices]) + np.asarray(c)[matrix.indices])
+
+
 def entry_weights(matrix, V, c, F, logistic):
     """Per entry of ``matrix`` (csr order) of an observed-only side matrix: its weight and working target, (1, value)
     for squared error, the logistic bound's (``heads.logistic_bound``) at the current scores ``F . v + c`` for 0/1
     labels."""
     if not logistic:
         return np.ones(matrix.nnz), matrix.data
-    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    scores = np.einsum("ij,ij->i", np.asarray(F, dtype=np.float64)[rows],
-                       np.asarray(V, dtype=np.float64)[matrix.indices]) + np.asarray(c)[matrix.indices]
-    return logistic_bound(matrix.data, scores)
+    return logistic_bound(matrix.data, entry_scores(matrix, F, V, c))
 
 
 def side_entries(terms, F=None):

@@ -13,12 +13,11 @@ same with the 0/1 pattern as targets, and each entry adds its own term to its ro
 (:func:`side_entries`, appended to the row kernels' entries) and to its column's solve; regression and binary
 side matrices have their entries only. Arrays only.
 """
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.sparse as sp
 
-from .._side_math import SideTerm, entry_weights, side_entries, side_system  # noqa: F401  (SideTerm re-exported)
+from .._side_math import (SideTerm, entry_scores, entry_weights, side_entries,  # noqa: F401  (SideTerm re-exported)
+                          side_system)
 from ..heads import logistic_loss
 
 __all__ = ["SideTerm", "row_terms", "side_entries", "with_side_entries", "update_side_factors", "side_objective"]
@@ -136,10 +135,9 @@ def side_objective(terms, P, Q, regularization, negative_regularization):
         F = (Q if s.by_item else P).astype(np.float64)
         V = s.factors.astype(np.float64)
         r = _column_penalty(s, F.shape[0], regularization, negative_regularization)
-        if s.observed_only:             # the entries' squared errors only
-            A = sp.coo_matrix(s.matrix)
-            c = np.zeros(A.shape[1]) if s.intercepts is None else s.intercepts
-            scores = np.einsum("ij,ij->i", F[A.row], V[A.col]) + c[A.col]
+        if s.observed_only:             # the entries' squared errors (or logistic losses) only
+            A = sp.csr_matrix(s.matrix, dtype=np.float64)
+            scores = entry_scores(A, F, V, np.zeros(A.shape[1]) if s.intercepts is None else s.intercepts)
             loss = (np.sum(logistic_loss(A.data, scores)) if s.logistic
                     else float((A.data - scores) @ (A.data - scores)))
             out.append(float(s.weight * loss + r * np.sum(V * V)))
