@@ -20,7 +20,7 @@ from speed import VARIANTS, load_data, our_model  # noqa: E402
 SOLVER_PARTS = ["_update_rows", "_solve_rows_preconditioned", "_update_heads", "_update_offsets", "objective", "_gram",
                 "_Stacked"]
 KERNEL_PARTS = ["solve_rows_cg", "solve_rows_cholesky", "head_products", "coordinate_blocks", "gather",
-                "entry_dots", "score_moves", "squared_loss", "scaled_copies"]
+                "entry_dots", "score_moves", "squared_loss", "scaled_copies", "row_matmul"]
 
 
 def _timed(function, name, totals):

@@ -162,15 +162,21 @@ def _solve_rows_preconditioned(stacked, curv, lin, other, head_weights, A0, side
     # block t of the columns is D_t L^{-T}: row i of other @ M holds xt_(i, t) = L^{-1} (w_t * q_i) for every t,
     # side by side as the stacked augmented columns i * T + t expect
     M = (head_weights[:, :, None] * L_inv.T[None, :, :]).transpose(1, 0, 2).reshape(k, -1)
-    Xt = (other @ M.astype(work)).reshape(-1, k)
+    Xt = _matmul(other, M).reshape(-1, k)
     indptr, indices = stacked.indptr, stacked.indices
     if entries is not None:   # side matrices' entries: their column factors in the new basis too
         indptr, indices, curv, lin, Xt = with_side_entries(indptr, indices, curv, lin, Xt, entries,
                                                            (entries[3] @ L_inv.T).astype(work))
-    Y = side @ L.astype(work)  # warm start in the new basis
+    Y = _matmul(side, L)  # warm start in the new basis
     rhs = None if rhs is None else rhs @ L_inv.T  # L^{-1} h per row
     kernels.solve_rows_cg(indptr, indices, curv, lin, Xt, None, Y, cg_steps, rtol, rhs=rhs, scale=scale)
-    np.matmul(Y, L_inv.astype(work), out=side)
+    kernels.row_matmul(Y, L_inv.astype(work), side)
+
+
+def _matmul(A, B):
+    """A @ B in A's floating point type, rows in parallel (:func:`kernels.row_matmul`)."""
+    B = np.ascontiguousarray(B, dtype=A.dtype)
+    return kernels.row_matmul(np.ascontiguousarray(A), B, np.empty((A.shape[0], B.shape[1]), A.dtype))
 
 
 def _update_heads(tasks, params, config, n_chunks, user_side, offsets=None, terms=None, grams=None):

@@ -372,15 +372,33 @@ def head_products(indptr, indices, order, n_tasks, curv, lin, P, Q, V, with_lin,
 
 
 @njit(parallel=True, cache=True)
-def squared_loss(confidence, target, f, o, negative_weight):
-    """sum_e confidence_e (target_e - f_e - o_e)^2 - negative_weight_e f_e^2: the entries' part of a squared-loss
-    task's objective (the whole-data negatives w0 f^2 are added back through the Gram matrices); ``negative_weight``
-    holds one value per entry (popularity-weighted negatives: w0 s_i)."""
+def squared_loss(confidence, target, f, o, w0, scale, cols):
+    """sum_e confidence_e (target_e - f_e - o_e)^2 - w0 s_e f_e^2: the entries' part of a squared-loss task's
+    objective (the whole-data negatives w0 f^2 are added back through the Gram matrices); s_e = ``scale[cols[e]]``
+    with popularity-weighted negatives, 1 when ``scale`` is empty."""
     total = 0.0
+    scaled = scale.shape[0] > 0
     for e in prange(f.shape[0]):
         d = target[e] - f[e] - o[e]
-        total += confidence[e] * d * d - negative_weight[e] * f[e] * f[e]
+        w = w0 * scale[cols[e]] if scaled else w0
+        total += confidence[e] * d * d - w * f[e] * f[e]
     return total
+
+
+#: rows per thread's share of :func:`row_matmul`
+MATMUL_BLOCK = 1024
+
+
+@njit(parallel=True, cache=True)
+def row_matmul(A, B, out):
+    """out = A @ B with A's rows split over the kernels' threads (each block one single-threaded BLAS call): the
+    fit keeps BLAS on one thread (:func:`kernel_threads`), so the solver's tall products (the preconditioned
+    basis changes) run in parallel here. A, B and out share one floating point type."""
+    n = A.shape[0]
+    for b in prange((n + MATMUL_BLOCK - 1) // MATMUL_BLOCK):
+        lo, hi = b * MATMUL_BLOCK, min(n, (b + 1) * MATMUL_BLOCK)
+        out[lo:hi] = np.dot(A[lo:hi], B)
+    return out
 
 
 @njit(parallel=True, cache=True)

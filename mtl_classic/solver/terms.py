@@ -418,8 +418,9 @@ def objective_entry_sums(tasks, params, offsets=None, factor_scores=None):
         if task.kind == "binary":
             out.append((logistic_loss(task.target, f + o), 0.0))
             continue
-        w0 = np.broadcast_to(np.asarray(entry_negative_weights(task), dtype=np.float64), f.shape)
-        entries, bias = kernels.squared_loss(task.confidence, task.target, f, o, w0), 0.0
+        scale = np.empty(0) if task.negative_scale is None else task.negative_scale
+        entries, bias = kernels.squared_loss(task.confidence, task.target, f, o, float(task.negative_weight), scale,
+                                             task.cols), 0.0
         if task.item_bias:  # sum_e s_i (2 f_e b_e + b_e^2)
             be = params.item_biases[t][task.cols]
             s_e = 1.0 if task.negative_scale is None else task.negative_scale[task.cols]
