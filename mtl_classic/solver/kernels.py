@@ -337,37 +337,43 @@ def head_normal_equations(rows, cols, curv, lin, P, Q, n_chunks):
 def head_products(indptr, indices, order, n_tasks, curv, lin, P, Q, V, with_lin, n_chunks, dots):
     """Per task t, sum over its entries of (lin_e - curv_e z_e . V[t]) z_e with z_e = P[u] * Q[i] (``lin`` left out
     when ``with_lin`` is False), on the user-side stacked layout of :func:`solve_rows_cg` (augmented columns
-    i * n_tasks + t, a row's entries by item): z is formed once per pair for all its tasks. ``order[e]`` is entry
-    e's position in ``curv`` / ``lin`` (the tasks' concatenated entries). With V = heads this is the entries' part of
-    the heads' residuals g - H w; with V = directions and ``with_lin=False`` it is minus the entries' part of H d.
-    ``dots[order[e]]`` receives z_e . V[t] (with V = heads: every entry's factor score). O(nnz k), no k x k
-    assembly."""
+    i * n_tasks + t, a row's entries by item). ``order[e]`` is entry e's position in ``curv`` / ``lin`` (the tasks'
+    concatenated entries). With V = heads this is the entries' part of the heads' residuals g - H w; with V =
+    directions and ``with_lin=False`` it is minus the entries' part of H d. ``dots[order[e]]`` receives z_e . V[t]
+    (with V = heads: every entry's factor score). O(nnz k): per user, z_e . V[t] = Q[i] . (P[u] * V[t]) and the
+    sum over the user's entries collects coef_e Q[i] before one product with P[u]. The per-entry work is done in
+    Q's floating point type (float32 fits: float32, as the row solves), the totals in float64."""
     k = P.shape[1]
     n_rows = indptr.shape[0] - 1
     out = np.zeros((n_chunks, n_tasks, k))
     size = (n_rows + n_chunks - 1) // n_chunks
+    zero = Q.dtype.type(0.0)
     for c in prange(n_chunks):
-        z = np.empty(k)
+        pv = np.empty((n_tasks, k), Q.dtype)
+        acc = np.empty((n_tasks, k), Q.dtype)
         for u in range(c * size, min(n_rows, (c + 1) * size)):
-            i = 0
-            pair_end = -1  # augmented columns [i * n_tasks, pair_end) belong to the current pair
+            if indptr[u] == indptr[u + 1]:
+                continue
+            for t in range(n_tasks):
+                for m in range(k):
+                    pv[t, m] = P[u, m] * V[t, m]
+                    acc[t, m] = zero
             for e in range(indptr[u], indptr[u + 1]):
                 col = indices[e]
-                if col >= pair_end:
-                    i = col // n_tasks
-                    pair_end = (i + 1) * n_tasks
-                    for m in range(k):
-                        z[m] = P[u, m] * Q[i, m]
+                i = col // n_tasks
                 t = col - i * n_tasks
                 j = order[e]
-                dot = 0.0
+                dot = zero
                 for m in range(k):
-                    dot += z[m] * V[t, m]
+                    dot += Q[i, m] * pv[t, m]
                 dots[j] = dot
-                coef = (lin[j] if with_lin else 0.0) - curv[j] * dot
-                if coef != 0.0:
+                coef = Q.dtype.type((lin[j] if with_lin else 0.0) - curv[j] * dot)
+                if coef != zero:
                     for m in range(k):
-                        out[c, t, m] += coef * z[m]
+                        acc[t, m] += coef * Q[i, m]
+            for t in range(n_tasks):
+                for m in range(k):
+                    out[c, t, m] += P[u, m] * acc[t, m]
     return out.sum(axis=0)
 
 
