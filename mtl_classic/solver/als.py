@@ -29,7 +29,7 @@ class _Stacked:
     Within a row the entries run by column, the T tasks' entries on one (row, col) pair side by side, so the row
     kernels read the T adjacent rows ``w_t * q_col`` of :func:`kernels.scaled_copies` together (measured faster
     than task-major columns t * n_other + col on Beibei, whose purchases are all carted). The head kernel walks the
-    user side too, forming p_u * q_i once per pair."""
+    user side too, forming p_u * w_t once per user."""
 
     def __init__(self, tasks, n_rows, n_other, by_item):
         n_tasks = len(tasks)
