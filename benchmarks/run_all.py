@@ -78,6 +78,8 @@ def jobs(data_dir):
             ["scaling.md", "scaling.json", "scaling.png"]),
         Job("profile_solver", "profile_solver.py", ["--data-dir", f"{data_dir}/beibei", "--out", r], 1,
             ["profile_solver.md", "profile_solver.json"]),
+        Job("tuner_candidates", "tuner_candidates.py", ["--data-dir", data_dir, "--out", r], 6,
+            ["tuner_candidates.md", "tuner_candidates.json"]),
         Job("cg_tol", "cg_tol.py", ["--data-dir", data_dir, "--out", r], 3, ["cg_tol.md", "cg_tol.json"]),
         Job("anchors", "anchors.py", ["--out", r], 0.3, ["anchors.md", "anchors.json"]),
         Job("recommend_speed", "recommend_speed.py", ["--data-dir", data_dir, "--threads", "2", "--out", r], 3,
